@@ -1,0 +1,134 @@
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static int word_in(const char *v, const char *const *words)
+{
+    for (int i = 0; words[i]; i++)
+        if (strcasecmp(v, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void complain(config_report_fn report, const char *name, const char *value,
+                     const char *expected, const char *fallback)
+{
+    char line[512];
+    snprintf(line, sizeof(line),
+             "ktls-shim: %s=\"%.64s\" is not valid (expected %s); using %s",
+             name, value, expected, fallback);
+    if (report)
+        report(line);
+}
+
+int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report_fn report)
+{
+    static const char *const yes[] = {"1", "on", "true", "yes", NULL};
+    static const char *const no[] = {"0", "off", "false", "no", NULL};
+    int bad = 0;
+    const char *v;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->enabled = 1;
+    cfg->dirs = SHIM_DIR_BOTH;
+    cfg->log_level = SHIM_LOG_ERROR;
+
+    if ((v = lookup("KTLS_SHIM")) && *v) {
+        if (word_in(v, no))
+            cfg->enabled = 0;
+        else if (!word_in(v, yes)) {
+            complain(report, "KTLS_SHIM", v, "1|0|on|off|true|false|yes|no", "1");
+            bad++;
+        }
+    }
+    if ((v = lookup("KTLS_SHIM_MODE")) && *v) {
+        if (!strcasecmp(v, "both"))
+            cfg->dirs = SHIM_DIR_BOTH;
+        else if (!strcasecmp(v, "tx"))
+            cfg->dirs = SHIM_DIR_TX;
+        else if (!strcasecmp(v, "rx"))
+            cfg->dirs = SHIM_DIR_RX;
+        else if (!strcasecmp(v, "off"))
+            cfg->dirs = SHIM_DIR_NONE;
+        else {
+            complain(report, "KTLS_SHIM_MODE", v, "both|tx|rx|off", "both");
+            bad++;
+        }
+    }
+    if ((v = lookup("KTLS_SHIM_LOG")) && *v) {
+        static const char *const names[] = {"off", "error", "info", "debug"};
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (!strcasecmp(v, names[i]))
+                found = i;
+        if (found < 0) {
+            complain(report, "KTLS_SHIM_LOG", v, "off|error|info|debug", "error");
+            bad++;
+        } else
+            cfg->log_level = found;
+    }
+    if ((v = lookup("KTLS_SHIM_LOG_FILE")) && *v) {
+        if (strlen(v) >= sizeof(cfg->log_file)) {
+            complain(report, "KTLS_SHIM_LOG_FILE", v, "a path shorter than 4096 bytes", "stderr");
+            bad++;
+        } else
+            strcpy(cfg->log_file, v);
+    }
+    if (!cfg->enabled)
+        cfg->dirs = SHIM_DIR_NONE;
+    return bad;
+}
+
+static struct shim_config global_config;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+/* nginx wipes its workers' environment after loading us; the knobs are copied
+ * at load time and parsed (with any complaint) only when first needed. */
+static const char *const knob_names[] = {"KTLS_SHIM", "KTLS_SHIM_MODE", "KTLS_SHIM_LOG",
+                                         "KTLS_SHIM_LOG_FILE"};
+#define KNOBS (sizeof(knob_names) / sizeof(knob_names[0]))
+static char knob_values[KNOBS][4200];
+static int knob_set[KNOBS];
+
+__attribute__((constructor)) static void config_snapshot(void)
+{
+    for (size_t i = 0; i < KNOBS; i++) {
+        const char *v = getenv(knob_names[i]);
+        if (!v)
+            continue;
+        knob_set[i] = 1;
+        snprintf(knob_values[i], sizeof(knob_values[i]), "%s", v);
+    }
+}
+
+static const char *env_lookup(const char *name)
+{
+    for (size_t i = 0; i < KNOBS; i++)
+        if (strcmp(name, knob_names[i]) == 0)
+            return knob_set[i] ? knob_values[i] : NULL;
+    return NULL;
+}
+
+static void report_stderr(const char *message)
+{
+    char line[600];
+    int n = snprintf(line, sizeof(line), "%s\n", message);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void config_init(void)
+{
+    config_parse(&global_config, env_lookup, report_stderr);
+}
+
+const struct shim_config *config_get(void)
+{
+    pthread_once(&config_once, config_init);
+    return &global_config;
+}

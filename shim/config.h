@@ -1,0 +1,28 @@
+/* Knobs from the environment, read once per process. Bad values never stop
+ * the host program: they get one line on stderr and the safe default. */
+#ifndef KTLS_SHIM_CONFIG_H
+#define KTLS_SHIM_CONFIG_H
+
+#include <stddef.h>
+
+enum shim_dirs { SHIM_DIR_NONE = 0, SHIM_DIR_TX = 1, SHIM_DIR_RX = 2, SHIM_DIR_BOTH = 3 };
+enum shim_log_level { SHIM_LOG_OFF = 0, SHIM_LOG_ERROR, SHIM_LOG_INFO, SHIM_LOG_DEBUG };
+
+struct shim_config {
+    int enabled;            /* KTLS_SHIM: 1|on|true|yes, 0|off|false|no; default 1 */
+    int dirs;               /* KTLS_SHIM_MODE: both|tx|rx|off; default both */
+    int log_level;          /* KTLS_SHIM_LOG: off|error|info|debug; default error */
+    char log_file[4096];    /* KTLS_SHIM_LOG_FILE: path; default "" = stderr */
+};
+
+typedef const char *(*config_lookup_fn)(const char *name);
+typedef void (*config_report_fn)(const char *message);
+
+/* Pure: fills cfg from lookup(); calls report() once per bad value.
+ * Returns the number of bad values. */
+int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report_fn report);
+
+/* The process-wide configuration (parsed on first use, thread-safe). */
+const struct shim_config *config_get(void);
+
+#endif

@@ -1,0 +1,335 @@
+#include "conn.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fdmap.h"
+#include "kernel.h"
+#include "keysched.h"
+#include "log.h"
+
+struct ctx_hooks {
+    msg_cb_fn app_msg_cb;
+    keylog_cb_fn app_keylog_cb;
+    int keylog_installed;
+};
+
+static int ssl_index = -1, ctx_index = -1;
+static int module_ready;
+static pthread_once_t module_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    struct conn *c = ptr;
+    if (!c)
+        return;
+    fdmap_forget(c->fd, c);
+    conn_scrub(c);
+    free(c->file_buf);
+    free(c);
+}
+
+/* SSL_dup copies ex_data pointers; two SSLs must never share one conn. */
+static int conn_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                       long argl, void *argp)
+{
+    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
+    *from_d = NULL;
+    return 1;
+}
+
+static void ctx_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                        void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    free(ptr);
+}
+
+static int ctx_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                      long argl, void *argp)
+{
+    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
+    *from_d = NULL;
+    return 1;
+}
+
+static void module_init(void)
+{
+    const struct ossl_table *o = ossl();
+    if (!o->complete)
+        return;
+    ssl_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, conn_ex_dup,
+                                           conn_ex_free);
+    ctx_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL, ctx_ex_dup,
+                                           ctx_ex_free);
+    module_ready = ssl_index >= 0 && ctx_index >= 0;
+}
+
+int conn_module_ready(void)
+{
+    pthread_once(&module_once, module_init);
+    return module_ready;
+}
+
+struct conn *conn_get(const SSL *s)
+{
+    if (!s || !conn_module_ready())
+        return NULL;
+    return ossl()->SSL_get_ex_data(s, ssl_index);
+}
+
+static struct ctx_hooks *ctx_hooks(const SSL_CTX *ctx, int create)
+{
+    if (!ctx || !conn_module_ready())
+        return NULL;
+    struct ctx_hooks *h = ossl()->SSL_CTX_get_ex_data(ctx, ctx_index);
+    if (!h && create) {
+        h = calloc(1, sizeof(*h));
+        if (h && !ossl()->SSL_CTX_set_ex_data((SSL_CTX *)ctx, ctx_index, h)) {
+            free(h);
+            h = NULL;
+        }
+    }
+    return h;
+}
+
+void conn_scrub(struct conn *c)
+{
+    ks_scrub(c->client_secret, sizeof(c->client_secret));
+    ks_scrub(c->server_secret, sizeof(c->server_secret));
+    c->client_secret_len = c->server_secret_len = 0;
+    for (int d = 0; d < 2; d++) {
+        ks_scrub(c->dir[d].key, sizeof(c->dir[d].key));
+        ks_scrub(c->dir[d].iv, sizeof(c->dir[d].iv));
+    }
+}
+
+/* When TX belongs to the kernel, any record OpenSSL builds (an alert, a
+ * KeyUpdate reply, a ticket) would reach the socket as application data of
+ * the kernel's stream. Point OpenSSL's writes at a sink before it flushes and
+ * fail the connection instead. */
+static void divert_openssl_writes(struct conn *c, SSL *s)
+{
+    if (c->wbio_diverted)
+        return;
+    const struct ossl_table *o = ossl();
+    BIO *sink = o->BIO_new(o->BIO_s_null());
+    if (sink)
+        o->SSL_set0_wbio(s, sink); /* drops one reference; rbio keeps the socket */
+    else
+        shutdown(c->fd, SHUT_RDWR);
+    c->wbio_diverted = 1;
+    c->fatal = 1;
+    LOG_ERROR("fd=%d OpenSSL wrote a record after TX moved to the kernel (post-handshake "
+              "message the kernel cannot follow); connection failed closed",
+              c->fd);
+}
+
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    struct conn *c = conn_get(ssl);
+    if (c) {
+        struct conn_dir *d = &c->dir[write_p ? CONN_TX : CONN_RX];
+        const uint8_t *b = buf;
+        switch (content_type) {
+        case SSL3_RT_HEADER:
+            if (write_p && c->dir[CONN_TX].state == DIR_KERNEL)
+                divert_openssl_writes(c, ssl);
+            d->records_since_ccs++;
+            d->records_since_finished++;
+            /* OpenSSL 3.0 reports a received ChangeCipherSpec only as this
+             * header, so the TLS 1.2 epoch is keyed on the record type */
+            if (len >= 1 && b[0] == SSL3_RT_CHANGE_CIPHER_SPEC) {
+                d->records_since_ccs = 0;
+                d->saw_ccs = 1;
+            }
+            break;
+        case SSL3_RT_CHANGE_CIPHER_SPEC:
+            /* TLS 1.2: the next record (Finished) is sequence 0 of the new keys */
+            d->records_since_ccs = 0;
+            d->saw_ccs = 1;
+            break;
+        case SSL3_RT_HANDSHAKE:
+            /* TLS 1.3: keys move to the application secrets right after Finished */
+            if (len >= 1 && b[0] == SSL3_MT_FINISHED) {
+                d->records_since_finished = 0;
+                d->saw_finished = 1;
+            } else if (len >= 1 && b[0] == SSL3_MT_KEY_UPDATE)
+                d->saw_key_update = 1;
+            break;
+        case SSL3_RT_ALERT:
+            /* the alert OpenSSL meant to send went to the sink: send it for real */
+            if (write_p && c->wbio_diverted && len == 2)
+                (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, buf, 2);
+            break;
+        default:
+            break;
+        }
+    }
+    if (c && c->app_msg_cb)
+        c->app_msg_cb(write_p, version, content_type, buf, len, ssl, arg);
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* "<LABEL> <client_random hex> <secret hex>" -> secret bytes, or 0 */
+static size_t parse_keylog_secret(const char *line, const char *label, uint8_t *out, size_t cap)
+{
+    size_t label_len = strlen(label);
+    if (strncmp(line, label, label_len) != 0 || line[label_len] != ' ')
+        return 0;
+    const char *p = strchr(line + label_len + 1, ' ');
+    if (!p)
+        return 0;
+    p++;
+    size_t n = 0;
+    while (p[0] && p[1] && n < cap) {
+        int hi = hex_value(p[0]), lo = hex_value(p[1]);
+        if (hi < 0 || lo < 0)
+            break;
+        out[n++] = (uint8_t)(hi << 4 | lo);
+        p += 2;
+    }
+    if (*p != '\0' && *p != '\n') {
+        ks_scrub(out, cap);
+        return 0;
+    }
+    return n;
+}
+
+static void on_keylog(const SSL *ssl, const char *line)
+{
+    struct conn *c = conn_get(ssl);
+    if (c && !c->decided) {
+        size_t n;
+        if ((n = parse_keylog_secret(line, "CLIENT_TRAFFIC_SECRET_0", c->client_secret,
+                                     sizeof(c->client_secret))))
+            c->client_secret_len = n;
+        else if ((n = parse_keylog_secret(line, "SERVER_TRAFFIC_SECRET_0", c->server_secret,
+                                          sizeof(c->server_secret))))
+            c->server_secret_len = n;
+    }
+    keylog_cb_fn app = conn_ctx_app_keylog_cb(ossl()->SSL_get_SSL_CTX(ssl));
+    if (app)
+        app(ssl, line);
+}
+
+void conn_watch_ctx(SSL_CTX *ctx)
+{
+    pthread_mutex_lock(&ctx_lock);
+    struct ctx_hooks *h = ctx_hooks(ctx, 1);
+    if (h && !h->keylog_installed) {
+        keylog_cb_fn current = REAL(SSL_CTX_get_keylog_callback)(ctx);
+        if (current != on_keylog)
+            h->app_keylog_cb = current;
+        REAL(SSL_CTX_set_keylog_callback)(ctx, on_keylog);
+        h->keylog_installed = 1;
+    }
+    pthread_mutex_unlock(&ctx_lock);
+}
+
+void conn_ctx_set_app_keylog_cb(SSL_CTX *ctx, keylog_cb_fn cb)
+{
+    pthread_mutex_lock(&ctx_lock);
+    struct ctx_hooks *h = ctx_hooks(ctx, 1);
+    if (h) {
+        h->app_keylog_cb = cb;
+        if (h->keylog_installed)
+            cb = on_keylog;
+    }
+    REAL(SSL_CTX_set_keylog_callback)(ctx, cb);
+    pthread_mutex_unlock(&ctx_lock);
+}
+
+keylog_cb_fn conn_ctx_app_keylog_cb(const SSL_CTX *ctx)
+{
+    struct ctx_hooks *h = ctx_hooks(ctx, 0);
+    if (h)
+        return h->app_keylog_cb;
+    keylog_cb_fn current = ctx ? REAL(SSL_CTX_get_keylog_callback)(ctx) : NULL;
+    return current == on_keylog ? NULL : current;
+}
+
+void conn_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb)
+{
+    pthread_mutex_lock(&ctx_lock);
+    struct ctx_hooks *h = ctx_hooks(ctx, 1);
+    if (h)
+        h->app_msg_cb = cb;
+    pthread_mutex_unlock(&ctx_lock);
+    REAL(SSL_CTX_set_msg_callback)(ctx, cb);
+}
+
+void conn_set_app_msg_cb(SSL *s, msg_cb_fn cb)
+{
+    struct conn *c = conn_get(s);
+    if (c && c->observed)
+        c->app_msg_cb = cb;
+    else
+        REAL(SSL_set_msg_callback)(s, cb);
+}
+
+static void conn_init_fields(struct conn *c, SSL *s)
+{
+    msg_cb_fn app = c->app_msg_cb;
+    int observed = c->observed;
+    uint8_t *file_buf = c->file_buf;
+    fdmap_forget(c->fd, c);
+    conn_scrub(c);
+    memset(c, 0, sizeof(*c));
+    c->ssl = s;
+    c->fd = -1;
+    c->err_override = -1;
+    c->app_msg_cb = app;
+    c->observed = observed;
+    c->file_buf = file_buf;
+    c->attached_early = ossl()->SSL_in_before(s);
+}
+
+struct conn *conn_attach(SSL *s, int observe)
+{
+    if (!conn_module_ready())
+        return NULL;
+    struct conn *c = conn_get(s);
+    if (c)
+        return c;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->fd = -1;
+    SSL_CTX *ctx = ossl()->SSL_get_SSL_CTX(s);
+    pthread_mutex_lock(&ctx_lock);
+    struct ctx_hooks *h = ctx_hooks(ctx, 0);
+    c->app_msg_cb = h ? h->app_msg_cb : NULL;
+    pthread_mutex_unlock(&ctx_lock);
+    conn_init_fields(c, s);
+    if (!ossl()->SSL_set_ex_data(s, ssl_index, c)) {
+        free(c);
+        return NULL;
+    }
+    if (observe) {
+        REAL(SSL_set_msg_callback)(s, on_msg);
+        conn_watch_ctx(ctx);
+        c->observed = 1;
+    }
+    return c;
+}
+
+void conn_reset(struct conn *c)
+{
+    conn_init_fields(c, c->ssl);
+}

@@ -1,0 +1,95 @@
+/* Per-connection state, hung off the SSL with ex_data so it lives and dies
+ * with the SSL object, plus the observers OpenSSL calls during the handshake:
+ * the message callback counts records per direction and key epoch (the
+ * kernel needs the exact next sequence number) and the keylog callback
+ * captures TLS 1.3 traffic secrets. Application callbacks are chained. */
+#ifndef KTLS_SHIM_CONN_H
+#define KTLS_SHIM_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto_info.h"
+#include "ossl.h"
+
+enum conn_dir_index { CONN_RX = 0, CONN_TX = 1 };
+
+enum conn_dir_state {
+    DIR_OPENSSL = 0, /* not decided yet: OpenSSL owns it */
+    DIR_PENDING,     /* eligible, keys derived, waiting for a record boundary */
+    DIR_KERNEL,      /* kernel owns it; no way back */
+    DIR_FALLBACK,    /* OpenSSL keeps it for good; reason says why */
+};
+
+typedef void (*msg_cb_fn)(int write_p, int version, int content_type, const void *buf,
+                          size_t len, SSL *ssl, void *arg);
+typedef void (*keylog_cb_fn)(const SSL *ssl, const char *line);
+
+struct conn_dir {
+    int state;
+    const char *reason;         /* why DIR_FALLBACK; static string */
+    int reason_errno;
+    uint8_t key[32];            /* while DIR_PENDING only */
+    uint8_t iv[12];
+    uint64_t records_since_ccs;      /* TLS 1.2 epoch: starts after ChangeCipherSpec */
+    uint64_t records_since_finished; /* TLS 1.3 epoch: starts after Finished */
+    int saw_ccs, saw_finished, saw_key_update;
+    uint64_t seq_at_install;
+};
+
+struct ctl_progress {           /* a control record read only in part */
+    uint8_t type;
+    uint8_t hdr[4];
+    size_t hdr_have, hdr_need;
+    size_t body_left;
+};
+
+struct conn {
+    SSL *ssl;
+    int fd;
+    int attached_early;         /* saw the handshake from its first record */
+    int observed;               /* our msg/keylog observers are installed */
+    int decided;
+    int ulp_attached;
+    int version;
+    int is_server;
+    const struct ktls_cipher_desc *cipher;
+    const char *cipher_name;
+    struct conn_dir dir[2];
+    uint8_t client_secret[48], server_secret[48];
+    size_t client_secret_len, server_secret_len;
+    msg_cb_fn app_msg_cb;
+    /* I/O on kernel-owned directions */
+    int err_override;           /* SSL_get_error answer for our last call; -1 none */
+    int fatal;
+    int wbio_diverted;
+    int app_data_read;          /* OpenSSL has handed the app data (TLS 1.3 tickets done) */
+    int tx_write_pending;       /* OpenSSL holds a partly written record */
+    size_t tx_committed;        /* bytes of a retried SSL_write the kernel already took */
+    struct ctl_progress ctl;
+    uint64_t kernel_tx_bytes, kernel_rx_bytes, kernel_sendfile_bytes;
+    /* a file chunk SSL_write has not taken yet (sendfile emulation) */
+    uint8_t *file_buf;
+    size_t file_pending;
+};
+
+/* 0 when the shim cannot work in this process (OpenSSL incomplete). */
+int conn_module_ready(void);
+/* The state for s, or NULL if it was never attached. Cheap. */
+struct conn *conn_get(const SSL *s);
+/* Attach state to s (idempotent); with observe, also the record-counting and
+ * keylog observers the kernel hand-over needs. NULL on allocation failure. */
+struct conn *conn_attach(SSL *s, int observe);
+/* Back to a fresh, before-handshake state (SSL_clear). */
+void conn_reset(struct conn *c);
+/* Make sure the keylog observer sits on ctx (SSL_new, SSL_set_SSL_CTX). */
+void conn_watch_ctx(SSL_CTX *ctx);
+/* Record what the application asked for instead of replacing ours. */
+void conn_set_app_msg_cb(SSL *s, msg_cb_fn cb);
+void conn_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb);
+void conn_ctx_set_app_keylog_cb(SSL_CTX *ctx, keylog_cb_fn cb);
+keylog_cb_fn conn_ctx_app_keylog_cb(const SSL_CTX *ctx);
+/* Wipe secrets and pending keys. */
+void conn_scrub(struct conn *c);
+
+#endif

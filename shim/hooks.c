@@ -1,0 +1,342 @@
+/* The interposed OpenSSL entry points. Each one is thin: pass straight through
+ * unless the SSL is one the shim watches, let OpenSSL do the work while it
+ * owns a direction, and hand kernel-owned directions to ktls_io. */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+
+#include "conn.h"
+#include "hooks.h"
+#include "kernel.h"
+#include "ktls_io.h"
+#include "log.h"
+#include "offload.h"
+#include "ossl.h"
+
+static atomic_int watching; /* set once any SSL got state: skips lookups before */
+
+/* Track connections at all (also on kernels without kTLS: sendfile safety). */
+static int shim_enabled(void)
+{
+    return config_get()->dirs != SHIM_DIR_NONE && ossl()->complete && conn_module_ready();
+}
+
+/* Observe handshakes: only worth it where the kernel can take keys. */
+static int shim_wanted(void)
+{
+    return shim_enabled() && kernel_tls_available();
+}
+
+struct conn *watched(const SSL *s)
+{
+    if (shim_depth || !s || !atomic_load_explicit(&watching, memory_order_relaxed))
+        return NULL;
+    return conn_get(s);
+}
+
+
+/* Taken before handing a call to OpenSSL: had the handshake already finished? */
+static int finished_before(const struct conn *c, const SSL *s)
+{
+    return !c->decided && ossl()->SSL_is_init_finished(s);
+}
+
+/* Runs after OpenSSL did real work: the handshake may have finished (also
+ * inside SSL_read/SSL_write), or a record boundary may have been reached. */
+static void after_openssl(struct conn *c, SSL *s, int was_finished)
+{
+    int saved = errno;
+    shim_depth++;
+    offload_progress(c, s, was_finished);
+    shim_depth--;
+    errno = saved;
+}
+
+EXPORT SSL *SSL_new(SSL_CTX *ctx)
+{
+    SSL *s = REAL(SSL_new)(ctx);
+    if (s && !shim_depth) {
+        int saved = errno;
+        if (shim_enabled() && conn_attach(s, kernel_tls_available()))
+            atomic_store(&watching, 1);
+        errno = saved;
+    }
+    return s;
+}
+
+EXPORT void SSL_free(SSL *s)
+{
+    REAL(SSL_free)(s); /* our state (and its fd entry) goes with the SSL's ex_data */
+}
+
+EXPORT int SSL_clear(SSL *s)
+{
+    struct conn *c = watched(s);
+    int ret = REAL(SSL_clear)(s);
+    if (c && ret == 1)
+        conn_reset(c);
+    return ret;
+}
+
+static int handshake(SSL *s, int (*real)(SSL *))
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return real(s);
+    if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)) {
+        if (ossl()->SSL_is_init_finished(s)) {
+            c->err_override = SSL_ERROR_NONE;
+            return 1;
+        }
+        kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: no second handshake on an offloaded connection");
+        c->err_override = SSL_ERROR_SSL;
+        return -1;
+    }
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret = real(s);
+    shim_depth--;
+    if (ret == 1)
+        after_openssl(c, s, was);
+    return ret;
+}
+
+EXPORT int SSL_do_handshake(SSL *s) { return handshake(s, REAL(SSL_do_handshake)); }
+EXPORT int SSL_connect(SSL *s) { return handshake(s, REAL(SSL_connect)); }
+EXPORT int SSL_accept(SSL *s) { return handshake(s, REAL(SSL_accept)); }
+
+/* ---- reads ---- */
+
+static int read_via_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
+                            int ex)
+{
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret;
+    if (ex)
+        ret = peek ? REAL(SSL_peek_ex)(s, buf, len, done) : REAL(SSL_read_ex)(s, buf, len, done);
+    else {
+        int num = len > INT_MAX ? INT_MAX : (int)len;
+        ret = peek ? REAL(SSL_peek)(s, buf, num) : REAL(SSL_read)(s, buf, num);
+    }
+    shim_depth--;
+    if (ret > 0)
+        c->app_data_read = 1;
+    after_openssl(c, s, was);
+    return ret;
+}
+
+EXPORT int SSL_read(SSL *s, void *buf, int num)
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return REAL(SSL_read)(s, buf, num);
+    if (!kernel_owns(c, CONN_RX) || num < 0)
+        return read_via_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 0, 0);
+    size_t n;
+    return kio_read(c, s, buf, (size_t)num, &n, 0) ? (int)n : kio_failure_return(c);
+}
+
+EXPORT int SSL_peek(SSL *s, void *buf, int num)
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return REAL(SSL_peek)(s, buf, num);
+    if (!kernel_owns(c, CONN_RX) || num < 0)
+        return read_via_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 1, 0);
+    size_t n;
+    return kio_read(c, s, buf, (size_t)num, &n, 1) ? (int)n : kio_failure_return(c);
+}
+
+EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return REAL(SSL_read_ex)(s, buf, num, readbytes);
+    if (!kernel_owns(c, CONN_RX))
+        return read_via_openssl(c, s, buf, num, readbytes, 0, 1);
+    size_t n = 0;
+    int ok = kio_read(c, s, buf, num, &n, 0);
+    if (readbytes)
+        *readbytes = n;
+    return ok;
+}
+
+EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return REAL(SSL_peek_ex)(s, buf, num, readbytes);
+    if (!kernel_owns(c, CONN_RX))
+        return read_via_openssl(c, s, buf, num, readbytes, 1, 1);
+    size_t n = 0;
+    int ok = kio_read(c, s, buf, num, &n, 1);
+    if (readbytes)
+        *readbytes = n;
+    return ok;
+}
+
+EXPORT int SSL_pending(const SSL *s)
+{
+    struct conn *c = watched(s);
+    if (c && kernel_owns(c, CONN_RX))
+        return 0; /* the kernel holds undelivered data; we buffer none */
+    return REAL(SSL_pending)(s);
+}
+
+EXPORT int SSL_has_pending(const SSL *s)
+{
+    struct conn *c = watched(s);
+    if (c && kernel_owns(c, CONN_RX))
+        return 0;
+    return REAL(SSL_has_pending)(s);
+}
+
+/* ---- writes ---- */
+
+static int write_via_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done,
+                             int ex)
+{
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret = ex ? REAL(SSL_write_ex)(s, buf, len, done)
+                 : REAL(SSL_write)(s, buf, len > INT_MAX ? INT_MAX : (int)len);
+    /* a failed write may leave a record half on the wire inside OpenSSL */
+    c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
+    shim_depth--;
+    after_openssl(c, s, was);
+    return ret;
+}
+
+EXPORT int SSL_write(SSL *s, const void *buf, int num)
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return REAL(SSL_write)(s, buf, num);
+    if (!kernel_owns(c, CONN_TX) || num < 0) {
+        if (num < 0) {
+            c->err_override = -1;
+            return REAL(SSL_write)(s, buf, num);
+        }
+        return write_via_openssl(c, s, buf, (size_t)num, NULL, 0);
+    }
+    size_t n;
+    return kio_write(c, s, buf, (size_t)num, &n) ? (int)n : kio_failure_return(c);
+}
+
+EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return REAL(SSL_write_ex)(s, buf, num, written);
+    if (!kernel_owns(c, CONN_TX))
+        return write_via_openssl(c, s, buf, num, written, 1);
+    size_t n = 0;
+    int ok = kio_write(c, s, buf, num, &n);
+    if (written)
+        *written = n;
+    return ok;
+}
+
+/* ---- errors, shutdown, things the kernel cannot follow ---- */
+
+EXPORT int SSL_get_error(const SSL *s, int ret)
+{
+    struct conn *c = watched(s);
+    if (c && ret <= 0 && c->err_override >= 0)
+        return c->err_override;
+    return REAL(SSL_get_error)(s, ret);
+}
+
+EXPORT int SSL_shutdown(SSL *s)
+{
+    struct conn *c = watched(s);
+    if (!c)
+        return REAL(SSL_shutdown)(s);
+    if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX))
+        return kio_shutdown(c, s);
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret = REAL(SSL_shutdown)(s);
+    shim_depth--;
+    after_openssl(c, s, was); /* pending directions give up once shutdown started */
+    return ret;
+}
+
+static int refuse_rekey(struct conn *c, const char *what)
+{
+    kio_push_error(SSL_R_UNEXPECTED_MESSAGE, what);
+    c->err_override = SSL_ERROR_SSL;
+    LOG_INFO("fd=%d %s refused", c->fd, what);
+    return 0;
+}
+
+EXPORT int SSL_key_update(SSL *s, int updatetype)
+{
+    struct conn *c = watched(s);
+    if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
+        return refuse_rekey(c, "kTLS: SSL_key_update on an offloaded connection (kernel cannot rekey)");
+    return REAL(SSL_key_update)(s, updatetype);
+}
+
+EXPORT int SSL_renegotiate(SSL *s)
+{
+    struct conn *c = watched(s);
+    if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
+        return refuse_rekey(c, "kTLS: SSL_renegotiate on an offloaded connection");
+    return REAL(SSL_renegotiate)(s);
+}
+
+EXPORT int SSL_renegotiate_abbreviated(SSL *s)
+{
+    struct conn *c = watched(s);
+    if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
+        return refuse_rekey(c, "kTLS: SSL_renegotiate_abbreviated on an offloaded connection");
+    return REAL(SSL_renegotiate_abbreviated)(s);
+}
+
+/* ---- keep our observers in place when the application installs its own ---- */
+
+EXPORT void SSL_set_msg_callback(SSL *s, msg_cb_fn cb)
+{
+    if (watched(s))
+        conn_set_app_msg_cb(s, cb);
+    else
+        REAL(SSL_set_msg_callback)(s, cb);
+}
+
+EXPORT void SSL_CTX_set_msg_callback(SSL_CTX *ctx, msg_cb_fn cb)
+{
+    if (!shim_depth && shim_wanted())
+        conn_ctx_set_app_msg_cb(ctx, cb);
+    else
+        REAL(SSL_CTX_set_msg_callback)(ctx, cb);
+}
+
+EXPORT void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, keylog_cb_fn cb)
+{
+    if (!shim_depth && shim_wanted())
+        conn_ctx_set_app_keylog_cb(ctx, cb);
+    else
+        REAL(SSL_CTX_set_keylog_callback)(ctx, cb);
+}
+
+EXPORT keylog_cb_fn SSL_CTX_get_keylog_callback(const SSL_CTX *ctx)
+{
+    if (!shim_depth && shim_wanted())
+        return conn_ctx_app_keylog_cb(ctx);
+    return REAL(SSL_CTX_get_keylog_callback)(ctx);
+}
+
+EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
+{
+    SSL_CTX *ret = REAL(SSL_set_SSL_CTX)(s, ctx);
+    struct conn *c = ret ? watched(s) : NULL;
+    if (c && c->observed)
+        conn_watch_ctx(ret); /* SNI switched contexts: keylog is read from the new one */
+    return ret;
+}

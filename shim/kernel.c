@@ -1,0 +1,120 @@
+#include "kernel.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+kernel_setsockopt_fn kernel_setsockopt = setsockopt;
+
+/* -1 unknown, 0 no, 1 yes */
+static atomic_int tls_available = -1;
+
+static int probe(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    /* An unconnected socket: ENOTCONN means the ULP exists (tls_init ran),
+     * ENOENT means no tls module. Nothing is attached either way. */
+    int rc = kernel_setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
+    int err = rc == 0 ? 0 : errno;
+    close(fd);
+    return rc == 0 || err == ENOTCONN;
+}
+
+int kernel_tls_available(void)
+{
+    int v = atomic_load_explicit(&tls_available, memory_order_relaxed);
+    if (v < 0) {
+        int saved = errno;
+        v = probe();
+        if (!v)
+            LOG_INFO("kernel-no-tls: setsockopt TCP_ULP \"tls\" fails here; every connection "
+                     "stays in OpenSSL (passthrough)");
+        errno = saved;
+        atomic_store(&tls_available, v);
+    }
+    return v;
+}
+
+void kernel_tls_probe_reset(void)
+{
+    atomic_store(&tls_available, -1);
+}
+
+int kernel_attach_ulp(int fd)
+{
+    if (kernel_setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) == 0)
+        return 0;
+    int err = errno;
+    if (err == ENOENT)
+        atomic_store(&tls_available, 0);
+    return err;
+}
+
+int kernel_has_ulp(int fd)
+{
+    char name[16] = {0};
+    socklen_t len = sizeof(name);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, name, &len) != 0)
+        return 0;
+    return strcmp(name, "tls") == 0;
+}
+
+int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len)
+{
+    if (kernel_setsockopt(fd, SOL_TLS, tx ? TLS_TX : TLS_RX, info, (socklen_t)len) == 0)
+        return 0;
+    return errno;
+}
+
+ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(uint8_t))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_TLS;
+    cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(uint8_t));
+    memcpy(CMSG_DATA(cmsg), &type, 1);
+    /* MSG_NOSIGNAL: a control record is ours, not the application's write */
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(uint8_t))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
+    ssize_t n = recvmsg(fd, &msg, flags);
+    *type = TLS_RECORD_APPLICATION_DATA;
+    if (n < 0)
+        return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE)
+            memcpy(type, CMSG_DATA(c), 1);
+    return n;
+}

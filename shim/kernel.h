@@ -1,0 +1,40 @@
+/* The only place that talks to the kernel's TLS ULP: probe, attach, install
+ * keys, and record-level send/recv with TLS_{SET,GET}_RECORD_TYPE cmsgs.
+ * setsockopt goes through kernel_setsockopt so unit tests can play a kernel
+ * that refuses (ENOENT, EINVAL, EBUSY) without needing one. */
+#ifndef KTLS_SHIM_KERNEL_H
+#define KTLS_SHIM_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "crypto_info.h"
+
+#define TLS_RECORD_ALERT 21
+#define TLS_RECORD_HANDSHAKE 22
+#define TLS_RECORD_APPLICATION_DATA 23
+
+typedef int (*kernel_setsockopt_fn)(int fd, int level, int name, const void *val, socklen_t len);
+extern kernel_setsockopt_fn kernel_setsockopt;
+
+/* 1 if this kernel can attach the "tls" ULP (probed once per process). */
+int kernel_tls_available(void);
+/* Forget the cached probe (after fork in tests; the kernel does not change). */
+void kernel_tls_probe_reset(void);
+
+/* 0 or an errno. ENOENT also marks kTLS unavailable for the process. */
+int kernel_attach_ulp(int fd);
+/* 1 if the socket already carries the tls ULP (someone else's kTLS). */
+int kernel_has_ulp(int fd);
+/* TLS_TX (tx=1) or TLS_RX (tx=0). 0 or an errno. After 0 there is no way
+ * back for that direction. */
+int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len);
+
+/* One record of the given type (alerts, handshake). Same return as sendmsg. */
+ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len);
+/* recvmsg with a record-type cmsg; *type is the record's content type. */
+ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type);
+
+#endif

@@ -1,0 +1,410 @@
+#include "ktls_io.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "kernel.h"
+#include "log.h"
+
+enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
+
+#define ALERT_WARNING 1
+#define ALERT_FATAL 2
+#define ALERT_CLOSE_NOTIFY 0
+#define ALERT_UNEXPECTED_MESSAGE 10
+#define ALERT_BAD_RECORD_MAC 20
+#define ALERT_RECORD_OVERFLOW 22
+#define ALERT_DECODE_ERROR 50
+#define ALERT_PROTOCOL_VERSION 70
+#define ALERT_INTERNAL_ERROR 80
+#define ALERT_USER_CANCELED 90
+
+void kio_push_error(int reason, const char *detail)
+{
+    const struct ossl_table *o = ossl();
+    if (o->err_new && o->err_set_debug && o->err_set_error) {
+        o->err_new();
+        o->err_set_debug("ktls-shim", 0, "ktls-shim");
+        if (detail)
+            o->err_set_error(ERR_LIB_SSL, reason, "%s", detail);
+        else
+            o->err_set_error(ERR_LIB_SSL, reason, NULL);
+    } else if (o->err_put_error)
+        o->err_put_error(ERR_LIB_SSL, 0, reason, "ktls-shim", 0);
+}
+
+static int fail(struct conn *c, int ssl_error)
+{
+    c->err_override = ssl_error;
+    return 0;
+}
+
+static void add_shutdown(SSL *s, int flag)
+{
+    const struct ossl_table *o = ossl();
+    o->SSL_set_shutdown(s, o->SSL_get_shutdown(s) | flag);
+}
+
+static void send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
+{
+    if (c->dir[CONN_TX].state != DIR_KERNEL || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN))
+        return;
+    uint8_t alert[2] = {level, desc};
+    int saved = errno;
+    (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, alert, sizeof(alert));
+    errno = saved;
+    if (level == ALERT_FATAL)
+        add_shutdown(s, SSL_SENT_SHUTDOWN);
+}
+
+/* A fatal protocol error: tell the peer when we can, fail every later call. */
+static int fatal(struct conn *c, SSL *s, int reason, uint8_t alert, const char *detail)
+{
+    c->fatal = 1;
+    kio_push_error(reason, detail);
+    if (alert)
+        send_alert(c, s, ALERT_FATAL, alert);
+    LOG_INFO("fd=%d connection failed: %s", c->fd, detail ? detail : "protocol error");
+    return fail(c, SSL_ERROR_SSL);
+}
+
+static enum ctl_event on_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
+{
+    if (desc == ALERT_CLOSE_NOTIFY) {
+        add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
+        return CTL_CLOSE;
+    }
+    if (desc == ALERT_USER_CANCELED
+        || (level == ALERT_WARNING && c->version == TLS1_2_VERSION))
+        return CTL_CONTINUE;
+    /* OpenSSL reports a received fatal alert as reason 1000 + description */
+    add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
+    c->fatal = 1;
+    kio_push_error(SSL_AD_REASON_OFFSET + desc, NULL);
+    LOG_INFO("fd=%d peer sent fatal alert %u", c->fd, desc);
+    return CTL_FATAL;
+}
+
+static enum ctl_event on_handshake_message(struct conn *c, SSL *s, uint8_t type)
+{
+    switch (type) {
+    case SSL3_MT_NEWSESSION_TICKET:
+        if (!c->is_server) {
+            LOG_DEBUG("fd=%d NewSessionTicket after the move to the kernel: dropped", c->fd);
+            return CTL_CONTINUE;
+        }
+        break;
+    case SSL3_MT_HELLO_REQUEST:
+        /* RFC 5246 7.4.1.1: a client may ignore it; we never renegotiate */
+        if (!c->is_server && c->version == TLS1_2_VERSION) {
+            LOG_DEBUG("fd=%d HelloRequest ignored (no renegotiation under kTLS)", c->fd);
+            return CTL_CONTINUE;
+        }
+        break;
+    case SSL3_MT_KEY_UPDATE:
+        fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_INTERNAL_ERROR,
+              "kTLS: peer sent KeyUpdate; this kernel cannot change kTLS keys");
+        return CTL_FATAL;
+    default:
+        break;
+    }
+    fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_UNEXPECTED_MESSAGE,
+          "kTLS: unexpected post-handshake message");
+    return CTL_FATAL;
+}
+
+/* Feeds bytes of a control record through c->ctl, one message at a time. */
+static enum ctl_event ctl_feed(struct conn *c, SSL *s, const uint8_t *p, size_t n)
+{
+    struct ctl_progress *ctl = &c->ctl;
+    while (n > 0) {
+        if (ctl->hdr_have < ctl->hdr_need) {
+            size_t take = ctl->hdr_need - ctl->hdr_have;
+            if (take > n)
+                take = n;
+            memcpy(ctl->hdr + ctl->hdr_have, p, take);
+            ctl->hdr_have += take;
+            p += take;
+            n -= take;
+            if (ctl->hdr_have < ctl->hdr_need)
+                break;
+            if (ctl->type == TLS_RECORD_ALERT) {
+                enum ctl_event ev = on_alert(c, s, ctl->hdr[0], ctl->hdr[1]);
+                ctl->hdr_have = 0;
+                if (ev != CTL_CONTINUE) {
+                    ctl->hdr_need = 0;
+                    return ev;
+                }
+                continue;
+            }
+            ctl->body_left = (size_t)ctl->hdr[1] << 16 | (size_t)ctl->hdr[2] << 8 | ctl->hdr[3];
+            enum ctl_event ev = on_handshake_message(c, s, ctl->hdr[0]);
+            if (ev != CTL_CONTINUE) {
+                ctl->hdr_need = ctl->hdr_have = ctl->body_left = 0;
+                return ev;
+            }
+        }
+        size_t skip = ctl->body_left < n ? ctl->body_left : n;
+        ctl->body_left -= skip;
+        p += skip;
+        n -= skip;
+        if (ctl->body_left == 0)
+            ctl->hdr_have = 0; /* next message of the same record, if any */
+    }
+    if (ctl->hdr_have == 0 && ctl->body_left == 0)
+        ctl->hdr_need = 0; /* nothing in progress */
+    return CTL_CONTINUE;
+}
+
+static int ctl_in_progress(const struct conn *c)
+{
+    return c->ctl.hdr_need != 0 && (c->ctl.hdr_have != 0 || c->ctl.body_left != 0);
+}
+
+static int recv_error(struct conn *c, SSL *s, int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case EINTR:
+        errno = err;
+        return fail(c, SSL_ERROR_WANT_READ);
+    case EBADMSG:
+        return fatal(c, s, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, ALERT_BAD_RECORD_MAC,
+                     "kTLS: record failed authentication (EBADMSG)");
+    case EMSGSIZE:
+        return fatal(c, s, SSL_R_PACKET_LENGTH_TOO_LONG, ALERT_RECORD_OVERFLOW,
+                     "kTLS: malformed or oversized record (EMSGSIZE)");
+    case EINVAL:
+        return fatal(c, s, SSL_R_WRONG_VERSION_NUMBER, ALERT_PROTOCOL_VERSION,
+                     "kTLS: record version mismatch (EINVAL)");
+    case EKEYEXPIRED:
+        return fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_INTERNAL_ERROR,
+                     "kTLS: peer sent KeyUpdate (EKEYEXPIRED)");
+    case EIO:
+        return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
+                     "kTLS: record type not deliverable (EIO)");
+    default:
+        /* connection-level failure: SSL_ERROR_SYSCALL with errno intact */
+        errno = err;
+        return fail(c, SSL_ERROR_SYSCALL);
+    }
+}
+
+static int on_eof(struct conn *c, SSL *s)
+{
+    const struct ossl_table *o = ossl();
+    if (o->version < 0x30000000L) {
+        /* 1.1.1: EOF without close_notify is SSL_ERROR_SYSCALL with errno 0 */
+        errno = 0;
+        return fail(c, SSL_ERROR_SYSCALL);
+    }
+    if (o->SSL_get_options(s) & SSL_OP_IGNORE_UNEXPECTED_EOF) {
+        add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
+        return fail(c, SSL_ERROR_ZERO_RETURN);
+    }
+    c->fatal = 1;
+    kio_push_error(SSL_R_UNEXPECTED_EOF_WHILE_READING, NULL);
+    return fail(c, SSL_ERROR_SSL);
+}
+
+/* Reads the rest of a control message that a short read left unfinished. */
+static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
+{
+    uint8_t tmp[512];
+    while (ctl_in_progress(c)) {
+        size_t want = c->ctl.hdr_have < c->ctl.hdr_need ? c->ctl.hdr_need - c->ctl.hdr_have
+                                                        : c->ctl.body_left;
+        if (want > sizeof(tmp))
+            want = sizeof(tmp);
+        uint8_t type;
+        ssize_t n = kernel_recv(c->fd, tmp, want, 0, &type);
+        if (n < 0)
+            return recv_error(c, s, errno);
+        if (n == 0)
+            return on_eof(c, s);
+        if (type != c->ctl.type)
+            return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
+                         "kTLS: message split across records of different types");
+        *ev = ctl_feed(c, s, tmp, (size_t)n);
+        if (*ev != CTL_CONTINUE)
+            return 1;
+    }
+    *ev = CTL_CONTINUE;
+    return 1;
+}
+
+int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek)
+{
+    *done = 0;
+    if (c->fatal) {
+        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+        return fail(c, SSL_ERROR_SSL);
+    }
+    if (ossl()->SSL_get_shutdown(s) & SSL_RECEIVED_SHUTDOWN)
+        return fail(c, SSL_ERROR_ZERO_RETURN);
+    if (len == 0) {
+        /* as OpenSSL: nothing read; SSL_get_error decides from OpenSSL's state */
+        c->err_override = -1;
+        return 0;
+    }
+    for (;;) {
+        enum ctl_event ev = CTL_CONTINUE;
+        if (ctl_in_progress(c) && !ctl_continue(c, s, &ev))
+            return 0;
+        if (ev == CTL_CLOSE)
+            return fail(c, SSL_ERROR_ZERO_RETURN);
+        if (ev == CTL_FATAL)
+            return fail(c, SSL_ERROR_SSL);
+
+        uint8_t type;
+        ssize_t n = kernel_recv(c->fd, buf, len, peek ? MSG_PEEK : 0, &type);
+        if (n < 0)
+            return recv_error(c, s, errno);
+        if (n == 0)
+            return on_eof(c, s);
+        if (type == TLS_RECORD_APPLICATION_DATA) {
+            if (!peek)
+                c->kernel_rx_bytes += (uint64_t)n;
+            *done = (size_t)n;
+            c->err_override = SSL_ERROR_NONE;
+            return 1;
+        }
+        if (peek) {
+            /* consume the control record we peeked at, then look again */
+            n = kernel_recv(c->fd, buf, len, 0, &type);
+            if (n < 0)
+                return recv_error(c, s, errno);
+            if (n == 0)
+                return on_eof(c, s);
+        }
+        if (type != TLS_RECORD_ALERT && type != TLS_RECORD_HANDSHAKE)
+            return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
+                         "kTLS: unexpected record type");
+        c->ctl.type = type;
+        c->ctl.hdr_need = type == TLS_RECORD_ALERT ? 2 : 4;
+        c->ctl.hdr_have = 0;
+        c->ctl.body_left = 0;
+        ev = ctl_feed(c, s, buf, (size_t)n);
+        /* the control bytes we borrowed the buffer for are not data */
+        memset(buf, 0, (size_t)n);
+        if (ev == CTL_CLOSE)
+            return fail(c, SSL_ERROR_ZERO_RETURN);
+        if (ev == CTL_FATAL)
+            return fail(c, SSL_ERROR_SSL);
+    }
+}
+
+int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
+{
+    const struct ossl_table *o = ossl();
+    *done = 0;
+    if (c->fatal || (o->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)) {
+        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+        return fail(c, SSL_ERROR_SSL);
+    }
+    size_t off = c->tx_committed;
+    if (off > len) {
+        /* a retry must repeat the call that returned WANT_WRITE */
+        c->tx_committed = 0;
+        kio_push_error(SSL_R_BAD_LENGTH, NULL);
+        return fail(c, SSL_ERROR_SSL);
+    }
+    if (len == 0) {
+        /* s_client writes 0 bytes at stdin EOF and expects SSL_ERROR_SYSCALL */
+        c->err_override = -1;
+        return 0;
+    }
+    int partial = (o->SSL_ctrl(s, SSL_CTRL_MODE, 0, NULL) & SSL_MODE_ENABLE_PARTIAL_WRITE) != 0;
+    while (off < len) {
+        ssize_t n = send(c->fd, (const char *)buf + off, len - off, 0);
+        if (n > 0) {
+            off += (size_t)n;
+            c->kernel_tx_bytes += (uint64_t)n;
+            if (partial)
+                break;
+            continue;
+        }
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
+            if (partial && off > 0)
+                break;
+            /* what the kernel took is on its way; the retry continues after it */
+            c->tx_committed = off;
+            errno = err;
+            return fail(c, SSL_ERROR_WANT_WRITE);
+        }
+        c->tx_committed = 0;
+        errno = err;
+        return fail(c, SSL_ERROR_SYSCALL);
+    }
+    c->tx_committed = 0;
+    *done = off;
+    c->err_override = SSL_ERROR_NONE;
+    return 1;
+}
+
+int kio_failure_return(const struct conn *c)
+{
+    /* 0: close_notify, or a zero-length call that did nothing (OpenSSL returns 0) */
+    return c->err_override == SSL_ERROR_ZERO_RETURN || c->err_override < 0 ? 0 : -1;
+}
+
+int kio_shutdown(struct conn *c, SSL *s)
+{
+    const struct ossl_table *o = ossl();
+    if (o->SSL_get_quiet_shutdown(s)) {
+        o->SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        c->err_override = SSL_ERROR_NONE;
+        return 1;
+    }
+    int shut = o->SSL_get_shutdown(s);
+    if (!(shut & SSL_SENT_SHUTDOWN)) {
+        if (c->dir[CONN_TX].state == DIR_KERNEL) {
+            if (c->fatal) {
+                kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+                fail(c, SSL_ERROR_SSL);
+                return -1;
+            }
+            uint8_t alert[2] = {ALERT_WARNING, ALERT_CLOSE_NOTIFY};
+            if (kernel_send_record(c->fd, TLS_RECORD_ALERT, alert, sizeof(alert)) < 0) {
+                int err = errno;
+                fail(c, err == EAGAIN || err == EWOULDBLOCK || err == EINTR ? SSL_ERROR_WANT_WRITE
+                                                                            : SSL_ERROR_SYSCALL);
+                errno = err;
+                return -1;
+            }
+            add_shutdown(s, SSL_SENT_SHUTDOWN);
+        } else {
+            shim_depth++;
+            int r = REAL(SSL_shutdown)(s);
+            shim_depth--;
+            c->err_override = -1;
+            if (r < 0)
+                return r;
+        }
+        c->err_override = SSL_ERROR_NONE;
+        return (o->SSL_get_shutdown(s) & SSL_RECEIVED_SHUTDOWN) ? 1 : 0;
+    }
+    if (!(shut & SSL_RECEIVED_SHUTDOWN)) {
+        if (c->dir[CONN_RX].state != DIR_KERNEL) {
+            shim_depth++;
+            int r = REAL(SSL_shutdown)(s);
+            shim_depth--;
+            c->err_override = -1;
+            return r;
+        }
+        /* like OpenSSL: read until the peer's close_notify, discarding data */
+        uint8_t sink[4096];
+        size_t n;
+        while (kio_read(c, s, sink, sizeof(sink), &n, 0))
+            ;
+        if (c->err_override != SSL_ERROR_ZERO_RETURN)
+            return -1;
+    }
+    c->err_override = SSL_ERROR_NONE;
+    return 1;
+}

@@ -1,0 +1,20 @@
+/* SSL_read/SSL_write/SSL_shutdown semantics for directions the kernel owns:
+ * plain socket calls, with control records (alerts, post-handshake messages)
+ * handled here and never handed to the application as data. Each call leaves
+ * c->err_override set to what SSL_get_error must answer. */
+#ifndef KTLS_SHIM_KTLS_IO_H
+#define KTLS_SHIM_KTLS_IO_H
+
+#include "conn.h"
+
+/* 1 with *done bytes, or 0 on failure. */
+int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek);
+int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done);
+/* SSL_shutdown's return convention: 1, 0 or -1. */
+int kio_shutdown(struct conn *c, SSL *s);
+/* The int that SSL_read/SSL_write return after kio_* failed. */
+int kio_failure_return(const struct conn *c);
+/* Put an SSL-library error on the queue, as OpenSSL would. */
+void kio_push_error(int reason, const char *detail);
+
+#endif

@@ -1,0 +1,78 @@
+/* Every OpenSSL function the shim touches, resolved once at run time with
+ * dlsym: the library has no DT_NEEDED on libssl/libcrypto, so one build serves
+ * OpenSSL 1.1.1 and 3.x and loads inert into programs without OpenSSL.
+ * Interposed functions resolve to the next definition (never to ourselves). */
+#ifndef KTLS_SHIM_OSSL_H
+#define KTLS_SHIM_OSSL_H
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/ssl.h>
+
+/* Functions the shim defines itself; the table holds the real ones. */
+#define OSSL_INTERPOSED(X)                                                        \
+    X(SSL_new) X(SSL_free) X(SSL_clear) X(SSL_do_handshake) X(SSL_connect)        \
+    X(SSL_accept) X(SSL_read) X(SSL_read_ex) X(SSL_peek) X(SSL_peek_ex)           \
+    X(SSL_write) X(SSL_write_ex) X(SSL_pending) X(SSL_has_pending)                \
+    X(SSL_get_error) X(SSL_shutdown) X(SSL_key_update) X(SSL_renegotiate)          \
+    X(SSL_renegotiate_abbreviated) X(SSL_set_msg_callback)                        \
+    X(SSL_CTX_set_msg_callback) X(SSL_CTX_set_keylog_callback)                    \
+    X(SSL_CTX_get_keylog_callback) X(SSL_set_SSL_CTX) X(BIO_ctrl)
+
+/* Interposed, but absent from some supported versions (SSL_sendfile: 3.0+). */
+#define OSSL_INTERPOSED_OPTIONAL(X) X(SSL_sendfile)
+
+/* Functions the shim only calls; every one exists in 1.1.1 and 3.x. */
+#define OSSL_CALLED(X)                                                            \
+    X(SSL_get_SSL_CTX) X(SSL_is_init_finished) X(SSL_in_before) X(SSL_version)    \
+    X(SSL_is_server) X(SSL_is_dtls) X(SSL_get_current_cipher)                     \
+    X(SSL_CIPHER_get_cipher_nid) X(SSL_CIPHER_get_name)                           \
+    X(SSL_CIPHER_get_handshake_digest) X(SSL_get_session)                         \
+    X(SSL_SESSION_get_master_key) X(SSL_SESSION_get_max_fragment_length)          \
+    X(SSL_get_client_random) X(SSL_get_server_random) X(SSL_get_rbio)             \
+    X(SSL_get_wbio) X(SSL_set0_wbio) X(SSL_get_current_compression)               \
+    X(SSL_get_shutdown) X(SSL_set_shutdown) X(SSL_get_options) X(SSL_ctrl)         \
+    X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
+    X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
+    X(SSL_want) X(CRYPTO_get_ex_new_index) X(BIO_method_type)                     \
+    X(BIO_next) X(BIO_new) X(BIO_s_null) X(HMAC) X(OPENSSL_cleanse)               \
+    X(OpenSSL_version_num)
+
+typedef int (*evp_md_size_fn)(const EVP_MD *md);
+typedef void (*err_new_fn)(void);
+typedef void (*err_set_debug_fn)(const char *file, int line, const char *func);
+typedef void (*err_set_error_fn)(int lib, int reason, const char *fmt, ...);
+typedef void (*err_put_error_fn)(int lib, int func, int reason, const char *file, int line);
+
+struct ossl_table {
+#define OSSL_FIELD(name) __typeof__(name) *name;
+    OSSL_INTERPOSED(OSSL_FIELD)
+    OSSL_INTERPOSED_OPTIONAL(OSSL_FIELD)
+    OSSL_CALLED(OSSL_FIELD)
+#undef OSSL_FIELD
+    /* differ between 1.1.1 and 3.x: resolved by whichever name exists */
+    evp_md_size_fn md_size;           /* EVP_MD_get_size | EVP_MD_size */
+    err_new_fn err_new;               /* 3.x */
+    err_set_debug_fn err_set_debug;   /* 3.x */
+    err_set_error_fn err_set_error;   /* 3.x */
+    err_put_error_fn err_put_error;   /* 1.1.1 */
+    int complete;                     /* every OSSL_CALLED function found */
+    unsigned long version;            /* OpenSSL_version_num() */
+};
+
+/* Resolves the table on first use; never returns NULL. Anything missing
+ * leaves complete == 0 and the shim stays out of the way. */
+const struct ossl_table *ossl(void);
+void ossl_missing(const char *name) __attribute__((noreturn));
+
+/* The real definition of an interposed function, for a hook to pass on to. */
+#define REAL(name) (ossl()->name ? ossl()->name : (ossl_missing(#name), ossl()->name))
+
+/* Thread-local guard: OpenSSL calls its own exported functions through the
+ * PLT (SSL_connect -> SSL_do_handshake), which lands in our hooks again; the
+ * inner call must go straight to OpenSSL. */
+extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
+
+#endif

@@ -1,0 +1,99 @@
+#!/usr/bin/env bats
+# Both ends shimmed (tls_peer, a plain OpenSSL program): every version x cipher
+# variant must carry 1 MiB each way intact, with both directions in the kernel
+# on a kTLS kernel (exact TlsTxSw/TlsRxSw deltas), and unchanged on the host.
+
+load helpers
+
+MIB=1048576
+
+exchange_both_ways() {
+    local variant=$1 extra_server=${2:-} extra_client=${3:-} size=${SIZE:-$MIB} before
+    before=$(tls_counters)
+    peer_exchange "$(variant_args "$variant") --expect $size --send $size $extra_server" \
+                  "$(variant_args "$variant") --send $size --expect $size $extra_client"
+    assert_intact
+    [[ "$(field received "$SERVER_RESULT")" == "$size" ]]
+    assert_offload server 1 1
+    assert_offload client 1 1
+    assert_counters_rose "$before" 2 2
+}
+
+@test "12_aes_128_gcm: 1 MiB each way, both directions offloaded on both sides" { exchange_both_ways 12_AES_128_GCM; }
+@test "12_aes_256_gcm: 1 MiB each way, both directions offloaded on both sides" { exchange_both_ways 12_AES_256_GCM; }
+@test "12_chacha: 1 MiB each way, both directions offloaded on both sides" { exchange_both_ways 12_CHACHA; }
+@test "13_aes_128_gcm: 1 MiB each way, both directions offloaded on both sides" { exchange_both_ways 13_AES_128_GCM; }
+@test "13_aes_256_gcm: 1 MiB each way, both directions offloaded on both sides" { exchange_both_ways 13_AES_256_GCM; }
+@test "13_chacha: 1 MiB each way, both directions offloaded on both sides" { exchange_both_ways 13_CHACHA; }
+
+@test "12_aes_128_gcm: non-blocking sockets, SSL_read_ex/SSL_write_ex" {
+    exchange_both_ways 12_AES_128_GCM "--nonblock --api ex" "--nonblock --api ex"
+}
+@test "13_chacha: non-blocking sockets, SSL_read_ex/SSL_write_ex" {
+    exchange_both_ways 13_CHACHA "--nonblock --api ex" "--nonblock --api ex"
+}
+@test "13_aes_256_gcm: implicit handshake inside SSL_write/SSL_read" {
+    exchange_both_ways 13_AES_256_GCM "--implicit" "--implicit"
+}
+@test "12_aes_256_gcm: implicit handshake inside SSL_write/SSL_read" {
+    exchange_both_ways 12_AES_256_GCM "--implicit" "--implicit"
+}
+@test "13_aes_128_gcm: partial writes, small odd reads, peek before read" {
+    SIZE=65536 exchange_both_ways 13_AES_128_GCM "--partial --chunk 70000 --read-chunk 1000 --peek" \
+                                                 "--partial --chunk 333 --read-chunk 7777 --peek"
+}
+@test "12_chacha: partial writes, small odd reads, peek before read" {
+    SIZE=65536 exchange_both_ways 12_CHACHA "--partial --chunk 70000 --read-chunk 1000 --peek" \
+                                            "--chunk 5000 --read-chunk 13 --peek"
+}
+
+@test "KTLS_SHIM_MODE=tx offloads only TX, RX stays in OpenSSL, bytes intact" {
+    local before
+    before=$(tls_counters)
+    KTLS_SHIM_MODE=tx peer_exchange "$(variant_args 13_AES_128_GCM) --expect $MIB --send $MIB" \
+                                    "$(variant_args 13_AES_128_GCM) --send $MIB --expect $MIB"
+    assert_intact
+    assert_offload server 1 0
+    assert_offload client 1 0
+    assert_counters_rose "$before" 2 0
+}
+
+@test "KTLS_SHIM_MODE=rx offloads only RX, TX stays in OpenSSL, bytes intact" {
+    local before
+    before=$(tls_counters)
+    KTLS_SHIM_MODE=rx peer_exchange "$(variant_args 12_AES_256_GCM) --expect $MIB --send $MIB" \
+                                    "$(variant_args 12_AES_256_GCM) --send $MIB --expect $MIB"
+    assert_intact
+    assert_offload server 0 1
+    assert_offload client 0 1
+    assert_counters_rose "$before" 0 2
+}
+
+@test "one side shimmed, the other plain OpenSSL: wire compatible both ways" {
+    local before
+    before=$(tls_counters)
+    CLIENT_PLAIN=1 peer_exchange "$(variant_args 13_CHACHA) --expect $MIB --send $MIB" \
+                                 "$(variant_args 13_CHACHA) --send $MIB --expect $MIB"
+    assert_intact
+    assert_offload server 1 1
+    assert_offload client 0 0
+    assert_counters_rose "$before" 1 1
+    before=$(tls_counters)
+    SERVER_PLAIN=1 peer_exchange "$(variant_args 12_AES_128_GCM) --expect $MIB --send $MIB" \
+                                 "$(variant_args 12_AES_128_GCM) --send $MIB --expect $MIB"
+    assert_intact
+    assert_offload server 0 0
+    assert_offload client 1 1
+    assert_counters_rose "$before" 1 1
+}
+
+@test "application keylog and message callbacks still run under the shim" {
+    peer_exchange "$(variant_args 13_AES_128_GCM) --expect 1000 --send 1000 --msgcb" \
+                  "$(variant_args 13_AES_128_GCM) --send 1000 --expect 1000 --keylog $BATS_TEST_TMPDIR/keys.log"
+    assert_intact
+    grep -q '^CLIENT_TRAFFIC_SECRET_0 ' "$BATS_TEST_TMPDIR/keys.log"
+    grep -q '^SERVER_HANDSHAKE_TRAFFIC_SECRET ' "$BATS_TEST_TMPDIR/keys.log"
+    local calls
+    calls=$(field msgcb_calls "$SERVER_RESULT")
+    [[ "$calls" -gt 5 ]]
+}

@@ -1,0 +1,239 @@
+# Shared by every tests/NN-area.bats: strict mode, `requires`, kTLS detection,
+# running tls_peer pairs, kernel counters. Load with `load helpers`.
+set -o pipefail
+
+REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+SHIM="$REPO/build/libktls-shim.so"
+PEER="$REPO/build/tls_peer"
+CERT_DIR="$REPO/tests/certs"
+
+# In the guest (KTLS_STRICT=1) and in CI a skip hides a broken harness, so it fails.
+if [[ "${KTLS_STRICT:-0}" == 1 || "${CI:-}" == true ]]; then
+    skip() {
+        echo "# skip is a failure here (strict): ${*:-no reason}" >&3
+        return 1
+    }
+fi
+
+requires() {
+    local cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null 2>&1 || skip "requires $cmd"
+    done
+}
+
+# 1 when this kernel can attach the tls ULP (ENOTCONN on an unconnected socket).
+have_ktls() {
+    python3 - <<'PY' 2>/dev/null
+import errno, socket, sys
+s = socket.socket()
+try:
+    s.setsockopt(socket.IPPROTO_TCP, 31, b"tls")
+except OSError as e:
+    sys.exit(0 if e.errno == errno.ENOTCONN else 1)
+sys.exit(0)
+PY
+}
+
+# Tests that only make sense on a kTLS kernel; elsewhere they must not pretend.
+requires_ktls() {
+    have_ktls || skip "kernel has no kTLS (run via make test-vm)"
+}
+
+tls_stat() {
+    awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0
+}
+
+# Prints "TlsTxSw TlsRxSw" now.
+tls_counters() {
+    echo "$(tls_stat TlsTxSw) $(tls_stat TlsRxSw)"
+}
+
+# field KEY LINE -> value of KEY=... in a RESULT line
+field() {
+    local key=$1 line=$2 word
+    for word in $line; do
+        [[ "$word" == "$key="* ]] && { echo "${word#*=}"; return 0; }
+    done
+    return 1
+}
+
+shimmed() {
+    LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"
+}
+
+# Starts `tls_peer server ARGS` in the background (shimmed unless SERVER_PLAIN=1),
+# waits for its port. Sets SERVER_PID, SERVER_PORT, SERVER_OUT.
+start_peer_server() {
+    SERVER_OUT="$BATS_TEST_TMPDIR/server.out"
+    local runner=shimmed
+    [[ "${SERVER_PLAIN:-0}" == 1 ]] && runner=env
+    $runner "$PEER" server --port 0 "$@" >"$SERVER_OUT" 2>"$BATS_TEST_TMPDIR/server.err" &
+    SERVER_PID=$!
+    local i
+    for i in $(seq 1 600); do
+        SERVER_PORT=$(awk '/^PORT /{print $2; exit}' "$SERVER_OUT" 2>/dev/null)
+        [[ -n "$SERVER_PORT" ]] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "server did not start:" >&2
+    cat "$BATS_TEST_TMPDIR/server.err" >&2
+    return 1
+}
+
+wait_server() {
+    local rc=0
+    wait "$SERVER_PID" || rc=$?
+    SERVER_RESULT=$(grep '^RESULT ' "$SERVER_OUT" | tail -n 1)
+    return $rc
+}
+
+# One client/server exchange. Usage: peer_exchange "SERVER ARGS" "CLIENT ARGS"
+# Sets SERVER_RESULT, CLIENT_RESULT; fails if either side failed.
+peer_exchange() {
+    local server_args=$1 client_args=$2 runner=shimmed rc=0
+    # shellcheck disable=SC2086
+    start_peer_server $server_args
+    [[ "${CLIENT_PLAIN:-0}" == 1 ]] && runner=env
+    # shellcheck disable=SC2086
+    CLIENT_OUT=$($runner "$PEER" client --port "$SERVER_PORT" $client_args 2>"$BATS_TEST_TMPDIR/client.err") || rc=$?
+    CLIENT_RESULT=$(grep '^RESULT ' <<<"$CLIENT_OUT" | tail -n 1)
+    wait_server || rc=$?
+    echo "server: $SERVER_RESULT"
+    echo "client: $CLIENT_RESULT"
+    if [[ $rc != 0 ]]; then
+        echo "--- server stderr"; cat "$BATS_TEST_TMPDIR/server.err"
+        echo "--- client stderr"; cat "$BATS_TEST_TMPDIR/client.err"
+    fi
+    return $rc
+}
+
+# The variant matrix, like the kernel selftests: NAME VERSION CIPHER
+MATRIX_12_AES_128_GCM="1.2 ECDHE-RSA-AES128-GCM-SHA256"
+MATRIX_12_AES_256_GCM="1.2 ECDHE-RSA-AES256-GCM-SHA384"
+MATRIX_12_CHACHA="1.2 ECDHE-RSA-CHACHA20-POLY1305"
+MATRIX_13_AES_128_GCM="1.3 TLS_AES_128_GCM_SHA256"
+MATRIX_13_AES_256_GCM="1.3 TLS_AES_256_GCM_SHA384"
+MATRIX_13_CHACHA="1.3 TLS_CHACHA20_POLY1305_SHA256"
+
+# variant NAME -> "--tls V --cipher C"
+variant_args() {
+    local spec var="MATRIX_$1"
+    spec=${!var}
+    echo "--tls ${spec%% *} --cipher ${spec#* }"
+}
+
+# Checks a pair of RESULT lines: bytes intact both ways and, on a kTLS kernel,
+# which directions the kernel carried. Usage: assert_exchange EXPECT_TX EXPECT_RX
+# where EXPECT_* is the expected ktls_tx/ktls_rx of BOTH sides on a kTLS kernel.
+assert_intact() {
+    [[ -n "$SERVER_RESULT" && -n "$CLIENT_RESULT" ]]
+    [[ "$(field error "$SERVER_RESULT")" == none ]]
+    [[ "$(field error "$CLIENT_RESULT")" == none ]]
+    [[ "$(field sent_sha256 "$CLIENT_RESULT")" == "$(field received_sha256 "$SERVER_RESULT")" ]]
+    [[ "$(field sent_sha256 "$SERVER_RESULT")" == "$(field received_sha256 "$CLIENT_RESULT")" ]]
+    [[ "$(field sent "$CLIENT_RESULT")" == "$(field received "$SERVER_RESULT")" ]]
+    [[ "$(field sent "$SERVER_RESULT")" == "$(field received "$CLIENT_RESULT")" ]]
+}
+
+assert_offload() {
+    local side=$1 want_tx=$2 want_rx=$3 line
+    line=$([[ $side == server ]] && echo "$SERVER_RESULT" || echo "$CLIENT_RESULT")
+    if ! have_ktls; then
+        want_tx=0 want_rx=0
+    fi
+    [[ "$(field ktls_tx "$line")" == "$want_tx" ]] || { echo "$side ktls_tx: want $want_tx in: $line"; return 1; }
+    [[ "$(field ktls_rx "$line")" == "$want_rx" ]] || { echo "$side ktls_rx: want $want_rx in: $line"; return 1; }
+}
+
+# assert_counters_rose "TX0 RX0" DTX DRX: kernel counters moved by exactly that.
+assert_counters_rose() {
+    local before=$1 dtx=$2 drx=$3 after
+    after=$(tls_counters)
+    if ! have_ktls; then dtx=0 drx=0; fi
+    local tx0=${before% *} rx0=${before#* } tx1=${after% *} rx1=${after#* }
+    echo "TlsTxSw $tx0 -> $tx1 (want +$dtx), TlsRxSw $rx0 -> $rx1 (want +$drx)"
+    [[ $((tx1 - tx0)) == "$dtx" && $((rx1 - rx0)) == "$drx" ]]
+}
+
+# An RSA certificate for servers that need files (nginx, s_server, gnutls).
+make_cert() {
+    local dir=$1
+    [[ -f "$dir/cert.pem" ]] && return 0
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" \
+        -days 2 -subj /CN=localhost >/dev/null 2>&1
+}
+
+# A free TCP port on loopback.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits until something listens on 127.0.0.1:PORT.
+wait_port() {
+    local port=$1 i
+    for i in $(seq 1 600); do
+        python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))" \
+            2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# nginx with an ordinary TLS server block (no kTLS directive), shimmed.
+# start_nginx DIR [extra http-level directives]; sets NGINX_PORT, NGINX_DIR
+start_nginx() {
+    NGINX_DIR=$1
+    local extra=${2:-} workers=${NGINX_WORKERS:-1}
+    NGINX_PORT=$(free_port)
+    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/html" "$NGINX_DIR/tmp"
+    make_cert "$NGINX_DIR"
+    cat >"$NGINX_DIR/nginx.conf" <<CONF
+user root;
+worker_processes $workers;
+error_log $NGINX_DIR/logs/error.log info;
+pid $NGINX_DIR/logs/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log $NGINX_DIR/logs/access.log;
+    client_body_temp_path $NGINX_DIR/tmp/body;
+    proxy_temp_path $NGINX_DIR/tmp/proxy;
+    fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
+    uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
+    scgi_temp_path $NGINX_DIR/tmp/scgi;
+    client_max_body_size 100m;
+    $extra
+    server {
+        listen 127.0.0.1:$NGINX_PORT ssl;
+        ssl_certificate $NGINX_DIR/cert.pem;
+        ssl_certificate_key $NGINX_DIR/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $NGINX_DIR/html;
+        location /upload/ { dav_methods PUT; create_full_put_path on; }
+    }
+}
+CONF
+    local runner=shimmed
+    [[ "${NGINX_PLAIN:-0}" == 1 ]] && runner=env
+    if [[ -n "${NGINX_WRAP:-}" ]]; then
+        # a tracer in front of nginx: stay in the foreground, in the background
+        # shellcheck disable=SC2086
+        $runner $NGINX_WRAP nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -g 'daemon off;' \
+            2>"$NGINX_DIR/logs/start.err" &
+    else
+        $runner nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -g 'daemon on;' \
+            2>"$NGINX_DIR/logs/start.err" || { cat "$NGINX_DIR/logs/start.err"; return 1; }
+    fi
+    wait_port "$NGINX_PORT"
+}
+
+stop_nginx() {
+    [[ -n "${NGINX_DIR:-}" && -f "$NGINX_DIR/logs/nginx.pid" ]] || return 0
+    local pid
+    pid=$(cat "$NGINX_DIR/logs/nginx.pid")
+    kill -QUIT "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}

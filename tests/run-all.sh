@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `make test`: unit tests (under ASan/UBSan), the bats suite on this host, and
+# the bats suite on a kernel with kTLS: natively when this one has it, else in
+# the QEMU guest. Ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+passed=0 failed=0
+
+count_tap() { # FILE -> adds to passed/failed; a skip counts as a failure
+    local p f s
+    p=$(grep -cE '^ok [0-9]+' "$1" | tr -d ' ')
+    s=$(grep -cE '^ok [0-9]+.*# skip' "$1" | tr -d ' ')
+    f=$(grep -cE '^not ok [0-9]+' "$1" | tr -d ' ')
+    passed=$((passed + p - s))
+    failed=$((failed + f + s))
+    # a runner that died before its plan was met counts once as failed
+    local plan
+    plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$1" | head -n1)
+    if [[ -z "$plan" || $((p + f)) -lt ${plan:-0} ]]; then
+        echo "!! $2: ran $((p + f)) of ${plan:-?} planned tests" >&2
+        failed=$((failed + 1))
+    fi
+}
+
+echo "=== unit tests (ASan/UBSan)"
+make -s build/unit_tests
+build/unit_tests | tee "$log_dir/unit.out"
+unit_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log_dir/unit.out" | tail -n1)
+if [[ -n "$unit_line" ]]; then
+    passed=$((passed + $(cut -d' ' -f1 <<<"$unit_line")))
+    failed=$((failed + $(cut -d' ' -f3 <<<"$unit_line")))
+else
+    echo "!! unit tests printed no summary" >&2
+    failed=$((failed + 1))
+fi
+
+echo "=== bats on this host ($(uname -r))"
+tests/run-bats.sh host | tee "$log_dir/host.tap"
+count_tap "$log_dir/host.tap" host
+
+if python3 -c 'import socket,errno,sys
+s=socket.socket()
+try: s.setsockopt(6,31,b"tls")
+except OSError as e: sys.exit(0 if e.errno==errno.ENOTCONN else 1)' 2>/dev/null; then
+    echo "=== this kernel has kTLS: the host run above was the kTLS run"
+else
+    echo "=== bats in the QEMU guest (this kernel has no kTLS)"
+    tests/run-bats.sh vm | tee "$log_dir/vm.tap"
+    count_tap "$log_dir/vm.tap" guest
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# run-bats.sh host|vm [FILE.bats...]: the bats suite on this kernel, or inside
+# the QEMU guest that has a real kTLS kernel. TAP on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:?usage: run-bats.sh host|vm [FILE.bats...]}
+shift
+files=("$@")
+[[ ${#files[@]} -gt 0 ]] || files=(tests/[0-9][0-9]-*.bats)
+case $mode in
+host)
+    exec bats --tap "${files[@]}"
+    ;;
+vm)
+    # In the guest a skip is a failure: nothing there may quietly not test.
+    export KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST"
+    export KTLS_STRICT=1 KTLS_IN_GUEST=1
+    exec tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-3000}" -- bats --tap "${files[@]}"
+    ;;
+*)
+    echo "run-bats.sh: unknown mode '$mode' (host|vm)" >&2
+    exit 2
+    ;;
+esac
