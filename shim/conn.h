@@ -61,6 +61,7 @@ struct conn {
     msg_cb_fn app_msg_cb;
     /* I/O on kernel-owned directions */
     int err_override;           /* SSL_get_error answer for our last call; -1 none */
+    int fail_ret;               /* what SSL_read/SSL_write return for that failure */
     int fatal;
     int wbio_diverted;
     int app_data_read;          /* OpenSSL has handed the app data (TLS 1.3 tickets done) */

@@ -37,6 +37,7 @@ void kio_push_error(int reason, const char *detail)
 static int fail(struct conn *c, int ssl_error)
 {
     c->err_override = ssl_error;
+    c->fail_ret = ssl_error == SSL_ERROR_ZERO_RETURN || ssl_error < 0 ? 0 : -1;
     return 0;
 }
 
@@ -200,7 +201,9 @@ static int on_eof(struct conn *c, SSL *s)
     if (o->version < 0x30000000L) {
         /* 1.1.1: EOF without close_notify is SSL_ERROR_SYSCALL with errno 0 */
         errno = 0;
-        return fail(c, SSL_ERROR_SYSCALL);
+        fail(c, SSL_ERROR_SYSCALL);
+        c->fail_ret = 0;
+        return 0;
     }
     if (o->SSL_get_options(s) & SSL_OP_IGNORE_UNEXPECTED_EOF) {
         add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
@@ -208,7 +211,9 @@ static int on_eof(struct conn *c, SSL *s)
     }
     c->fatal = 1;
     kio_push_error(SSL_R_UNEXPECTED_EOF_WHILE_READING, NULL);
-    return fail(c, SSL_ERROR_SSL);
+    fail(c, SSL_ERROR_SSL);
+    c->fail_ret = 0; /* OpenSSL 3 hands back the 0 its BIO read returned */
+    return 0;
 }
 
 /* Reads the rest of a control message that a short read left unfinished. */
@@ -248,8 +253,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         return fail(c, SSL_ERROR_ZERO_RETURN);
     if (len == 0) {
         /* as OpenSSL: nothing read; SSL_get_error decides from OpenSSL's state */
-        c->err_override = -1;
-        return 0;
+        return fail(c, -1);
     }
     for (;;) {
         enum ctl_event ev = CTL_CONTINUE;
@@ -315,8 +319,7 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
     }
     if (len == 0) {
         /* s_client writes 0 bytes at stdin EOF and expects SSL_ERROR_SYSCALL */
-        c->err_override = -1;
-        return 0;
+        return fail(c, -1);
     }
     int partial = (o->SSL_ctrl(s, SSL_CTRL_MODE, 0, NULL) & SSL_MODE_ENABLE_PARTIAL_WRITE) != 0;
     while (off < len) {
@@ -349,8 +352,8 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
 
 int kio_failure_return(const struct conn *c)
 {
-    /* 0: close_notify, or a zero-length call that did nothing (OpenSSL returns 0) */
-    return c->err_override == SSL_ERROR_ZERO_RETURN || c->err_override < 0 ? 0 : -1;
+    /* 0 for close_notify, EOF, or a zero-length call; -1 otherwise */
+    return c->fail_ret;
 }
 
 int kio_shutdown(struct conn *c, SSL *s)
