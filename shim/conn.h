@@ -50,6 +50,7 @@ struct conn {
     int attached_early;         /* saw the handshake from its first record */
     int observed;               /* our msg/keylog observers are installed */
     int decided;
+    int passthrough;            /* decided, and both directions stay in OpenSSL */
     int ulp_attached;
     int version;
     int is_server;

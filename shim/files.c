@@ -89,7 +89,7 @@ static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset
 
 EXPORT ossl_ssize_t SSL_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
 {
-    struct conn *c = watched(s);
+    struct conn *c = tracked(s);
     if (!c) {
         if (!ossl()->SSL_sendfile)
             ossl_missing("SSL_sendfile");

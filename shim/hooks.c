@@ -27,11 +27,17 @@ static int shim_wanted(void)
     return shim_enabled() && kernel_tls_available();
 }
 
-struct conn *watched(const SSL *s)
+struct conn *tracked(const SSL *s)
 {
     if (shim_depth || !s || !atomic_load_explicit(&watching, memory_order_relaxed))
         return NULL;
     return conn_get(s);
+}
+
+struct conn *watched(const SSL *s)
+{
+    struct conn *c = tracked(s);
+    return c && !c->passthrough ? c : NULL;
 }
 
 
@@ -71,7 +77,7 @@ EXPORT void SSL_free(SSL *s)
 
 EXPORT int SSL_clear(SSL *s)
 {
-    struct conn *c = watched(s);
+    struct conn *c = tracked(s);
     int ret = REAL(SSL_clear)(s);
     if (c && ret == 1)
         conn_reset(c);

@@ -261,18 +261,21 @@ void offload_progress(struct conn *c, SSL *s, int was_finished)
             fall_back(c, CONN_TX, "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)", 0);
             fall_back(c, CONN_RX, "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)", 0);
             conn_scrub(c);
+            c->passthrough = 1;
             return;
         }
         decide(c, s);
     }
-    if (c->fatal)
+    if (c->fatal || c->passthrough)
         return;
     if (ossl()->SSL_get_shutdown(s) != 0) {
         fall_back(c, CONN_TX, "shutdown (close_notify before the move)", 0);
         fall_back(c, CONN_RX, "shutdown (close_notify before the move)", 0);
+        c->passthrough = c->dir[CONN_TX].state == DIR_FALLBACK && c->dir[CONN_RX].state == DIR_FALLBACK;
         return;
     }
     for (int d = CONN_TX; d >= CONN_RX; d--)
         if (c->dir[d].state == DIR_PENDING && ready(c, s, d))
             install(c, d);
+    c->passthrough = c->dir[CONN_TX].state == DIR_FALLBACK && c->dir[CONN_RX].state == DIR_FALLBACK;
 }

@@ -96,14 +96,20 @@ ending() {
     local port out
     port=$(free_port)
     # s_server's interactive 'k' sends a KeyUpdate; text before and after it
-    { echo "before"; sleep 3; echo "k"; sleep 3; echo "after"; sleep 3; } \
+    local t=$BATS_TEST_TMPDIR
+    # each line must reach s_server's stdin alone ('k' is a command only at the
+    # start of a read): wait for the client to see "before" first
+    { echo "before"
+      for _ in $(seq 1 600); do [[ -e $t/got_before ]] && break; sleep 0.1; done
+      echo "k"; sleep 2; echo "after"
+      for _ in $(seq 1 300); do [[ -e $t/client_done ]] && break; sleep 0.1; done; } \
         | openssl s_server -accept "127.0.0.1:$port" -naccept 1 -tls1_3 \
             -cert "$BATS_FILE_TMPDIR/cert.pem" -key "$BATS_FILE_TMPDIR/key.pem" \
             >"$BATS_TEST_TMPDIR/srv.out" 2>&1 &
     local srv=$!
     for _ in $(seq 1 100); do grep -q '^ACCEPT' "$BATS_TEST_TMPDIR/srv.out" 2>/dev/null && break; sleep 0.1; done
-    out=$(shimmed python3 - "$port" <<'PY'
-import socket, ssl, sys
+    out=$(shimmed python3 - "$port" "$t" <<'PY'
+import os, socket, ssl, sys
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
@@ -114,11 +120,14 @@ try:
         if not d:
             break
         got += d
+        if b"before" in got:
+            open(sys.argv[2] + "/got_before", "w").close()
     print("GOT", got.decode(errors="replace").split())
     print("END clean")
 except Exception as e:
     print("GOT", got.decode(errors="replace").split())
     print("END", type(e).__name__, str(e).split(" (_ssl")[0])
+open(sys.argv[2] + "/client_done", "w").close()
 PY
 )
     kill "$srv" 2>/dev/null || true
