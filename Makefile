@@ -15,7 +15,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-PROGS := $(BUILD)/tls_peer $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check
+PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check
 
 .PHONY: all test test-unit test-host test-vm demo clean install check-exports
 all: $(LIB) $(PROGS)

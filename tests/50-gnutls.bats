@@ -34,7 +34,7 @@ client_vs_gnutls_serv() {
     wait_port "$port"
     before=$(tls_counters)
     CLIENT_RESULT=$(shimmed "$PEER" client --port "$port" $(variant_args "$variant") \
-        --send $MIB --expect $MIB 2>"$BATS_TEST_TMPDIR/client.err" | grep '^RESULT') || rc=$?
+        --text --send $MIB --expect $MIB 2>"$BATS_TEST_TMPDIR/client.err" | grep '^RESULT') || rc=$?
     echo "client: $CLIENT_RESULT"
     cat "$BATS_TEST_TMPDIR/client.err"
     [[ $rc == 0 ]]
@@ -48,7 +48,7 @@ client_vs_gnutls_serv() {
 gnutls_cli_vs_server() {
     local variant=$1 spec var="MATRIX_$1" before rc=0
     spec=${!var}
-    head -c $MIB /dev/urandom >"$BATS_TEST_TMPDIR/up.bin"
+    head -c $MIB /dev/urandom >"$BATS_TEST_TMPDIR/up.bin" # gnutls-cli passes binary stdin as is
     before=$(tls_counters)
     start_peer_server $(variant_args "$variant") --echo --cert "$BATS_FILE_TMPDIR/cert.pem" \
         --key "$BATS_FILE_TMPDIR/key.pem"

@@ -4,7 +4,7 @@ set -o pipefail
 
 REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 SHIM="$REPO/build/libktls-shim.so"
-PEER="$REPO/build/tls_peer"
+PEER="$REPO/build/tls_endpoint"
 CERT_DIR="$REPO/tests/certs"
 
 # In the guest (KTLS_STRICT=1) and in CI a skip hides a broken harness, so it fails.

@@ -1,0 +1,505 @@
+/* tls_endpoint: an ordinary OpenSSL program (SSL_set_fd, SSL_connect/accept,
+ * SSL_read/SSL_write, SSL_shutdown) that the bats suite runs as client and
+ * server, usually with the shim preloaded, and that reports exactly what
+ * happened in one RESULT line: bytes and sha256 each way, and whether the
+ * socket's TLS_TX / TLS_RX are set (getsockopt SOL_TLS).
+ *
+ * tls_endpoint server|client [--host H] [--port N] [--tls 1.2|1.3] [--cipher C]
+ *   [--cert F --key F] [--send N] [--expect N] [--echo] [--chunk N]
+ *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
+ *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
+ * The server prints "PORT <n>" first. Blocking mode is sequential (client
+ * sends then reads, server reads then sends); --nonblock interleaves both
+ * directions in a poll() loop. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#define SOL_TLS_LEVEL 282
+
+static struct {
+    int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
+    const char *host, *cipher, *cert, *key, *keylog;
+    size_t send, expect, chunk, read_chunk;
+    unsigned seed, timeout;
+} opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120};
+
+static long msgcb_calls;
+static FILE *keylog_file;
+static char error_text[256] = "none";
+
+static void usage(const char *why)
+{
+    fprintf(stderr, "tls_endpoint: %s\n", why);
+    exit(2);
+}
+
+static void set_error(const char *fmt, ...)
+{
+    if (strcmp(error_text, "none") != 0)
+        return; /* keep the first */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_text, sizeof(error_text), fmt, ap);
+    va_end(ap);
+    for (char *p = error_text; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+}
+
+static void ssl_error(SSL *ssl, int ret, const char *what)
+{
+    int e = SSL_get_error(ssl, ret);
+    unsigned long q = ERR_peek_error();
+    if (e == SSL_ERROR_SYSCALL && !q)
+        set_error("%s:syscall:%s", what, errno ? strerror(errno) : "eof");
+    else
+        set_error("%s:ssl:%d:%s", what, e, q ? ERR_reason_error_string(q) : "none");
+    ERR_print_errors_fp(stderr);
+}
+
+/* deterministic payload: xorshift32 */
+static void fill(unsigned char *buf, size_t n, unsigned *state)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned x = *state;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *state = x;
+        buf[i] = (unsigned char)x;
+    }
+}
+
+/* digit lines: for line-oriented peers such as gnutls-serv --echo */
+static void fill_text(unsigned char *buf, size_t n, unsigned *state)
+{
+    fill(buf, n, state);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = i % 64 == 63 ? '\n' : (unsigned char)('0' + buf[i] % 10);
+}
+
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    (void)write_p, (void)version, (void)content_type, (void)buf, (void)len, (void)ssl, (void)arg;
+    msgcb_calls++;
+}
+
+static void on_keylog(const SSL *ssl, const char *line)
+{
+    (void)ssl;
+    if (keylog_file) {
+        fprintf(keylog_file, "%s\n", line);
+        fflush(keylog_file);
+    }
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "RESULT error=timeout\n";
+    (void)!write(1, msg, sizeof(msg) - 1);
+    _exit(3);
+}
+
+static void make_identity(SSL_CTX *ctx)
+{
+    if (opt.cert) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, opt.cert) != 1
+            || SSL_CTX_use_PrivateKey_file(ctx, opt.key ? opt.key : opt.cert, SSL_FILETYPE_PEM) != 1)
+            usage("cannot load --cert/--key");
+        return;
+    }
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    X509 *cert = X509_new();
+    if (!key || !cert)
+        usage("cannot generate a key");
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
+    X509_set_pubkey(cert, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"localhost", -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    if (!X509_sign(cert, key, EVP_sha256()) || SSL_CTX_use_certificate(ctx, cert) != 1
+        || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+        usage("cannot build a certificate");
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+static SSL_CTX *make_ctx(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(opt.server ? TLS_server_method() : TLS_client_method());
+    if (!ctx)
+        usage("SSL_CTX_new failed");
+    if (opt.version) {
+        SSL_CTX_set_min_proto_version(ctx, opt.version);
+        SSL_CTX_set_max_proto_version(ctx, opt.version);
+    }
+    if (opt.cipher) {
+        int ok = opt.version == TLS1_3_VERSION ? SSL_CTX_set_ciphersuites(ctx, opt.cipher)
+                                               : SSL_CTX_set_cipher_list(ctx, opt.cipher);
+        if (!ok)
+            usage("unknown --cipher");
+    }
+    if (opt.server)
+        make_identity(ctx);
+    if (opt.partial)
+        SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    if (opt.msgcb)
+        SSL_CTX_set_msg_callback(ctx, on_msg);
+    if (opt.keylog) {
+        keylog_file = fopen(opt.keylog, "a");
+        if (!keylog_file)
+            usage("cannot open --keylog file");
+        SSL_CTX_set_keylog_callback(ctx, on_keylog);
+    }
+    return ctx;
+}
+
+/* Waits for the socket in the direction OpenSSL asked for. */
+static void wait_for(int fd, int ssl_err)
+{
+    struct pollfd p = {.fd = fd, .events = ssl_err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
+    poll(&p, 1, 1000);
+}
+
+static int handshake(SSL *ssl, int fd)
+{
+    if (opt.implicit)
+        return 1; /* inside the first SSL_read/SSL_write */
+    for (;;) {
+        int r = opt.server ? SSL_accept(ssl) : SSL_connect(ssl);
+        if (r == 1)
+            return 1;
+        int e = SSL_get_error(ssl, r);
+        if (opt.nonblock && (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)) {
+            wait_for(fd, e);
+            continue;
+        }
+        ssl_error(ssl, r, "handshake");
+        return 0;
+    }
+}
+
+struct flow {
+    unsigned char *out, *in;
+    size_t sent, received, out_len, in_len;
+    size_t pending; /* a write that returned WANT_WRITE: retry with the same length */
+    EVP_MD_CTX *in_hash;
+    unsigned peek_mismatch;
+};
+
+/* One write step. 1 progress/ok, 0 would block (*want set), -1 error. */
+static int do_write(SSL *ssl, struct flow *f, const unsigned char *buf, size_t len, int *want)
+{
+    size_t n = f->pending ? f->pending : len;
+    size_t done = 0;
+    int r;
+    if (opt.ex_api)
+        r = SSL_write_ex(ssl, buf, n, &done);
+    else {
+        r = SSL_write(ssl, buf, (int)n);
+        done = r > 0 ? (size_t)r : 0;
+    }
+    if (r > 0) {
+        f->pending = 0;
+        return (int)done;
+    }
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        f->pending = n;
+        *want = e;
+        return 0;
+    }
+    ssl_error(ssl, r, "write");
+    return -1;
+}
+
+/* One read step: >0 bytes, 0 would block, -1 closed/error (*closed for clean close). */
+static long do_read(SSL *ssl, struct flow *f, unsigned char *buf, size_t cap, int *want, int *closed)
+{
+    if (opt.peek) {
+        unsigned char *pk = malloc(cap);
+        size_t pn = 0;
+        int pr = opt.ex_api ? SSL_peek_ex(ssl, pk, cap, &pn) : SSL_peek(ssl, pk, (int)cap);
+        if (!opt.ex_api && pr > 0)
+            pn = (size_t)pr;
+        if (pr > 0) {
+            size_t got = 0;
+            int rr = opt.ex_api ? SSL_read_ex(ssl, buf, pn, &got) : SSL_read(ssl, buf, (int)pn);
+            if (!opt.ex_api && rr > 0)
+                got = (size_t)rr;
+            if (rr <= 0 || got != pn || memcmp(pk, buf, pn) != 0)
+                f->peek_mismatch++;
+            free(pk);
+            return rr > 0 ? (long)got : -1;
+        }
+        free(pk);
+    }
+    size_t got = 0;
+    int r = opt.ex_api ? SSL_read_ex(ssl, buf, cap, &got) : SSL_read(ssl, buf, (int)cap);
+    if (!opt.ex_api && r > 0)
+        got = (size_t)r;
+    if (r > 0)
+        return (long)got;
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *want = e;
+        return 0;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        *closed = 1;
+        return -1;
+    }
+    ssl_error(ssl, r, "read");
+    return -1;
+}
+
+static void hex(const unsigned char *d, unsigned n, char *out)
+{
+    for (unsigned i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static int ktls_set(int fd, int opt_name)
+{
+    unsigned char info[64];
+    socklen_t len = 4; /* struct tls_crypto_info: other sizes must match exactly */
+    return getsockopt(fd, SOL_TLS_LEVEL, opt_name, info, &len) == 0;
+}
+
+static int run_connection(SSL_CTX *ctx, int fd)
+{
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (opt.server)
+        SSL_set_accept_state(ssl);
+    else
+        SSL_set_connect_state(ssl);
+    if (opt.nonblock)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+    struct flow f = {0};
+    unsigned state = opt.seed * 2654435761u + (opt.server ? 7 : 3);
+    f.out_len = opt.send;
+    f.out = malloc(f.out_len + 1);
+    if (opt.text)
+        fill_text(f.out, f.out_len, &state);
+    else
+        fill(f.out, f.out_len, &state);
+    f.in = malloc(opt.read_chunk + 1);
+    f.in_hash = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(f.in_hash, EVP_sha256(), NULL);
+    int ok = handshake(ssl, fd);
+    int closed = 0, failed = !ok;
+    size_t want_in = opt.echo ? (size_t)-1 : opt.expect;
+
+    /* sequential in blocking mode: the side that receives first avoids deadlock */
+    int receive_first = opt.server;
+    while (!failed && (f.sent < f.out_len || (f.received < want_in && !closed))) {
+        int want = 0, progressed = 0;
+        int may_write = f.sent < f.out_len && (opt.nonblock || !receive_first
+                                               || f.received >= want_in || closed);
+        if (may_write) {
+            size_t len = f.out_len - f.sent < opt.chunk ? f.out_len - f.sent : opt.chunk;
+            int w = do_write(ssl, &f, f.out + f.sent, len, &want);
+            if (w < 0)
+                failed = 1;
+            f.sent += (size_t)(w > 0 ? w : 0);
+            progressed |= w > 0;
+        }
+        int may_read = f.received < want_in && !closed
+                       && (opt.nonblock || receive_first || f.sent >= f.out_len);
+        if (!failed && may_read) {
+            long n = do_read(ssl, &f, f.in, opt.read_chunk, &want, &closed);
+            if (n > 0) {
+                EVP_DigestUpdate(f.in_hash, f.in, (size_t)n);
+                f.received += (size_t)n;
+                progressed = 1;
+                if (opt.echo) { /* echo what came in, before reading more */
+                    size_t off = 0;
+                    while (off < (size_t)n && !failed) {
+                        int ew = 0;
+                        int w = do_write(ssl, &f, f.in + off, (size_t)n - off, &ew);
+                        if (w < 0)
+                            failed = 1;
+                        else if (w == 0)
+                            wait_for(fd, ew);
+                        off += (size_t)(w > 0 ? w : 0);
+                    }
+                    /* sha of what we sent equals what we received */
+                }
+            } else if (n < 0 && !closed)
+                failed = 1;
+            else if (n < 0 && closed && opt.echo)
+                break;
+        }
+        if (!failed && !progressed && opt.nonblock)
+            wait_for(fd, want ? want : SSL_ERROR_WANT_READ);
+        if (closed && f.received < want_in && !opt.echo) {
+            set_error("closed_early");
+            failed = 1;
+        }
+    }
+    if (opt.echo)
+        f.sent = f.received;
+
+    int tx = ktls_set(fd, 1), rx = ktls_set(fd, 2);
+    char ulp[16] = "none";
+    socklen_t ulen = sizeof(ulp);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulen) != 0 || !ulp[0])
+        strcpy(ulp, "none");
+
+    if (!failed) { /* bidirectional shutdown */
+        for (int i = 0; i < 2000; i++) {
+            int r = SSL_shutdown(ssl);
+            if (r == 1)
+                break;
+            if (r == 0)
+                continue;
+            int e = SSL_get_error(ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                wait_for(fd, e);
+                continue;
+            }
+            if (closed)
+                break; /* the peer's close_notify was already read; it may be gone */
+            ssl_error(ssl, r, "shutdown");
+            failed = 1;
+            break;
+        }
+    }
+    if (f.peek_mismatch)
+        set_error("peek-mismatch:%u", f.peek_mismatch);
+
+    unsigned char md[32], sent_md[32];
+    unsigned mdlen;
+    EVP_DigestFinal_ex(f.in_hash, md, &mdlen);
+    if (opt.echo)
+        memcpy(sent_md, md, 32);
+    else
+        EVP_Digest(f.out, f.sent, sent_md, &mdlen, EVP_sha256(), NULL);
+    char in_hex[65], out_hex[65];
+    hex(md, 32, in_hex);
+    hex(sent_md, 32, out_hex);
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
+           "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s\n",
+           opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
+           f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
+           error_text);
+    fflush(stdout);
+    EVP_MD_CTX_free(f.in_hash);
+    free(f.out);
+    free(f.in);
+    SSL_free(ssl);
+    close(fd);
+    return failed || strcmp(error_text, "none") != 0;
+}
+
+static size_t number(const char *s, const char *name)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end)
+        usage(name);
+    return (size_t)v;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "server") && strcmp(argv[1], "client")))
+        usage("first argument must be server or client");
+    opt.server = strcmp(argv[1], "server") == 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define VALUE() (v ? (i++, v) : (usage("missing value"), ""))
+        if (!strcmp(a, "--host")) opt.host = VALUE();
+        else if (!strcmp(a, "--port")) opt.port = (int)number(VALUE(), "bad --port");
+        else if (!strcmp(a, "--tls")) {
+            const char *t = VALUE();
+            opt.version = !strcmp(t, "1.2") ? TLS1_2_VERSION : !strcmp(t, "1.3") ? TLS1_3_VERSION : -1;
+            if (opt.version < 0) usage("bad --tls (1.2|1.3)");
+        }
+        else if (!strcmp(a, "--cipher")) opt.cipher = VALUE();
+        else if (!strcmp(a, "--cert")) opt.cert = VALUE();
+        else if (!strcmp(a, "--key")) opt.key = VALUE();
+        else if (!strcmp(a, "--send")) opt.send = number(VALUE(), "bad --send");
+        else if (!strcmp(a, "--expect")) opt.expect = number(VALUE(), "bad --expect");
+        else if (!strcmp(a, "--chunk")) opt.chunk = number(VALUE(), "bad --chunk");
+        else if (!strcmp(a, "--read-chunk")) opt.read_chunk = number(VALUE(), "bad --read-chunk");
+        else if (!strcmp(a, "--seed")) opt.seed = (unsigned)number(VALUE(), "bad --seed");
+        else if (!strcmp(a, "--timeout")) opt.timeout = (unsigned)number(VALUE(), "bad --timeout");
+        else if (!strcmp(a, "--keylog")) opt.keylog = VALUE();
+        else if (!strcmp(a, "--api")) {
+            const char *t = VALUE();
+            if (strcmp(t, "ex") && strcmp(t, "classic")) usage("bad --api (classic|ex)");
+            opt.ex_api = !strcmp(t, "ex");
+        }
+        else if (!strcmp(a, "--echo")) opt.echo = 1;
+        else if (!strcmp(a, "--nonblock")) opt.nonblock = 1;
+        else if (!strcmp(a, "--partial")) opt.partial = 1;
+        else if (!strcmp(a, "--implicit")) opt.implicit = 1;
+        else if (!strcmp(a, "--peek")) opt.peek = 1;
+        else if (!strcmp(a, "--msgcb")) opt.msgcb = 1;
+        else if (!strcmp(a, "--text")) opt.text = 1;
+        else {
+            fprintf(stderr, "tls_endpoint: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (!opt.chunk || !opt.read_chunk)
+        usage("--chunk and --read-chunk must be > 0");
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm(opt.timeout);
+    SSL_CTX *ctx = make_ctx();
+
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+    if (inet_pton(AF_INET, opt.host, &a.sin_addr) != 1)
+        usage("bad --host (IPv4 address)");
+    int fd;
+    if (opt.server) {
+        int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        socklen_t len = sizeof(a);
+        if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 8)
+            || getsockname(l, (struct sockaddr *)&a, &len))
+            usage("cannot listen");
+        printf("PORT %d\n", ntohs(a.sin_port));
+        fflush(stdout);
+        fd = accept(l, NULL, NULL);
+        close(l);
+    } else {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+            set_error("connect:%s", strerror(errno));
+            printf("RESULT role=client error=%s\n", error_text);
+            return 1;
+        }
+    }
+    if (fd < 0)
+        usage("accept failed");
+    int rc = run_connection(ctx, fd);
+    SSL_CTX_free(ctx);
+    return rc;
+}
