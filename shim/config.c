@@ -18,10 +18,16 @@ static int word_in(const char *v, const char *const *words)
 static void complain(config_report_fn report, const char *name, const char *value,
                      const char *expected, const char *fallback)
 {
+    /* the value is the environment's, not ours: control characters would
+     * split the report or forge a second line */
+    char shown[65];
+    size_t n = 0;
+    for (; value[n] && n < sizeof(shown) - 1; n++)
+        shown[n] = (value[n] >= 0x20 && value[n] < 0x7f) ? value[n] : '?';
+    shown[n] = 0;
     char line[512];
-    snprintf(line, sizeof(line),
-             "ktls-shim: %s=\"%.64s\" is not valid (expected %s); using %s",
-             name, value, expected, fallback);
+    snprintf(line, sizeof(line), "ktls-shim: %s=\"%s\" is not valid (expected %s); using %s",
+             name, shown, expected, fallback);
     if (report)
         report(line);
 }

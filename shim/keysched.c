@@ -15,6 +15,8 @@ int ks_hkdf_expand_label(const struct ks_hash *h, const uint8_t *secret, size_t 
                          uint8_t *out, size_t out_len)
 {
     static const char prefix[] = "tls13 ";
+    if (!label)
+        return 0;
     size_t label_len = strlen(label);
     size_t full_label = sizeof(prefix) - 1 + label_len;
     /* HkdfLabel: uint16 length, opaque label<7..255>, opaque context<0..255> */
@@ -66,6 +68,8 @@ int ks_tls12_prf(const struct ks_hash *h, const uint8_t *secret, size_t secret_l
                  const char *label, const uint8_t *seed, size_t seed_len,
                  uint8_t *out, size_t out_len)
 {
+    if (!label)
+        return 0;
     size_t label_len = strlen(label);
     if (!h || !h->hmac || h->digest_len == 0 || h->digest_len > KS_MAX_HASH
         || label_len + seed_len > 256)
@@ -90,7 +94,8 @@ int ks_tls12_prf(const struct ks_hash *h, const uint8_t *secret, size_t secret_l
         size_t take = out_len - done < h->digest_len ? out_len - done : h->digest_len;
         memcpy(out + done, t, take);
         done += take;
-        ok = h->hmac(h->md, secret, secret_len, a, h->digest_len, a);
+        if (done < out_len) /* A(i+1) only when another block follows */
+            ok = h->hmac(h->md, secret, secret_len, a, h->digest_len, a);
     }
     ks_scrub(a, sizeof(a));
     ks_scrub(block, sizeof(block));

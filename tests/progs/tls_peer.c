@@ -147,12 +147,15 @@ struct conn {
     int eof;       /* close_notify seen by a read */
     unsigned long peek_mismatch;
     unsigned long msgcb_calls, msgcb_badarg;
+    unsigned long n_calls[3], n_short_writes, n_want_read, n_want_write; /* stderr stats */
     int measured, ktls_tx, ktls_rx;
     char ulp[16];
     char err[200]; /* first error; empty = none so far */
 };
 
-static struct conn *volatile g_conn; /* what the timeout handler reports */
+/* The connection whose RESULT line is still due (NULL: none is). The timeout
+ * handler reports it. */
+static struct conn *volatile g_conn;
 static sigset_t g_alarm_set;
 static FILE *g_keylog;
 static SSL_SESSION *g_sess_in;
@@ -370,22 +373,34 @@ static void format_result(struct conn *c, struct out *o, const char *error)
 
 static void on_alarm(int sig)
 {
-    static struct conn idle;
     static const char msg[] = "tls_peer: --timeout expired\n";
     char line[1024];
     struct out o = {line, 0, sizeof(line)};
     struct conn *c = g_conn;
     (void)sig;
-    if (!c) {
-        c = &idle;
-        c->fd = -1;
-        SHA256_Init(&c->tx_sha);
-        SHA256_Init(&c->rx_sha);
+    if (c) {
+        format_result(c, &o, "timeout");
+        if (write(STDOUT_FILENO, line, o.n) < 0)
+            _exit(3);
     }
-    format_result(c, &o, "timeout");
-    if (write(STDOUT_FILENO, line, o.n) < 0 || write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
         _exit(3);
     _exit(3);
+}
+
+/* Prints C's RESULT line with SIGALRM held off (no torn or doubled line) and
+ * marks it reported. */
+static void report(struct conn *c)
+{
+    char line[1024];
+    struct out o = {line, 0, sizeof(line)};
+    sigset_t old;
+    sigprocmask(SIG_BLOCK, &g_alarm_set, &old);
+    format_result(c, &o, c->err[0] ? c->err : "none");
+    fputs(line, stdout);
+    fflush(stdout);
+    g_conn = NULL;
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* ------------------------------------------------------------ SSL calls */
@@ -431,15 +446,21 @@ static enum io ssl_io(struct conn *c, enum op op, void *buf, size_t len, size_t 
         if (ok)
             *done = (size_t)r;
     }
-    if (ok)
+    c->n_calls[op]++;
+    if (ok) {
+        if (op == OP_WRITE && *done < len)
+            c->n_short_writes++;
         return IO_OK;
+    }
     e = errno;
     code = SSL_get_error(c->ssl, r);
     switch (code) {
     case SSL_ERROR_WANT_READ:
+        c->n_want_read++;
         *ev |= POLLIN;
         return IO_WAIT;
     case SSL_ERROR_WANT_WRITE:
+        c->n_want_write++;
         *ev |= POLLOUT;
         return IO_WAIT;
     case SSL_ERROR_ZERO_RETURN:
@@ -753,8 +774,6 @@ static int save_session(struct conn *c)
  * success, 1 on failure. */
 static int run_conn(struct conn *c, SSL_CTX *ctx)
 {
-    char line[1024];
-    struct out o = {line, 0, sizeof(line)};
     int ok = 0;
 
     c->txbuf = malloc(O.chunk);
@@ -813,19 +832,22 @@ after:
         fprintf(stderr, "tls_peer %s: message callback got a wrong arg %lu times\n", role_name(),
                 c->msgcb_badarg);
     }
+    fprintf(stderr,
+            "tls_peer %s: stats: %s=%lu %s=%lu %s=%lu short_writes=%lu want_read=%lu "
+            "want_write=%lu\n",
+            role_name(), op_name(OP_WRITE), c->n_calls[OP_WRITE], op_name(OP_READ),
+            c->n_calls[OP_READ], op_name(OP_PEEK), c->n_calls[OP_PEEK], c->n_short_writes,
+            c->n_want_read, c->n_want_write);
     printf("REUSED %s\n", SSL_session_reused(c->ssl) ? "yes" : "no");
 report:
     if (!c->measured)
         measure(c);
-    format_result(c, &o, c->err[0] ? c->err : "none");
-    fputs(line, stdout);
-    fflush(stdout);
+    report(c);
     return c->err[0] ? 1 : 0;
 }
 
 static void close_conn(struct conn *c)
 {
-    g_conn = NULL;
     if (c->ssl)
         SSL_free(c->ssl);
     c->ssl = NULL;
@@ -1247,6 +1269,7 @@ static void parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    static struct conn pre;
     struct sigaction sa;
     SSL_CTX *ctx;
     int usage_err, failed = 0;
@@ -1260,6 +1283,9 @@ int main(int argc, char **argv)
     sa.sa_handler = on_alarm;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
+    /* until a connection exists, a timeout reports an empty one */
+    conn_init(&pre);
+    g_conn = &pre;
     if (O.timeout)
         alarm(O.timeout);
 
@@ -1286,19 +1312,17 @@ int main(int argc, char **argv)
     }
 
     ctx = make_ctx(&usage_err);
-    if (!ctx)
+    if (!ctx) {
+        g_conn = NULL;
         return usage_err ? 2 : 1;
+    }
 
     if (O.role == ROLE_CLIENT) {
         struct conn c;
         conn_init(&c);
         g_conn = &c;
         if (tcp_connect(&c) < 0) {
-            char line[1024];
-            struct out o = {line, 0, sizeof(line)};
-            format_result(&c, &o, c.err);
-            fputs(line, stdout);
-            fflush(stdout);
+            report(&c);
             failed = 1;
         } else {
             failed = run_conn(&c, ctx);
@@ -1308,6 +1332,7 @@ int main(int argc, char **argv)
         unsigned port = 0;
         int lfd = tcp_listen(&port);
         if (lfd < 0) {
+            g_conn = NULL;
             SSL_CTX_free(ctx);
             return 1;
         }
@@ -1321,12 +1346,8 @@ int main(int argc, char **argv)
                 c.fd = accept(lfd, NULL, NULL);
             while (c.fd < 0 && errno == EINTR);
             if (c.fd < 0) {
-                char line[1024];
-                struct out o = {line, 0, sizeof(line)};
                 sys_fail(&c, "accept", errno);
-                format_result(&c, &o, c.err);
-                fputs(line, stdout);
-                fflush(stdout);
+                report(&c);
                 close_conn(&c);
                 failed = 1;
                 break;

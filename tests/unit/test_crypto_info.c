@@ -1,111 +1,240 @@
-/* The kernel's crypto_info layouts, for every cipher and both versions. */
+/* shim/crypto_info.c: the tls12_crypto_info_* structs for SOL_TLS TLS_TX/TLS_RX.
+ *
+ * Expected layouts come from <linux/tls.h> itself (offsetof and the
+ * TLS_CIPHER_*_SIZE macros), not from the union in crypto_info.h, and the
+ * key/iv inputs are heap buffers of exactly the documented size so ASan
+ * reports any read past them. */
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
+#include <openssl/obj_mac.h>
 
 #include "crypto_info.h"
 #include "unit.h"
 
-static const uint64_t seqs[] = {0, 1, 0x0102030405060708ULL, UINT64_MAX};
+struct layout {
+    enum ktls_cipher cipher;
+    const char *name;
+    uint16_t cipher_type;
+    size_t size;
+    size_t key_off, key_len;
+    size_t salt_off, salt_len; /* salt_len 0: no salt field (ChaCha20) */
+    size_t iv_off, iv_len;
+    size_t seq_off, seq_len;
+    size_t tls12_iv_in; /* bytes of implicit IV the caller passes for TLS 1.2 */
+};
 
-static void be64(uint64_t v, unsigned char out[8])
+#define SALTED(ST, CIPHER, NAME, TYPE, P)                                                  \
+    {CIPHER, NAME, TYPE, sizeof(struct ST),                                                \
+     offsetof(struct ST, key), P##_KEY_SIZE,                                               \
+     offsetof(struct ST, salt), P##_SALT_SIZE,                                             \
+     offsetof(struct ST, iv), P##_IV_SIZE,                                                 \
+     offsetof(struct ST, rec_seq), P##_REC_SEQ_SIZE,                                       \
+     P##_SALT_SIZE}
+
+static const struct layout layouts[] = {
+    SALTED(tls12_crypto_info_aes_gcm_128, KTLS_CIPHER_AES_128_GCM, "AES-128-GCM",
+           TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_128),
+    SALTED(tls12_crypto_info_aes_gcm_256, KTLS_CIPHER_AES_256_GCM, "AES-256-GCM",
+           TLS_CIPHER_AES_GCM_256, TLS_CIPHER_AES_GCM_256),
+    SALTED(tls12_crypto_info_aes_ccm_128, KTLS_CIPHER_AES_128_CCM, "AES-128-CCM",
+           TLS_CIPHER_AES_CCM_128, TLS_CIPHER_AES_CCM_128),
+    {KTLS_CIPHER_CHACHA20_POLY1305, "CHACHA20-POLY1305", TLS_CIPHER_CHACHA20_POLY1305,
+     sizeof(struct tls12_crypto_info_chacha20_poly1305),
+     offsetof(struct tls12_crypto_info_chacha20_poly1305, key),
+     TLS_CIPHER_CHACHA20_POLY1305_KEY_SIZE, 0, 0,
+     offsetof(struct tls12_crypto_info_chacha20_poly1305, iv),
+     TLS_CIPHER_CHACHA20_POLY1305_IV_SIZE,
+     offsetof(struct tls12_crypto_info_chacha20_poly1305, rec_seq),
+     TLS_CIPHER_CHACHA20_POLY1305_REC_SEQ_SIZE, TLS_CIPHER_CHACHA20_POLY1305_IV_SIZE},
+};
+#define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
+
+static const uint64_t seqs[] = {0, 1, 0x0102030405060708ULL, UINT64_MAX};
+#define NSEQS (sizeof(seqs) / sizeof(seqs[0]))
+
+static void be64(uint64_t v, uint8_t out[8])
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
-        out[i] = (unsigned char)v;
+        out[i] = (uint8_t)v;
 }
 
-static void fill(unsigned char *p, size_t n, unsigned char start)
+static uint8_t *pattern(size_t n, uint8_t start)
 {
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)(start + i);
+    uint8_t *p = malloc(n ? n : 1);
+    if (p)
+        for (size_t i = 0; i < n; i++)
+            p[i] = (uint8_t)(start + 7 * i);
+    return p;
 }
 
-#define CHECK_SALTED(FIELD, KEYLEN, TYPE)                                            \
-    do {                                                                             \
-        for (int v = 0; v < 2; v++) {                                                \
-            int version = v ? TLS_1_3_VERSION : TLS_1_2_VERSION;                     \
-            for (size_t s = 0; s < sizeof(seqs) / sizeof(seqs[0]); s++) {            \
-                union ktls_crypto_info ci;                                           \
-                unsigned char seq_be[8];                                             \
-                be64(seqs[s], seq_be);                                               \
-                size_t n = ktls_crypto_info_pack(&ci, version, TYPE, key, iv, seqs[s]); \
-                CHECK_EQ_INT(n, sizeof(ci.FIELD));                                   \
-                CHECK_EQ_INT(ci.FIELD.info.version, version);                        \
-                CHECK_EQ_INT(ci.FIELD.info.cipher_type, ktls_cipher_desc(TYPE)->kernel_type); \
-                CHECK_MEM(ci.FIELD.key, key, KEYLEN);                                \
-                CHECK_MEM(ci.FIELD.salt, iv, 4);                                     \
-                if (version == TLS_1_3_VERSION)                                      \
-                    CHECK_MEM(ci.FIELD.iv, iv + 4, 8);                               \
-                else                                                                 \
-                    CHECK_MEM(ci.FIELD.iv, seq_be, 8); /* explicit nonce = seq */    \
-                CHECK_MEM(ci.FIELD.rec_seq, seq_be, 8);                              \
-            }                                                                        \
-        }                                                                            \
-    } while (0)
-
-TEST(aes_128_gcm_layout_both_versions)
+/* One cipher, one version, every test sequence number. */
+static void check_pack(const struct layout *l, int version)
 {
-    unsigned char key[32], iv[12];
-    fill(key, 32, 0x10);
-    fill(iv, 12, 0xA0);
-    CHECK_SALTED(aes_gcm_128, 16, KTLS_CIPHER_AES_128_GCM);
-}
+    int tls13 = version == TLS_1_3_VERSION;
+    size_t iv_in = tls13 ? 12 : l->tls12_iv_in;
+    uint8_t *key = pattern(l->key_len, (uint8_t)(0x10 + l->cipher));
+    uint8_t *iv = pattern(iv_in, (uint8_t)(0xA0 + l->cipher + (tls13 ? 0x08 : 0)));
+    REQUIRE(key && iv);
 
-TEST(aes_256_gcm_layout_both_versions)
-{
-    unsigned char key[32], iv[12];
-    fill(key, 32, 0x20);
-    fill(iv, 12, 0xB0);
-    CHECK_SALTED(aes_gcm_256, 32, KTLS_CIPHER_AES_256_GCM);
-}
+    for (size_t s = 0; s < NSEQS; s++) {
+        union ktls_crypto_info ci;
+        uint8_t seq_be[8];
+        int failures_before = unit_failure_count();
+        be64(seqs[s], seq_be);
+        memset(&ci, 0xEE, sizeof(ci));
+        size_t n = ktls_crypto_info_pack(&ci, version, l->cipher, key, iv, seqs[s]);
+        const uint8_t *raw = (const uint8_t *)&ci;
 
-TEST(aes_128_ccm_layout_both_versions)
-{
-    unsigned char key[32], iv[12];
-    fill(key, 32, 0x30);
-    fill(iv, 12, 0xC0);
-    CHECK_SALTED(aes_ccm_128, 16, KTLS_CIPHER_AES_128_CCM);
-}
-
-TEST(chacha20_poly1305_takes_the_whole_iv)
-{
-    unsigned char key[32], iv[12];
-    fill(key, 32, 0x40);
-    fill(iv, 12, 0xD0);
-    for (int v = 0; v < 2; v++) {
-        int version = v ? TLS_1_3_VERSION : TLS_1_2_VERSION;
-        for (size_t s = 0; s < sizeof(seqs) / sizeof(seqs[0]); s++) {
-            union ktls_crypto_info ci;
-            unsigned char seq_be[8];
-            be64(seqs[s], seq_be);
-            size_t n = ktls_crypto_info_pack(&ci, version, KTLS_CIPHER_CHACHA20_POLY1305, key, iv,
-                                             seqs[s]);
-            CHECK_EQ_INT(n, sizeof(ci.chacha20_poly1305));
-            CHECK_EQ_INT(ci.chacha20_poly1305.info.version, version);
-            CHECK_EQ_INT(ci.chacha20_poly1305.info.cipher_type, TLS_CIPHER_CHACHA20_POLY1305);
-            CHECK_MEM(ci.chacha20_poly1305.key, key, 32);
-            CHECK_MEM(ci.chacha20_poly1305.iv, iv, 12);
-            CHECK_MEM(ci.chacha20_poly1305.rec_seq, seq_be, 8);
+        CHECK_EQ_INT(n, l->size);
+        CHECK_EQ_INT(ci.base.version, version);
+        CHECK_EQ_INT(ci.base.cipher_type, l->cipher_type);
+        CHECK_MEM(raw + l->key_off, key, l->key_len);
+        CHECK_MEM(raw + l->seq_off, seq_be, 8);
+        if (l->salt_len == 0) {
+            /* ChaCha20-Poly1305 (RFC 7905): the whole 12-byte IV, both versions */
+            CHECK_EQ_INT(iv_in, 12);
+            CHECK_MEM(raw + l->iv_off, iv, 12);
+        } else if (tls13) {
+            /* TLS 1.3: salt = iv[0..4], iv = iv[4..12]; the kernel XORs in the seq */
+            CHECK_MEM(raw + l->salt_off, iv, 4);
+            CHECK_MEM(raw + l->iv_off, iv + 4, 8);
+        } else {
+            /* TLS 1.2: salt = the 4-byte implicit IV, iv = explicit nonce = seq */
+            CHECK_MEM(raw + l->salt_off, iv, 4);
+            CHECK_MEM(raw + l->iv_off, seq_be, 8);
         }
+        if (unit_failure_count() != failures_before) {
+            unit_fail(__FILE__, __LINE__, "... %s, version 0x%04x, seq 0x%016llx", l->name,
+                      version, (unsigned long long)seqs[s]);
+            break;
+        }
+    }
+    free(key);
+    free(iv);
+}
+
+TEST(kernel_layouts_are_what_this_test_assumes)
+{
+    /* the sizes the table above was built from, straight from linux/tls.h */
+    for (size_t i = 0; i < NLAYOUTS; i++) {
+        const struct layout *l = &layouts[i];
+        CHECK_EQ_INT(l->seq_len, 8);
+        CHECK_EQ_INT(l->iv_len, l->salt_len ? 8 : 12);
+        CHECK_EQ_INT(l->salt_len + l->iv_len, 12);
+        /* info, key, salt, iv, rec_seq cover the struct with no gap */
+        CHECK_EQ_INT(sizeof(struct tls_crypto_info) + l->key_len + l->salt_len + l->iv_len
+                         + l->seq_len,
+                     l->size);
+    }
+    CHECK_EQ_INT(TLS_1_2_VERSION, 0x0303);
+    CHECK_EQ_INT(TLS_1_3_VERSION, 0x0304);
+}
+
+TEST(aes_128_gcm_tls12_and_tls13)
+{
+    check_pack(&layouts[0], TLS_1_2_VERSION);
+    check_pack(&layouts[0], TLS_1_3_VERSION);
+}
+
+TEST(aes_256_gcm_tls12_and_tls13)
+{
+    check_pack(&layouts[1], TLS_1_2_VERSION);
+    check_pack(&layouts[1], TLS_1_3_VERSION);
+}
+
+TEST(aes_128_ccm_tls12_and_tls13)
+{
+    check_pack(&layouts[2], TLS_1_2_VERSION);
+    check_pack(&layouts[2], TLS_1_3_VERSION);
+}
+
+TEST(chacha20_poly1305_tls12_and_tls13)
+{
+    check_pack(&layouts[3], TLS_1_2_VERSION);
+    check_pack(&layouts[3], TLS_1_3_VERSION);
+}
+
+TEST(cipher_descriptions_match_the_kernel)
+{
+    for (size_t i = 0; i < NLAYOUTS; i++) {
+        const struct layout *l = &layouts[i];
+        const struct ktls_cipher_desc *d = ktls_cipher_desc(l->cipher);
+        if (!d) {
+            unit_fail(__FILE__, __LINE__, "ktls_cipher_desc(%s) is NULL", l->name);
+            continue;
+        }
+        CHECK_EQ_INT(d->cipher, l->cipher);
+        CHECK_STR(d->name, l->name);
+        CHECK_EQ_INT(d->kernel_type, l->cipher_type);
+        CHECK_EQ_INT(d->key_len, l->key_len);
+        CHECK_EQ_INT(d->tls12_fixed_iv, l->tls12_iv_in);
+    }
+    CHECK(ktls_cipher_desc(KTLS_CIPHER_NONE) == NULL);
+    CHECK(ktls_cipher_desc((enum ktls_cipher)99) == NULL);
+}
+
+TEST(bad_arguments_return_0)
+{
+    union ktls_crypto_info ci;
+    uint8_t key[32] = {1}, iv[12] = {2};
+    static const int bad_versions[] = {0, 0x0300, 0x0301, 0x0302, 0x0305, 0x0403, -1};
+
+    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, KTLS_CIPHER_NONE, key, iv, 0), 0);
+    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, TLS_1_2_VERSION, KTLS_CIPHER_NONE, key, iv, 0), 0);
+    CHECK_EQ_INT(
+        ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, (enum ktls_cipher)99, key, iv, 0), 0);
+    for (size_t v = 0; v < sizeof(bad_versions) / sizeof(bad_versions[0]); v++)
+        for (size_t i = 0; i < NLAYOUTS; i++)
+            CHECK_EQ_INT(
+                ktls_crypto_info_pack(&ci, bad_versions[v], layouts[i].cipher, key, iv, 0), 0);
+    for (size_t i = 0; i < NLAYOUTS; i++) {
+        CHECK_EQ_INT(
+            ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, layouts[i].cipher, NULL, iv, 0), 0);
+        CHECK_EQ_INT(
+            ktls_crypto_info_pack(&ci, TLS_1_2_VERSION, layouts[i].cipher, NULL, iv, 0), 0);
+        CHECK_EQ_INT(
+            ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, layouts[i].cipher, key, NULL, 0), 0);
     }
 }
 
-TEST(bad_arguments_give_size_zero)
+TEST(cipher_from_nid)
 {
-    union ktls_crypto_info ci;
-    unsigned char key[32] = {0}, iv[12] = {0};
-    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, TLS_1_2_VERSION, KTLS_CIPHER_NONE, key, iv, 0), 0);
-    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, 0x0301, KTLS_CIPHER_AES_128_GCM, key, iv, 0), 0);
-    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, KTLS_CIPHER_AES_128_GCM, NULL, iv, 0), 0);
-    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, KTLS_CIPHER_AES_128_GCM, key, NULL, 0), 0);
-}
+    /* the shim hard-codes OpenSSL's NIDs; they must be OpenSSL's */
+    CHECK_EQ_INT(NID_aes_128_gcm, 895);
+    CHECK_EQ_INT(NID_aes_256_gcm, 901);
+    CHECK_EQ_INT(NID_chacha20_poly1305, 1018);
+    CHECK_EQ_INT(NID_aes_128_ccm, 896);
 
-TEST(cipher_nids_map_to_kernel_ciphers)
-{
-    CHECK(ktls_cipher_from_nid(895, 0)->cipher == KTLS_CIPHER_AES_128_GCM);
-    CHECK(ktls_cipher_from_nid(901, 0)->cipher == KTLS_CIPHER_AES_256_GCM);
-    CHECK(ktls_cipher_from_nid(1018, 0)->cipher == KTLS_CIPHER_CHACHA20_POLY1305);
-    CHECK(ktls_cipher_from_nid(896, 0)->cipher == KTLS_CIPHER_AES_128_CCM);
-    CHECK(ktls_cipher_from_nid(896, 1) == NULL); /* CCM_8: 8-byte tag, not the kernel's */
-    CHECK(ktls_cipher_from_nid(419, 0) == NULL); /* AES-128-CBC */
-    CHECK_EQ_INT(ktls_cipher_from_nid(895, 0)->tls12_fixed_iv, 4);
-    CHECK_EQ_INT(ktls_cipher_from_nid(1018, 0)->tls12_fixed_iv, 12);
+    static const struct {
+        int nid;
+        enum ktls_cipher want;
+    } known[] = {
+        {895, KTLS_CIPHER_AES_128_GCM},
+        {901, KTLS_CIPHER_AES_256_GCM},
+        {1018, KTLS_CIPHER_CHACHA20_POLY1305},
+        {896, KTLS_CIPHER_AES_128_CCM},
+    };
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        const struct ktls_cipher_desc *d = ktls_cipher_from_nid(known[i].nid, 0);
+        if (!d) {
+            unit_fail(__FILE__, __LINE__, "ktls_cipher_from_nid(%d, 0) is NULL", known[i].nid);
+            continue;
+        }
+        CHECK_EQ_INT(d->cipher, known[i].want);
+        CHECK(d == ktls_cipher_desc(known[i].want));
+    }
+
+    /* CCM_8 (8-byte tag) is not the kernel's AES-CCM */
+    CHECK(ktls_cipher_from_nid(896, 1) == NULL);
+
+    /* no kernel AEAD for these */
+    static const int unknown[] = {NID_undef,       NID_aes_128_cbc, NID_aes_256_cbc,
+                                  NID_aes_192_gcm, NID_aes_256_ccm, NID_chacha20,
+                                  -1,              100000};
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        if (ktls_cipher_from_nid(unknown[i], 0) != NULL)
+            unit_fail(__FILE__, __LINE__, "ktls_cipher_from_nid(%d, 0) is not NULL", unknown[i]);
+    }
 }
