@@ -24,8 +24,10 @@ kver=$("$here/fetch-kernel.sh")
 initrd=$("$here/build-initramfs.sh" "$kver")
 vmlinuz=$cache/kernel-$kver/boot/vmlinuz-$kver
 
-# The guest sees the host's / except for its own tmpfs on these.
+# The guest sees the host's / except for its own tmpfs on /tmp, /run and
+# /var/tmp (the repository is carried through, see below) and /dev, /proc, /sys.
 case $PWD/ in
+$repo/*) ;;
 /tmp/* | /run/* | /var/tmp/* | /dev/* | /proc/* | /sys/*)
     echo "run-in-guest: warning: $PWD is not the host's directory inside the guest" >&2 ;;
 esac
@@ -62,6 +64,11 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
     for a in "$@"; do printf ' %s' "$(q "$a")"; done
     echo
 } >"$res/cmd"
+# The guest puts tmpfs on these; a repository below one of them is carried
+# through by init (bind-mounted back in place).
+case $repo/ in
+/tmp/* | /run/* | /var/tmp/*) printf '%s' "$repo" >"$res/keep" ;;
+esac
 : >"$res/stdout"
 : >"$res/stderr"
 
