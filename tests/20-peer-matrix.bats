@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Both ends shimmed (tls_peer, a plain OpenSSL program): every version x cipher
+# Both ends shimmed (tls_endpoint, a plain OpenSSL program): every version x cipher
 # variant must carry 1 MiB each way intact, with both directions in the kernel
 # on a kTLS kernel (exact TlsTxSw/TlsRxSw deltas), and unchanged on the host.
 

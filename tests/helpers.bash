@@ -62,7 +62,7 @@ shimmed() {
     LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"
 }
 
-# Starts `tls_peer server ARGS` in the background (shimmed unless SERVER_PLAIN=1),
+# Starts `tls_endpoint server ARGS` in the background (shimmed unless SERVER_PLAIN=1),
 # waits for its port. Sets SERVER_PID, SERVER_PORT, SERVER_OUT.
 start_peer_server() {
     SERVER_OUT="$BATS_TEST_TMPDIR/server.out"
@@ -72,7 +72,7 @@ start_peer_server() {
     SERVER_PID=$!
     local i
     for i in $(seq 1 600); do
-        SERVER_PORT=$(awk '/^PORT /{print $2; exit}' "$SERVER_OUT" 2>/dev/null)
+        SERVER_PORT=$(awk '/^PORT /{print $2; exit}' "$SERVER_OUT" 2>/dev/null || true) # the file may not exist yet
         [[ -n "$SERVER_PORT" ]] && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
