@@ -6,10 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 demo/install-deps.sh
 make -s all
-if python3 -c 'import socket,errno,sys
-s=socket.socket()
-try: s.setsockopt(6,31,b"tls")
-except OSError as e: sys.exit(0 if e.errno==errno.ENOTCONN else 1)' 2>/dev/null; then
+if tests/have-ktls.sh; then
     echo "ktls-shim demo: this kernel ($(uname -r)) has kTLS; running here."
     exec demo/scenario.sh
 fi
