@@ -19,6 +19,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "test_identity.h"
+
 #define FILE_BYTES (3 * 65536 + 123)
 #define PART1 100000 /* via libc sendfile, the rest via SSL_sendfile */
 
@@ -55,22 +57,8 @@ static SSL_CTX *make_ctx(int server, int version)
         || !SSL_CTX_set_max_proto_version(ctx, version))
         die("ctx");
     if (server) {
-        EVP_PKEY *key = EVP_EC_gen("P-256");
-        X509 *cert = X509_new();
-        if (!key || !cert)
-            die("key");
-        ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-        X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-        X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-        X509_set_pubkey(cert, key);
-        X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-                                   (const unsigned char *)"localhost", -1, -1, 0);
-        X509_set_issuer_name(cert, X509_get_subject_name(cert));
-        if (!X509_sign(cert, key, EVP_sha256()) || !SSL_CTX_use_certificate(ctx, cert)
-            || !SSL_CTX_use_PrivateKey(ctx, key))
+        if (!use_self_signed_identity(ctx, EVP_EC_gen("P-256"), 3600))
             die("cert");
-        X509_free(cert);
-        EVP_PKEY_free(key);
     }
     return ctx;
 }

@@ -31,6 +31,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "test_identity.h"
+
 #define SOL_TLS_LEVEL 282
 
 static struct {
@@ -127,22 +129,9 @@ static void make_identity(SSL_CTX *ctx)
             usage("cannot load --cert/--key");
         return;
     }
-    EVP_PKEY *key = EVP_RSA_gen(2048);
-    X509 *cert = X509_new();
-    if (!key || !cert)
-        usage("cannot generate a key");
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
-    X509_set_pubkey(cert, key);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(cert, X509_get_subject_name(cert));
-    if (!X509_sign(cert, key, EVP_sha256()) || SSL_CTX_use_certificate(ctx, cert) != 1
-        || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+    /* RSA, so the ECDHE-RSA suites of the matrix work */
+    if (!use_self_signed_identity(ctx, EVP_RSA_gen(2048), 86400))
         usage("cannot build a certificate");
-    X509_free(cert);
-    EVP_PKEY_free(key);
 }
 
 static SSL_CTX *make_ctx(void)
