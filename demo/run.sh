@@ -11,5 +11,5 @@ if tests/have-ktls.sh; then
     exec demo/scenario.sh
 fi
 echo "ktls-shim demo: this kernel ($(uname -r)) has no kTLS (TCP_ULP \"tls\" -> ENOENT)."
-echo "Running the demo in a QEMU guest with Debian's 6.1 kernel (software emulation, ~1 min)..."
+echo "Running the demo in a QEMU guest with Debian's 6.1 kernel (software emulation, ~2-3 min)..."
 exec tests/vm/run-in-guest.sh --timeout 900 -- demo/scenario.sh 2> >(grep -v '^\[ *[0-9.]*\]' >&2)

@@ -1,10 +1,13 @@
 #include "config.h"
 
+#include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
 #include <unistd.h>
 
 static int word_in(const char *v, const char *const *words)
@@ -32,6 +35,19 @@ static void complain(config_report_fn report, const char *name, const char *valu
         report(line);
 }
 
+/* Digits only: strtoull alone would take "-1", " 7" and "0x10". */
+static int parse_unsigned(const char *v, unsigned long long max, unsigned long long *out)
+{
+    if (!*v || strspn(v, "0123456789") != strlen(v))
+        return 0;
+    errno = 0;
+    unsigned long long n = strtoull(v, NULL, 10);
+    if (errno || n > max)
+        return 0;
+    *out = n;
+    return 1;
+}
+
 int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report_fn report)
 {
     static const char *const yes[] = {"1", "on", "true", "yes", NULL};
@@ -43,6 +59,8 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
     cfg->enabled = 1;
     cfg->dirs = SHIM_DIR_BOTH;
     cfg->log_level = SHIM_LOG_ERROR;
+    cfg->sample = 1.0;
+    cfg->stats_interval = 10;
 
     if ((v = lookup("KTLS_SHIM")) && *v) {
         if (word_in(v, no))
@@ -85,6 +103,51 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
         } else
             strcpy(cfg->log_file, v);
     }
+    if ((v = lookup("KTLS_SHIM_SAMPLE")) && *v) {
+        char *end;
+        errno = 0;
+        double x = strtod(v, &end);
+        if (errno || *end || end == v || !isfinite(x) || x < 0 || x > 1) {
+            complain(report, "KTLS_SHIM_SAMPLE", v, "a fraction from 0 to 1", "1");
+            bad++;
+        } else
+            cfg->sample = x;
+    }
+    if ((v = lookup("KTLS_SHIM_SEED")) && *v) {
+        unsigned long long n;
+        if (!parse_unsigned(v, ULLONG_MAX, &n)) {
+            complain(report, "KTLS_SHIM_SEED", v, "an unsigned decimal integer", "a random seed");
+            bad++;
+        } else {
+            cfg->seed = n;
+            cfg->seed_set = 1;
+        }
+    }
+    if ((v = lookup("KTLS_SHIM_STATS")) && *v) {
+        /* room for ".<pid>.json.tmp" */
+        if (strlen(v) >= sizeof(cfg->stats_prefix) - 32) {
+            complain(report, "KTLS_SHIM_STATS", v, "a path prefix shorter than 3968 bytes",
+                     "no stats");
+            bad++;
+        } else
+            strcpy(cfg->stats_prefix, v);
+    }
+    if ((v = lookup("KTLS_SHIM_STATS_INTERVAL")) && *v) {
+        unsigned long long n;
+        if (!parse_unsigned(v, 86400, &n)) {
+            complain(report, "KTLS_SHIM_STATS_INTERVAL", v, "whole seconds from 0 to 86400", "10");
+            bad++;
+        } else
+            cfg->stats_interval = (int)n;
+    }
+    if ((v = lookup("KTLS_SHIM_RUN_ID")) && *v) {
+        size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+        if (v[n] || n >= sizeof(cfg->run_id)) {
+            complain(report, "KTLS_SHIM_RUN_ID", v, "1-64 of A-Z a-z 0-9 . _ -", "none");
+            bad++;
+        } else
+            strcpy(cfg->run_id, v);
+    }
     if (!cfg->enabled)
         cfg->dirs = SHIM_DIR_NONE;
     return bad;
@@ -95,8 +158,10 @@ static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
 /* nginx wipes its workers' environment after loading us; the knobs are copied
  * at load time and parsed (with any complaint) only when first needed. */
-static const char *const knob_names[] = {"KTLS_SHIM", "KTLS_SHIM_MODE", "KTLS_SHIM_LOG",
-                                         "KTLS_SHIM_LOG_FILE"};
+static const char *const knob_names[] = {
+    "KTLS_SHIM",        "KTLS_SHIM_MODE",  "KTLS_SHIM_LOG",           "KTLS_SHIM_LOG_FILE",
+    "KTLS_SHIM_SAMPLE", "KTLS_SHIM_SEED",  "KTLS_SHIM_STATS",         "KTLS_SHIM_STATS_INTERVAL",
+    "KTLS_SHIM_RUN_ID"};
 #define KNOBS (sizeof(knob_names) / sizeof(knob_names[0]))
 static char knob_values[KNOBS][4200];
 static int knob_set[KNOBS];

@@ -13,6 +13,13 @@ struct shim_config {
     int dirs;               /* KTLS_SHIM_MODE: both|tx|rx|off; default both */
     int log_level;          /* KTLS_SHIM_LOG: off|error|info|debug; default error */
     char log_file[4096];    /* KTLS_SHIM_LOG_FILE: path; default "" = stderr */
+    double sample;          /* KTLS_SHIM_SAMPLE: 0..1, share of connections in the
+                             * offload arm (the rest: control arm); default 1 */
+    int seed_set;           /* KTLS_SHIM_SEED: unsigned decimal; default unset = random */
+    unsigned long long seed;
+    char stats_prefix[4000];/* KTLS_SHIM_STATS: PREFIX -> PREFIX.<pid>.json; default "" = off */
+    int stats_interval;     /* KTLS_SHIM_STATS_INTERVAL: seconds, 0 = at exit only; default 10 */
+    char run_id[65];        /* KTLS_SHIM_RUN_ID: [A-Za-z0-9._-]{1,64}, copied into stats */
 };
 
 typedef const char *(*config_lookup_fn)(const char *name);

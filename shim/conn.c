@@ -8,6 +8,7 @@
 #include "kernel.h"
 #include "keysched.h"
 #include "log.h"
+#include "offload.h"
 
 struct ctx_hooks {
     msg_cb_fn app_msg_cb;
@@ -27,6 +28,7 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     struct conn *c = ptr;
     if (!c)
         return;
+    offload_conn_end(c);
     fdmap_forget(c->fd, c);
     conn_scrub(c);
     free(c->file_buf);
@@ -331,5 +333,6 @@ struct conn *conn_attach(SSL *s, int observe)
 
 void conn_reset(struct conn *c)
 {
+    offload_conn_end(c);
     conn_init_fields(c, c->ssl);
 }

@@ -51,6 +51,8 @@ struct conn {
     int observed;               /* our msg/keylog observers are installed */
     int decided;
     int passthrough;            /* decided, and both directions stay in OpenSSL */
+    int arm;                    /* enum stats_arm: A/B arm, drawn when decided */
+    int outcome_counted;
     int ulp_attached;
     int version;
     int is_server;

@@ -8,6 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Older libc headers lack these; the kernel's numbers never change. */
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
 enum ktls_cipher {
     KTLS_CIPHER_NONE = 0,
     KTLS_CIPHER_AES_128_GCM,

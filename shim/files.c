@@ -15,6 +15,7 @@
 #include "hooks.h"
 #include "ktls_io.h"
 #include "log.h"
+#include "stats.h"
 #include "ossl.h"
 
 #define FILE_CHUNK 16384 /* one TLS record of plaintext */
@@ -82,6 +83,7 @@ static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset
     if ((size_t)w < c->file_pending)
         memmove(c->file_buf, c->file_buf + w, c->file_pending - (size_t)w);
     c->file_pending -= (size_t)w;
+    stats_add_bytes(c->arm, STATS_EMULATED_SENDFILE, (uint64_t)w);
     if (offset)
         *offset += w;
     return w;
@@ -105,6 +107,7 @@ EXPORT ossl_ssize_t SSL_sendfile(SSL *s, int fd, off_t offset, size_t size, int 
         ssize_t n = real_libc()->sendfile(c->fd, fd, &off, size);
         if (n >= 0) {
             c->kernel_sendfile_bytes += (uint64_t)n;
+            stats_add_bytes(c->arm, STATS_KERNEL_SENDFILE, (uint64_t)n);
             c->err_override = SSL_ERROR_NONE;
             return n;
         }

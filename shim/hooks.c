@@ -12,6 +12,7 @@
 #include "log.h"
 #include "offload.h"
 #include "ossl.h"
+#include "stats.h"
 
 static atomic_int watching; /* set once any SSL got state: skips lookups before */
 
@@ -40,6 +41,17 @@ struct conn *watched(const SSL *s)
     return c && !c->passthrough ? c : NULL;
 }
 
+
+/* Bytes OpenSSL encrypted or decrypted, for the stats of the connection's arm. */
+static void count_openssl(const SSL *s, struct conn *c, enum stats_bytes kind, long long n)
+{
+    if (n <= 0 || !stats_on())
+        return;
+    if (!c)
+        c = tracked(s);
+    if (c && c->decided)
+        stats_add_bytes_slow(c->arm, kind, (uint64_t)n);
+}
 
 /* Taken before handing a call to OpenSSL: had the handshake already finished? */
 static int finished_before(const struct conn *c, const SSL *s)
@@ -130,6 +142,8 @@ static int read_via_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_
     shim_depth--;
     if (ret > 0)
         c->app_data_read = 1;
+    if (ret > 0 && !peek)
+        count_openssl(s, c, STATS_OPENSSL_RX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);
     return ret;
 }
@@ -137,8 +151,11 @@ static int read_via_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_
 EXPORT int SSL_read(SSL *s, void *buf, int num)
 {
     struct conn *c = watched(s);
-    if (!c)
-        return REAL(SSL_read)(s, buf, num);
+    if (!c) {
+        int ret = REAL(SSL_read)(s, buf, num);
+        count_openssl(s, NULL, STATS_OPENSSL_RX, ret);
+        return ret;
+    }
     if (!kernel_owns(c, CONN_RX) || num < 0)
         return read_via_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 0, 0);
     size_t n;
@@ -159,8 +176,11 @@ EXPORT int SSL_peek(SSL *s, void *buf, int num)
 EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
     struct conn *c = watched(s);
-    if (!c)
-        return REAL(SSL_read_ex)(s, buf, num, readbytes);
+    if (!c) {
+        int ret = REAL(SSL_read_ex)(s, buf, num, readbytes);
+        count_openssl(s, NULL, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
+        return ret;
+    }
     if (!kernel_owns(c, CONN_RX))
         return read_via_openssl(c, s, buf, num, readbytes, 0, 1);
     size_t n = 0;
@@ -213,6 +233,8 @@ static int write_via_openssl(struct conn *c, SSL *s, const void *buf, size_t len
     /* a failed write may leave a record half on the wire inside OpenSSL */
     c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
     shim_depth--;
+    if (ret > 0)
+        count_openssl(s, c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);
     return ret;
 }
@@ -220,8 +242,11 @@ static int write_via_openssl(struct conn *c, SSL *s, const void *buf, size_t len
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
     struct conn *c = watched(s);
-    if (!c)
-        return REAL(SSL_write)(s, buf, num);
+    if (!c) {
+        int ret = REAL(SSL_write)(s, buf, num);
+        count_openssl(s, NULL, STATS_OPENSSL_TX, ret);
+        return ret;
+    }
     if (!kernel_owns(c, CONN_TX) || num < 0) {
         if (num < 0) {
             c->err_override = -1;
@@ -236,8 +261,11 @@ EXPORT int SSL_write(SSL *s, const void *buf, int num)
 EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 {
     struct conn *c = watched(s);
-    if (!c)
-        return REAL(SSL_write_ex)(s, buf, num, written);
+    if (!c) {
+        int ret = REAL(SSL_write_ex)(s, buf, num, written);
+        count_openssl(s, NULL, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
+        return ret;
+    }
     if (!kernel_owns(c, CONN_TX))
         return write_via_openssl(c, s, buf, num, written, 1);
     size_t n = 0;

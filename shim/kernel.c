@@ -11,13 +11,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
-
 kernel_setsockopt_fn kernel_setsockopt = setsockopt;
 
 /* -1 unknown, 0 no, 1 yes */

@@ -6,6 +6,7 @@
 
 #include "kernel.h"
 #include "log.h"
+#include "stats.h"
 
 enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
 
@@ -271,8 +272,10 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         if (n == 0)
             return on_eof(c, s);
         if (type == TLS_RECORD_APPLICATION_DATA) {
-            if (!peek)
+            if (!peek) {
                 c->kernel_rx_bytes += (uint64_t)n;
+                stats_add_bytes(c->arm, STATS_KERNEL_RX, (uint64_t)n);
+            }
             *done = (size_t)n;
             c->err_override = SSL_ERROR_NONE;
             return 1;
@@ -327,6 +330,7 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
         if (n > 0) {
             off += (size_t)n;
             c->kernel_tx_bytes += (uint64_t)n;
+            stats_add_bytes(c->arm, STATS_KERNEL_TX, (uint64_t)n);
             if (partial)
                 break;
             continue;

@@ -9,6 +9,7 @@
 #include "kernel.h"
 #include "keysched.h"
 #include "log.h"
+#include "stats.h"
 
 static const char *const dir_name[2] = {"rx", "tx"};
 
@@ -19,12 +20,28 @@ static int hmac_adapter(const void *md, const uint8_t *key, size_t key_len, cons
     return ossl()->HMAC(md, key, (int)key_len, data, data_len, out, &out_len) != NULL;
 }
 
+static int settled(const struct conn_dir *dir)
+{
+    return dir->state == DIR_KERNEL || dir->state == DIR_FALLBACK;
+}
+
+/* Once per connection, when both directions have found their owner. */
+static void count_outcome(struct conn *c)
+{
+    if (c->outcome_counted || !settled(&c->dir[CONN_TX]) || !settled(&c->dir[CONN_RX]))
+        return;
+    c->outcome_counted = 1;
+    stats_outcome(c->arm, c->dir[CONN_TX].state == DIR_KERNEL, c->dir[CONN_RX].state == DIR_KERNEL);
+}
+
 static void fall_back(struct conn *c, int d, const char *reason, int err)
 {
     struct conn_dir *dir = &c->dir[d];
-    if (dir->state == DIR_KERNEL || dir->state == DIR_FALLBACK)
+    if (settled(dir))
         return;
     dir->state = DIR_FALLBACK;
+    stats_direction(c->arm, d == CONN_TX, reason);
+    count_outcome(c);
     dir->reason = reason;
     dir->reason_errno = err;
     ks_scrub(dir->key, sizeof(dir->key));
@@ -160,15 +177,25 @@ static int derive_keys(struct conn *c, SSL *s)
     return ok;
 }
 
-static void decide(struct conn *c, SSL *s)
+/* Every connection whose handshake finished is counted once, in its arm. */
+static void begin(struct conn *c)
 {
     c->decided = 1;
+    c->arm = stats_pick_arm();
+    stats_connection(c->arm);
+}
+
+static void decide(struct conn *c, SSL *s)
+{
+    begin(c);
     /* Known before anything else, so sendfile() on this socket is never let
      * through in clear, whatever the kernel can do. */
     const char *why = NULL;
     c->fd = socket_fd(s, &why);
     if (c->fd >= 0)
         fdmap_register(c->fd, c);
+    if (!why && c->arm == STATS_ARM_CONTROL)
+        why = "ab-control (KTLS_SHIM_SAMPLE put this connection in the control arm)";
     if (!why)
         why = check_eligible(c, s);
     if (!why && !derive_keys(c, s))
@@ -246,6 +273,8 @@ static void install(struct conn *c, int d)
     }
     dir->state = DIR_KERNEL;
     dir->seq_at_install = seq;
+    stats_direction(c->arm, d == CONN_TX, NULL);
+    count_outcome(c);
     LOG_INFO("fd=%d %s %s %s %s: kernel (seq %llu)", c->fd, tls13 ? "TLSv1.3" : "TLSv1.2",
              c->cipher_name, c->is_server ? "server" : "client", dir_name[d],
              (unsigned long long)seq);
@@ -257,7 +286,7 @@ void offload_progress(struct conn *c, SSL *s, int was_finished)
         if (!ossl()->SSL_is_init_finished(s))
             return;
         if (was_finished) {
-            c->decided = 1;
+            begin(c);
             fall_back(c, CONN_TX, "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)", 0);
             fall_back(c, CONN_RX, "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)", 0);
             conn_scrub(c);
@@ -265,6 +294,7 @@ void offload_progress(struct conn *c, SSL *s, int was_finished)
             return;
         }
         decide(c, s);
+        stats_tick();
     }
     if (c->fatal || c->passthrough)
         return;
@@ -278,4 +308,13 @@ void offload_progress(struct conn *c, SSL *s, int was_finished)
         if (c->dir[d].state == DIR_PENDING && ready(c, s, d))
             install(c, d);
     c->passthrough = c->dir[CONN_TX].state == DIR_FALLBACK && c->dir[CONN_RX].state == DIR_FALLBACK;
+}
+
+void offload_conn_end(struct conn *c)
+{
+    if (!c->decided)
+        return;
+    for (int d = CONN_TX; d >= CONN_RX; d--)
+        fall_back(c, d, "ended-before-move (the connection ended first)", 0);
+    stats_tick();
 }

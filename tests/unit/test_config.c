@@ -64,6 +64,11 @@ static int parse1(struct shim_config *cfg, const char *name, const char *value)
         CHECK_EQ_INT((cfg).dirs, SHIM_DIR_BOTH);                                   \
         CHECK_EQ_INT((cfg).log_level, SHIM_LOG_ERROR);                             \
         CHECK_STR((cfg).log_file, "");                                             \
+        CHECK((cfg).sample == 1.0);                                                \
+        CHECK_EQ_INT((cfg).seed_set, 0);                                           \
+        CHECK_STR((cfg).stats_prefix, "");                                         \
+        CHECK_EQ_INT((cfg).stats_interval, 10);                                    \
+        CHECK_STR((cfg).run_id, "");                                               \
     } while (0)
 
 /* ---- defaults ----------------------------------------------------------- */
@@ -78,11 +83,13 @@ TEST(defaults_when_nothing_is_set)
 
 TEST(empty_values_mean_unset)
 {
-    static const char *const knobs[] = {"KTLS_SHIM", "KTLS_SHIM_MODE", "KTLS_SHIM_LOG",
-                                        "KTLS_SHIM_LOG_FILE"};
+    static const char *const knobs[] = {"KTLS_SHIM",        "KTLS_SHIM_MODE",
+                                        "KTLS_SHIM_LOG",    "KTLS_SHIM_LOG_FILE",
+                                        "KTLS_SHIM_SAMPLE", "KTLS_SHIM_SEED",
+                                        "KTLS_SHIM_STATS",  "KTLS_SHIM_STATS_INTERVAL"};
     struct shim_config cfg;
     env_clear();
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 8; i++)
         env_set(knobs[i], "");
     CHECK_EQ_INT(config_parse(&cfg, fake_lookup, fake_report), 0);
     CHECK_DEFAULTS(cfg);
@@ -191,6 +198,35 @@ TEST(ktls_shim_log_file_values)
     CHECK(strcmp(cfg.log_file, path) == 0);
     CHECK_EQ_INT(report_calls, 0);
     free(path);
+}
+
+TEST(sample_seed_stats_values)
+{
+    static const struct {
+        const char *value;
+        double sample;
+    } samples[] = {{"0", 0.0}, {"1", 1.0}, {"0.5", 0.5}, {".25", 0.25}, {"1.0", 1.0},
+                   {"0.001", 0.001}, {"1e-1", 0.1}};
+    struct shim_config cfg;
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_SAMPLE", samples[i].value), 0);
+        CHECK(cfg.sample == samples[i].sample);
+        CHECK_EQ_INT(report_calls, 0);
+    }
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_SEED", "0"), 0);
+    CHECK_EQ_INT(cfg.seed_set, 1);
+    CHECK(cfg.seed == 0);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_SEED", "18446744073709551615"), 0);
+    CHECK(cfg.seed == 18446744073709551615ULL);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_STATS", "/var/tmp/ktls"), 0);
+    CHECK_STR(cfg.stats_prefix, "/var/tmp/ktls");
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_STATS_INTERVAL", "0"), 0);
+    CHECK_EQ_INT(cfg.stats_interval, 0);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_STATS_INTERVAL", "86400"), 0);
+    CHECK_EQ_INT(cfg.stats_interval, 86400);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_RUN_ID", "ab-test_1.2"), 0);
+    CHECK_STR(cfg.run_id, "ab-test_1.2");
+    CHECK_EQ_INT(report_calls, 0);
 }
 
 TEST(disabled_forces_no_direction_whatever_the_mode)
@@ -303,6 +339,29 @@ TEST(bad_values_keep_defaults_and_report_once)
     static char longer_path[20000];
     memset(longer_path, 'r', sizeof(longer_path) - 1);
     CHECK_BAD("KTLS_SHIM_LOG_FILE", longer_path);
+
+    CHECK_BAD("KTLS_SHIM_SAMPLE", "half");
+    CHECK_BAD("KTLS_SHIM_SAMPLE", "1.5");
+    CHECK_BAD("KTLS_SHIM_SAMPLE", "-0.1");
+    CHECK_BAD("KTLS_SHIM_SAMPLE", "nan");
+    CHECK_BAD("KTLS_SHIM_SAMPLE", "inf");
+    CHECK_BAD("KTLS_SHIM_SAMPLE", "0.5x");
+    CHECK_BAD("KTLS_SHIM_SAMPLE", "50%");
+    CHECK_BAD("KTLS_SHIM_SEED", "-1");
+    CHECK_BAD("KTLS_SHIM_SEED", "0x10");
+    CHECK_BAD("KTLS_SHIM_SEED", " 7");
+    CHECK_BAD("KTLS_SHIM_SEED", "18446744073709551616");
+    CHECK_BAD("KTLS_SHIM_STATS_INTERVAL", "86401");
+    CHECK_BAD("KTLS_SHIM_STATS_INTERVAL", "1.5");
+    CHECK_BAD("KTLS_SHIM_STATS_INTERVAL", "-5");
+    CHECK_BAD("KTLS_SHIM_RUN_ID", "a b");
+    CHECK_BAD("KTLS_SHIM_RUN_ID", "x/../y");
+    static char long_id[66];
+    memset(long_id, 'i', sizeof(long_id) - 1);
+    CHECK_BAD("KTLS_SHIM_RUN_ID", long_id);
+    static char long_prefix[4000];
+    memset(long_prefix, 's', sizeof(long_prefix) - 1);
+    CHECK_BAD("KTLS_SHIM_STATS", long_prefix);
 
     /* a long bad value still gives a bounded single line */
     static char long_word[3000];

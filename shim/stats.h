@@ -1,0 +1,86 @@
+/* Per-process counters for operators: connections per A/B arm, where each
+ * direction went (kernel, or the fallback reason), bytes through the kernel
+ * and through OpenSSL. Written as one JSON object per process to
+ * KTLS_SHIM_STATS.<pid>.json at exit and at most every
+ * KTLS_SHIM_STATS_INTERVAL seconds, from handshake/teardown points only, never
+ * from the data path, and never while a lock of the data path is held. */
+#ifndef KTLS_SHIM_STATS_H
+#define KTLS_SHIM_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum stats_arm { STATS_ARM_OFFLOAD = 0, STATS_ARM_CONTROL = 1, STATS_ARMS };
+
+enum stats_bytes {
+    STATS_KERNEL_TX = 0,        /* SSL_write served by send() on a kTLS socket */
+    STATS_KERNEL_RX,            /* SSL_read served by recvmsg() on a kTLS socket */
+    STATS_KERNEL_SENDFILE,      /* SSL_sendfile turned into sendfile() */
+    STATS_OPENSSL_TX,           /* SSL_write that OpenSSL encrypted */
+    STATS_OPENSSL_RX,
+    STATS_EMULATED_SENDFILE,    /* sendfile onto a TLS socket whose TX stayed in OpenSSL */
+    STATS_BYTE_KINDS
+};
+
+enum stats_outcome { STATS_BOTH = 0, STATS_TX_ONLY, STATS_RX_ONLY, STATS_NONE, STATS_OUTCOMES };
+
+#define STATS_MAX_REASONS 24
+#define STATS_REASON_KEY 48
+
+struct stats_arm_counts {
+    uint64_t connections;
+    uint64_t kernel[2];                 /* [0] rx, [1] tx */
+    uint64_t outcome[STATS_OUTCOMES];
+    uint64_t bytes[STATS_BYTE_KINDS];
+    struct {
+        char key[STATS_REASON_KEY];
+        uint64_t n[2];                  /* [0] rx, [1] tx */
+    } reasons[STATS_MAX_REASONS];
+    int nreasons;
+};
+
+struct stats_snapshot {
+    long pid, ppid;
+    char exe[512];
+    const char *run_id;
+    long long started_unix, updated_unix;
+    int final;
+    const char *mode;
+    double sample;
+    int seed_set;
+    unsigned long long seed;
+    int kernel_tls;
+    struct stats_arm_counts arm[STATS_ARMS];
+};
+
+/* ---- pure parts (unit-tested) ---- */
+
+/* The arm of connection number index: a hash of (seed, index) against sample,
+ * so a given seed reproduces the same split. */
+int stats_arm_for(uint64_t seed, uint64_t index, double sample);
+/* "custom-bio (read and write BIOs differ)" -> "custom-bio"; spaces become '-'. */
+void stats_reason_key(const char *reason, char *out, size_t cap);
+/* Adds one direction's fallback to arm's reason table ("other" when full). */
+void stats_count_reason(struct stats_arm_counts *a, const char *reason, int tx);
+/* JSON for one process; returns the length, or 0 if cap is too small. */
+size_t stats_render(const struct stats_snapshot *s, char *buf, size_t cap);
+
+/* ---- the process's counters ---- */
+
+int stats_on(void);                     /* KTLS_SHIM_STATS is set */
+int stats_pick_arm(void);               /* the arm of the next connection */
+void stats_connection(int arm);
+void stats_direction(int arm, int tx, const char *reason); /* reason NULL: kernel */
+void stats_outcome(int arm, int tx_kernel, int rx_kernel);
+void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n);
+/* Writes the file if KTLS_SHIM_STATS_INTERVAL has passed since the last write. */
+void stats_tick(void);
+
+static inline void stats_add_bytes(int arm, enum stats_bytes kind, uint64_t n)
+{
+    if (n && stats_on())
+        stats_add_bytes_slow(arm, kind, n);
+}
+
+#endif

@@ -1,0 +1,291 @@
+#!/usr/bin/env bats
+# The operator's tools: ktls-check's verdict, ktls-run's summary against the
+# kernel's counters, bad knob values, the A/B split and per-process stats
+# files from a multi-worker nginx. On a kernel without kTLS the same tests
+# check the honest "no" (fallback reasons, zero kernel bytes).
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+KTLS_RUN="$REPO/build/ktls-run"
+KTLS_CHECK="$REPO/build/ktls-check"
+
+setup_file() {
+    # ECDSA keeps hundreds of handshakes cheap under the emulated CPU
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$BATS_FILE_TMPDIR/key.pem" -out "$BATS_FILE_TMPDIR/cert.pem" \
+        -days 2 -subj /CN=localhost >/dev/null 2>&1
+}
+
+teardown() {
+    stop_nginx
+}
+
+# stats_sum PREFIX JSON.PATH -> the sum over every PREFIX.<pid>.json
+stats_sum() {
+    python3 - "$1" "$2" <<'PY'
+import glob, json, sys
+total = 0
+for f in glob.glob(sys.argv[1] + ".*.json"):
+    v = json.load(open(f))
+    for k in sys.argv[2].split("."):
+        v = v.get(k, 0) if isinstance(v, dict) else 0
+    total += v
+print(total)
+PY
+}
+
+# summary_value LABEL ARM(offload|control) < summary
+summary_value() {
+    awk -v label="$1" -v col="$2" 'index($0, "  " label " ") == 1 {
+        print (col == "offload" ? $(NF-1) : $NF); exit }'
+}
+
+tls_delta() { # BEFORE_LINE -> "dtx drx"
+    local now
+    now=$(tls_counters)
+    echo "$(( ${now% *} - ${1% *} )) $(( ${now#* } - ${1#* } ))"
+}
+
+@test "ktls-check: its verdict matches what this kernel can do" {
+    local status=0
+    "$KTLS_CHECK" --json >"$BATS_TEST_TMPDIR/check.json" 2>"$BATS_TEST_TMPDIR/check.err" || status=$?
+    cat "$BATS_TEST_TMPDIR/check.json" "$BATS_TEST_TMPDIR/check.err"
+    if have_ktls; then
+        [[ $status == 0 ]]
+        python3 - "$BATS_TEST_TMPDIR/check.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["software_ktls"] is True and r["reason"] is None, r
+assert r["ulp"]["attaches"] is True
+pairs = {(c["tls"], c["cipher"]) for c in r["ciphers"] if c["tx"] and c["rx"]}
+want = {(v, c) for v in ("1.2", "1.3") for c in ("AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305")}
+assert pairs == want, pairs
+assert "TlsTxSw" in r["tls_stat"], r["tls_stat"]
+assert r["openssl"]["version"].startswith("OpenSSL "), r["openssl"]
+PY
+    else
+        [[ $status == 1 ]]
+        [[ "$(cat "$BATS_TEST_TMPDIR/check.err")" == "ktls-check: no software kTLS here: setsockopt(TCP_ULP"* ]]
+        python3 - "$BATS_TEST_TMPDIR/check.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["software_ktls"] is False and "TCP_ULP" in r["reason"], r
+assert not any(c["tx"] or c["rx"] for c in r["ciphers"])
+assert r["ulp"]["error"] == "No such file or directory", r["ulp"]
+PY
+        # the plain-text form says so too, with the reason on stderr
+        run "$KTLS_CHECK"
+        [[ $status == 1 ]]
+        [[ "$output" == *"software kTLS:     does NOT work"* ]]
+        [[ "$output" == *"ktls-check: no software kTLS here: setsockopt(TCP_ULP"* ]]
+    fi
+}
+
+@test "ktls-check: bad usage exits 2 with one line" {
+    run "$KTLS_CHECK" --frobnicate
+    [[ $status == 2 ]]
+    [[ "$output" == "ktls-check: unknown argument --frobnicate"* ]]
+}
+
+@test "ktls-run: summary numbers match the kernel counters and the bytes sent" {
+    local before out
+    before=$(tls_counters)
+    out="$BATS_TEST_TMPDIR"
+    run "$KTLS_RUN" --stats "$out/st" -- bash -c '
+        "$1" server --port 0 --send 300000 --expect 70000 >"$2/server.out" &
+        for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+        "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send 70000 --expect 300000 >"$2/client.out"
+        wait' _ "$PEER" "$out"
+    echo "$output"
+    [[ $status == 0 ]]
+    SERVER_RESULT=$(grep '^RESULT ' "$out/server.out")
+    CLIENT_RESULT=$(grep '^RESULT ' "$out/client.out")
+    assert_intact
+    local delta kernel
+    delta=$(tls_delta "$before")
+    [[ "$(summary_value connections offload <<<"$output")" == 2 ]]
+    [[ "$output" == *"2 processes reported TLS connections"* ]]
+    if have_ktls; then
+        kernel=2
+        [[ "$delta" == "2 2" ]]
+        [[ "$output" == *"TlsTxSw +2 TlsRxSw +2 TlsDecryptError +0"* ]]
+        [[ "$(summary_value "bytes sent via kernel" offload <<<"$output")" == 370000 ]]
+        # a TLS 1.3 client lets OpenSSL read up to the first application data
+        # (session tickets come before it), then the kernel takes over
+        local krx orx
+        krx=$(summary_value "bytes received via kernel" offload <<<"$output")
+        orx=$(summary_value "bytes received via OpenSSL" offload <<<"$output")
+        [[ $krx -gt 0 && $((krx + orx)) == 370000 ]]
+    else
+        kernel=0
+        [[ "$(summary_value "bytes sent via OpenSSL" offload <<<"$output")" == 370000 ]]
+        [[ "$output" == *"offload TX kernel-no-tls"*2* ]]
+    fi
+    # what the summary says moved is what the kernel counted
+    [[ "$(summary_value "TX moved to the kernel" offload <<<"$output")" == "$kernel" ]]
+    [[ "$(summary_value "RX moved to the kernel" offload <<<"$output")" == "$kernel" ]]
+    [[ "$(summary_value "both directions in the kernel" offload <<<"$output")" == "$kernel" ]]
+    # --stats keeps the files: one per process, valid JSON, this run's id
+    [[ $(ls "$out"/st.*.json | wc -l) == 2 ]]
+    [[ "$(stats_sum "$out/st" arms.offload.connections)" == 2 ]]
+}
+
+@test "ktls-run: keeps an existing LD_PRELOAD, passes the exit status, rejects bad options" {
+    run env LD_PRELOAD=libc.so.6 "$KTLS_RUN" --quiet -- sh -c 'echo "$LD_PRELOAD"; exit 7'
+    [[ $status == 7 ]]
+    [[ "$output" == "$SHIM:libc.so.6" ]]
+    # already preloaded: not added twice
+    run env LD_PRELOAD="$SHIM" "$KTLS_RUN" --quiet -- sh -c 'echo "$LD_PRELOAD"'
+    [[ "$output" == "$SHIM" ]]
+    run "$KTLS_RUN" --quiet --mode tx --sample 0.25 --seed 9 --log info -- \
+        sh -c 'echo "$KTLS_SHIM_MODE $KTLS_SHIM_SAMPLE $KTLS_SHIM_SEED $KTLS_SHIM_LOG"'
+    [[ "$output" == "tx 0.25 9 info" ]]
+    local opt
+    for opt in "--sample 1.5" "--sample half" "--mode sideways" "--seed -3" "--log loud" \
+        "--interval soon"; do
+        # shellcheck disable=SC2086
+        run "$KTLS_RUN" $opt -- true
+        echo "$opt -> $status: $output"
+        [[ $status == 2 ]]
+        [[ ${#lines[@]} == 1 && "$output" == "ktls-run: ${opt%% *} "*"is not valid"* ]]
+    done
+    run "$KTLS_RUN" --frob -- true
+    [[ $status == 2 && "$output" == "ktls-run: unknown option --frob"* ]]
+    run "$KTLS_RUN" --lib /nonexistent/lib.so -- true
+    [[ $status == 2 && "$output" == *"cannot find libktls-shim.so"* ]]
+    run -127 "$KTLS_RUN" --quiet -- /nonexistent/program
+    [[ $status == 127 ]]
+}
+
+@test "bad knob values: one line each on stderr, safe defaults, traffic unharmed" {
+    local knob
+    for knob in KTLS_SHIM=maybe KTLS_SHIM_MODE=sideways KTLS_SHIM_LOG=loud \
+        KTLS_SHIM_SAMPLE=1.5 KTLS_SHIM_SEED=-1 KTLS_SHIM_STATS_INTERVAL=soon \
+        "KTLS_SHIM_RUN_ID=a b"; do
+        local before
+        before=$(tls_counters)
+        export "${knob%%=*}=${knob#*=}"
+        peer_exchange "--send 50000 --expect 50000" "--send 50000 --expect 50000"
+        unset "${knob%%=*}"
+        assert_intact
+        # the default still offloads both directions on both sides
+        assert_offload server 1 1
+        assert_offload client 1 1
+        assert_counters_rose "$before" 2 2
+        local errs
+        errs=$(cat "$BATS_TEST_TMPDIR/server.err")
+        echo "$knob -> $errs"
+        [[ $(grep -c . <<<"$errs") == 1 ]]
+        [[ "$errs" == "ktls-shim: ${knob%%=*}=\""*"\" is not valid (expected "*"); using "* ]]
+    done
+}
+
+# Short connections to nginx from an unshimmed client: N GETs, each on a new
+# connection, each body checked. Prints the number that arrived intact.
+many_gets() {
+    python3 - "$NGINX_PORT" "$1" "$NGINX_DIR/html/small.bin" <<'PY'
+import hashlib, socket, ssl, sys
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+want = hashlib.sha256(open(path, "rb").read()).hexdigest()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+ok = 0
+for i in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+    s.sendall(b"GET /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    body = data.split(b"\r\n\r\n", 1)[1]
+    ok += hashlib.sha256(body).hexdigest() == want
+print(ok)
+PY
+}
+
+nginx_with_stats() { # WORKERS
+    mkdir -p "$BATS_TEST_TMPDIR/ngx/html"
+    cp "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" "$BATS_TEST_TMPDIR/ngx/"
+    head -c 20000 /dev/urandom >"$BATS_TEST_TMPDIR/ngx/html/small.bin"
+    NGINX_WORKERS=$1 start_nginx "$BATS_TEST_TMPDIR/ngx"
+}
+
+@test "A/B: KTLS_SHIM_SAMPLE=0.5 over 200 connections, both arms used, offloads match the kernel" {
+    requires nginx
+    local before prefix="$BATS_TEST_TMPDIR/ab"
+    export KTLS_SHIM_SAMPLE=0.5 KTLS_SHIM_STATS=$prefix
+    nginx_with_stats 1
+    unset KTLS_SHIM_SAMPLE KTLS_SHIM_STATS
+    before=$(tls_counters)
+    [[ "$(many_gets 200)" == 200 ]]
+    stop_nginx # workers write their final numbers on the way out
+    local delta on off tx rx
+    delta=$(tls_delta "$before")
+    on=$(stats_sum "$prefix" arms.offload.connections)
+    off=$(stats_sum "$prefix" arms.control.connections)
+    tx=$(stats_sum "$prefix" arms.offload.tx.kernel)
+    rx=$(stats_sum "$prefix" arms.offload.rx.kernel)
+    echo "offload arm $on (tx $tx rx $rx), control arm $off, kernel delta $delta"
+    [[ $((on + off)) == 200 ]]
+    [[ $on -gt 0 && $off -gt 0 ]]
+    # 200 fair coin flips: 60..140 has probability 1 - 2e-8
+    [[ $on -ge 60 && $on -le 140 ]]
+    [[ "$(stats_sum "$prefix" arms.control.tx.kernel)" == 0 ]]
+    [[ "$(stats_sum "$prefix" arms.control.tx.fallback.ab-control)" == "$off" ]]
+    [[ "$delta" == "$tx $rx" ]]
+    if have_ktls; then
+        [[ $tx == "$on" && $rx == "$on" ]]
+    else
+        [[ $tx == 0 && "$(stats_sum "$prefix" arms.offload.tx.fallback.kernel-no-tls)" == "$on" ]]
+    fi
+}
+
+@test "A/B: the same KTLS_SHIM_SEED gives the same split, another seed another one" {
+    requires nginx
+    local seed run counts=()
+    for seed in 42 42 7; do
+        export KTLS_SHIM_SEED=$seed KTLS_SHIM_SAMPLE=0.5 KTLS_SHIM_STATS="$BATS_TEST_TMPDIR/s$seed-${#counts[@]}"
+        nginx_with_stats 1
+        unset KTLS_SHIM_SEED KTLS_SHIM_SAMPLE KTLS_SHIM_STATS
+        [[ "$(many_gets 24)" == 24 ]]
+        stop_nginx
+        counts+=("$(stats_sum "$BATS_TEST_TMPDIR/s$seed-${#counts[@]}" arms.offload.connections)")
+    done
+    echo "seed 42: ${counts[0]} ${counts[1]}, seed 7: ${counts[2]} (of 24)"
+    [[ "${counts[0]}" == "${counts[1]}" ]]
+    # seeds 42 and 7 split 24 connections differently (stats_arm_for is deterministic)
+    [[ "${counts[0]}" != "${counts[2]}" ]]
+}
+
+@test "stats: a 2-worker nginx writes one file per worker, none clobbered, totals exact" {
+    requires nginx
+    local prefix="$BATS_TEST_TMPDIR/mw"
+    export KTLS_SHIM_STATS=$prefix KTLS_SHIM_STATS_INTERVAL=1
+    nginx_with_stats 2
+    unset KTLS_SHIM_STATS KTLS_SHIM_STATS_INTERVAL
+    local master workers
+    master=$(cat "$NGINX_DIR/logs/nginx.pid")
+    workers=$(pgrep -P "$master" | sort -n | tr '\n' ' ')
+    [[ "$(many_gets 40)" == 40 ]]
+    stop_nginx
+    python3 - "$prefix" "$master" "$workers" <<'PY'
+import glob, json, sys
+prefix, master, workers = sys.argv[1], int(sys.argv[2]), {int(w) for w in sys.argv[3].split()}
+files = sorted(glob.glob(prefix + ".*.json"))
+assert not glob.glob(prefix + ".*.tmp"), "a temporary file was left behind"
+stats = [json.load(open(f)) for f in files]
+pids = [s["pid"] for s in stats]
+print("workers", sorted(workers), "files", files)
+assert len(workers) == 2, workers
+assert len(set(pids)) == len(pids) and set(pids) <= workers, (pids, workers)   # the master serves nothing
+for f, s in zip(files, stats):
+    assert f.endswith(".%d.json" % s["pid"]), f
+    assert s["final"] is True and s["ppid"] == master and s["exe"].endswith("nginx"), s
+total = sum(s["arms"]["offload"]["connections"] + s["arms"]["control"]["connections"] for s in stats)
+assert total == 40, total
+PY
+}

@@ -1,0 +1,148 @@
+/* shim/stats_format.c: the A/B draw is reproducible and fair, reason keys are
+ * stable, and the JSON a process writes parses back to the numbers put in
+ * (read with the same reader ktls-run uses). */
+#include <stdlib.h>
+
+#include "json_flat.h"
+#include "stats.h"
+#include "unit.h"
+
+TEST(arm_draw_edges_are_exact)
+{
+    for (uint64_t i = 0; i < 1000; i++) {
+        CHECK_EQ_INT(stats_arm_for(7, i, 1.0), STATS_ARM_OFFLOAD);
+        CHECK_EQ_INT(stats_arm_for(7, i, 0.0), STATS_ARM_CONTROL);
+    }
+}
+
+TEST(arm_draw_is_reproducible_and_fair)
+{
+    static const double samples[] = {0.01, 0.25, 0.5, 0.9};
+    for (size_t k = 0; k < sizeof(samples) / sizeof(samples[0]); k++) {
+        int offload = 0, differs = 0;
+        for (uint64_t i = 0; i < 100000; i++) {
+            int a = stats_arm_for(42, i, samples[k]);
+            CHECK_EQ_INT(stats_arm_for(42, i, samples[k]), a);
+            offload += a == STATS_ARM_OFFLOAD;
+            differs += a != stats_arm_for(43, i, samples[k]);
+        }
+        /* binomial, n = 1e5: 5 standard deviations at most ~0.8% of n */
+        double share = offload / 100000.0;
+        if (share < samples[k] - 0.008 || share > samples[k] + 0.008)
+            unit_fail(__FILE__, __LINE__, "sample %.2f gave %.4f", samples[k], share);
+        CHECK(differs > 0); /* another seed, another split */
+    }
+}
+
+TEST(reason_keys)
+{
+    char key[STATS_REASON_KEY];
+    stats_reason_key("custom-bio (read and write BIOs differ)", key, sizeof(key));
+    CHECK_STR(key, "custom-bio");
+    stats_reason_key("setsockopt TLS_TX failed", key, sizeof(key));
+    CHECK_STR(key, "setsockopt-TLS_TX-failed");
+    stats_reason_key("kernel-no-tls (setsockopt TCP_ULP \"tls\" gives ENOENT)", key, sizeof(key));
+    CHECK_STR(key, "kernel-no-tls");
+    stats_reason_key(NULL, key, sizeof(key));
+    CHECK_STR(key, "unknown");
+    stats_reason_key("a\"b\\c\nd", key, sizeof(key)); /* nothing that needs JSON escaping */
+    CHECK_STR(key, "a-b-c-d");
+    char tiny[4];
+    stats_reason_key("abcdefgh", tiny, sizeof(tiny));
+    CHECK_STR(tiny, "abc");
+}
+
+TEST(reason_table_counts_per_direction_and_overflows_into_other)
+{
+    static struct stats_arm_counts a;
+    memset(&a, 0, sizeof(a));
+    stats_count_reason(&a, "cipher (none)", 1);
+    stats_count_reason(&a, "cipher (the kernel has no such AEAD)", 0);
+    stats_count_reason(&a, "cipher (none)", 1);
+    REQUIRE(a.nreasons == 1);
+    CHECK_STR(a.reasons[0].key, "cipher");
+    CHECK_EQ_INT(a.reasons[0].n[1], 2);
+    CHECK_EQ_INT(a.reasons[0].n[0], 1);
+    for (int i = 0; i < STATS_MAX_REASONS + 5; i++) {
+        char r[32];
+        snprintf(r, sizeof(r), "reason-%d", i);
+        stats_count_reason(&a, r, 0);
+    }
+    CHECK_EQ_INT(a.nreasons, STATS_MAX_REASONS);
+    CHECK_STR(a.reasons[STATS_MAX_REASONS - 1].key, "other");
+}
+
+struct leaves {
+    char text[4096];
+};
+
+static void gather(const char *path, enum json_kind kind, const char *value, void *arg)
+{
+    struct leaves *l = arg;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "%s=%s%s\n", path,
+             kind == JSON_STRING ? "s:" : "", value);
+}
+
+TEST(render_parses_back_to_the_numbers)
+{
+    static struct stats_snapshot s;
+    memset(&s, 0, sizeof(s));
+    s.pid = 4242;
+    s.ppid = 1;
+    snprintf(s.exe, sizeof(s.exe), "/usr/sbin/ng\"inx\n");
+    s.run_id = "run-1";
+    s.started_unix = 100;
+    s.updated_unix = 200;
+    s.final = 1;
+    s.mode = "both";
+    s.sample = 0.5;
+    s.seed_set = 1;
+    s.seed = 18446744073709551615ULL;
+    s.kernel_tls = 1;
+    s.arm[STATS_ARM_OFFLOAD].connections = 3;
+    s.arm[STATS_ARM_OFFLOAD].kernel[1] = 3;
+    s.arm[STATS_ARM_OFFLOAD].kernel[0] = 2;
+    s.arm[STATS_ARM_OFFLOAD].outcome[STATS_TX_ONLY] = 1;
+    s.arm[STATS_ARM_OFFLOAD].bytes[STATS_KERNEL_SENDFILE] = 1ULL << 40;
+    stats_count_reason(&s.arm[STATS_ARM_OFFLOAD], "key-update (keys changed before the move)", 0);
+    stats_count_reason(&s.arm[STATS_ARM_CONTROL], "ab-control (sampled)", 1);
+    char json[16384];
+    size_t len = stats_render(&s, json, sizeof(json));
+    REQUIRE(len > 0 && len == strlen(json));
+    static struct leaves l;
+    memset(&l, 0, sizeof(l));
+    CHECK_EQ_INT(json_flatten(json, len, gather, &l), 0);
+    static const char *const want[] = {
+        "pid=4242\n", "exe=s:/usr/sbin/ng\"inx\n\n", "run=s:run-1\n", "final=true\n",
+        "config.sample=0.5\n", "config.seed=18446744073709551615\n", "kernel_tls=true\n",
+        "arms.offload.connections=3\n", "arms.offload.tx.kernel=3\n", "arms.offload.rx.kernel=2\n",
+        "arms.offload.outcome.tx_only=1\n", "arms.offload.bytes.kernel_sendfile=1099511627776\n",
+        "arms.offload.rx.fallback.key-update=1\n", "arms.control.tx.fallback.ab-control=1\n",
+        "arms.control.connections=0\n"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(l.text, want[i]))
+            unit_fail(__FILE__, __LINE__, "missing leaf %s in:\n%s", want[i], l.text);
+    CHECK(strstr(l.text, "arms.offload.tx.fallback.key-update") == NULL);
+    /* too small a buffer: 0, never a cut document */
+    CHECK_EQ_INT(stats_render(&s, json, 100), 0);
+    s.seed_set = 0;
+    s.run_id = NULL;
+    len = stats_render(&s, json, sizeof(json));
+    memset(&l, 0, sizeof(l));
+    CHECK_EQ_INT(json_flatten(json, len, gather, &l), 0);
+    CHECK(strstr(l.text, "config.seed=null\n") && strstr(l.text, "run=null\n"));
+}
+
+TEST(json_reader_rejects_malformed_input)
+{
+    static const char *const bad[] = {"", "{", "{\"a\":}", "{\"a\" 1}", "{\"a\":1,}", "[1 2]",
+                                      "{\"a\":1} x", "\"\\q\"", "{\"a\":tru}", "\"\x01\""};
+    static struct leaves l;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (json_flatten(bad[i], strlen(bad[i]), gather, &l) != -1)
+            unit_fail(__FILE__, __LINE__, "accepted malformed #%zu: %s", i, bad[i]);
+    char deep[64];
+    memset(deep, '[', sizeof(deep));
+    CHECK_EQ_INT(json_flatten(deep, sizeof(deep), gather, &l), -1); /* depth limit, no recursion blow-up */
+}
