@@ -289,3 +289,21 @@ total = sum(s["arms"]["offload"]["connections"] + s["arms"]["control"]["connecti
 assert total == 40, total
 PY
 }
+
+@test "make install: PREFIX and DESTDIR layout, and the installed ktls-run finds its library" {
+    local stage="$BATS_TEST_TMPDIR/stage" prefix="$BATS_TEST_TMPDIR/prefix"
+    # -o: use what `make` built; the guest sees the repository read-only
+    local keep=(-o build/libktls-shim.so -o build/ktls-run -o build/ktls-check)
+    make -s -C "$REPO" "${keep[@]}" install DESTDIR="$stage" PREFIX=/usr/local
+    [[ -x "$stage/usr/local/lib/libktls-shim.so" && -x "$stage/usr/local/bin/ktls-run" ]]
+    [[ -x "$stage/usr/local/bin/ktls-check" ]]
+    cmp "$stage/usr/local/lib/libktls-shim.so" "$SHIM"
+    make -s -C "$REPO" "${keep[@]}" install PREFIX="$prefix"
+    run "$prefix/bin/ktls-run" --quiet -- sh -c 'echo "$LD_PRELOAD"'
+    [[ $status == 0 && "$output" == "$prefix/lib/libktls-shim.so" ]]
+    # and the installed probe gives the same verdict as the built one
+    local want=0 got=0
+    "$KTLS_CHECK" >/dev/null 2>&1 || want=$?
+    "$prefix/bin/ktls-check" >/dev/null 2>&1 || got=$?
+    [[ $got == "$want" ]]
+}
