@@ -15,16 +15,32 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check
+PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
+         $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy
 
-.PHONY: all test test-unit test-host test-vm demo clean install check-exports
+.PHONY: all test test-unit test-host test-vm demo clean install check-exports asan
+ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(PROGS)
 
 $(LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map | $(BUILD)
 	$(CC) $(SHIM_CFLAGS) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
 
+# The library under ASan/UBSan for the guest subset (tests/78-sanitizers.bats):
+# preload $$(cc -print-file-name=libasan.so) first, then this.
+asan: $(ASAN_LIB)
+$(ASAN_LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map
+	mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -O1 $(SAN) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+
 $(BUILD)/%: tests/progs/%.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
+
+# no link-time OpenSSL: it dlopens libssl itself
+$(BUILD)/late_dlopen: tests/progs/late_dlopen.c | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@ -ldl
+
+$(BUILD)/static_echo: tests/progs/static_echo.c | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -static $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) | $(BUILD)
 	$(CC) $(WARN) -g -O1 $(SAN) -Ishim $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lcrypto -lpthread
@@ -45,7 +61,7 @@ test-host: all check-exports test-unit
 test-vm: all
 	tests/run-bats.sh vm
 
-test: all check-exports
+test: all asan check-exports
 	tests/run-all.sh
 
 demo: all

@@ -8,6 +8,8 @@
  *   [--cert F --key F] [--send N] [--expect N] [--echo] [--chunk N]
  *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
+ *   [--marker STR] [--key-update-after N [--key-update-requested]]
+ *   [--renegotiate-after N]
  * The server prints "PORT <n>" first. Blocking mode is sequential (client
  * sends then reads, server reads then sends); --nonblock interleaves both
  * directions in a poll() loop. */
@@ -37,8 +39,10 @@
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    const char *host, *cipher, *cert, *key, *keylog;
+    int key_update_requested;
+    const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
+    size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
     unsigned seed, timeout;
 } opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120};
 
@@ -263,6 +267,32 @@ static long do_read(SSL *ssl, struct flow *f, unsigned char *buf, size_t cap, in
     return -1;
 }
 
+/* Once f.sent reaches the configured point: a KeyUpdate (TLS 1.3) or a
+ * renegotiation (TLS 1.2), so the peer meets it mid-stream. 0 on failure. */
+static int post_handshake_sent(SSL *ssl, size_t sent)
+{
+    static int key_update_done, renegotiate_done;
+    if (opt.key_update_after && !key_update_done && sent >= opt.key_update_after) {
+        key_update_done = 1;
+        if (!SSL_key_update(ssl, opt.key_update_requested ? SSL_KEY_UPDATE_REQUESTED
+                                                          : SSL_KEY_UPDATE_NOT_REQUESTED)) {
+            ssl_error(ssl, 0, "key_update");
+            return 0;
+        }
+    }
+    if (opt.renegotiate_after && !renegotiate_done && sent >= opt.renegotiate_after) {
+        renegotiate_done = 1;
+        int r = SSL_renegotiate(ssl);
+        if (r == 1)
+            r = SSL_do_handshake(ssl);
+        if (r != 1) {
+            ssl_error(ssl, r, "renegotiate");
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void hex(const unsigned char *d, unsigned n, char *out)
 {
     for (unsigned i = 0; i < n; i++)
@@ -295,6 +325,9 @@ static int run_connection(SSL_CTX *ctx, int fd)
         fill_text(f.out, f.out_len, &state);
     else
         fill(f.out, f.out_len, &state);
+    if (opt.marker) /* a known string the wire capture must never show in clear */
+        for (size_t at = 0; at + strlen(opt.marker) <= f.out_len; at += 1024)
+            memcpy(f.out + at, opt.marker, strlen(opt.marker));
     f.in = malloc(opt.read_chunk + 1);
     f.in_hash = EVP_MD_CTX_new();
     EVP_DigestInit_ex(f.in_hash, EVP_sha256(), NULL);
@@ -308,6 +341,10 @@ static int run_connection(SSL_CTX *ctx, int fd)
         int want = 0, progressed = 0;
         int may_write = f.sent < f.out_len && (opt.nonblock || !receive_first
                                                || f.received >= want_in || closed);
+        if (may_write && !post_handshake_sent(ssl, f.sent)) {
+            failed = 1;
+            break;
+        }
         if (may_write) {
             size_t len = f.out_len - f.sent < opt.chunk ? f.out_len - f.sent : opt.chunk;
             int w = do_write(ssl, &f, f.out + f.sent, len, &want);
@@ -439,6 +476,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seed")) opt.seed = (unsigned)number(VALUE(), "bad --seed");
         else if (!strcmp(a, "--timeout")) opt.timeout = (unsigned)number(VALUE(), "bad --timeout");
         else if (!strcmp(a, "--keylog")) opt.keylog = VALUE();
+        else if (!strcmp(a, "--marker")) opt.marker = VALUE();
+        else if (!strcmp(a, "--key-update-after"))
+            opt.key_update_after = number(VALUE(), "bad --key-update-after");
+        else if (!strcmp(a, "--key-update-requested")) opt.key_update_requested = 1;
+        else if (!strcmp(a, "--renegotiate-after"))
+            opt.renegotiate_after = number(VALUE(), "bad --renegotiate-after");
         else if (!strcmp(a, "--api")) {
             const char *t = VALUE();
             if (strcmp(t, "ex") && strcmp(t, "classic")) usage("bad --api (classic|ex)");
