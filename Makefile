@@ -18,7 +18,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy
 
-.PHONY: all test test-unit test-host test-vm demo clean install check-exports asan
+.PHONY: all test test-unit test-host test-vm demo clean install check-exports asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(PROGS)
 
@@ -31,6 +31,23 @@ asan: $(ASAN_LIB)
 $(ASAN_LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map
 	mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -O1 $(SAN) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+
+# libFuzzer targets (tests/fuzz/): every parser the shim has. `make fuzz` runs
+# each for FUZZ_SECONDS; `make test` runs them briefly (tests/run-all.sh).
+FUZZ_CC := clang-14
+FUZZ_CFLAGS := $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ishim
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_keylog $(BUILD)/fuzz/fuzz_record
+FUZZ_SRCS_config := shim/config.c
+FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
+FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c
+fuzz-build: $(FUZZ_TARGETS)
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
+	mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ -lssl -lcrypto -lpthread
 
 $(BUILD)/%: tests/progs/%.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread

@@ -40,9 +40,6 @@ early_close_notify() {
     [[ "$(field shutdown "$PEER_RESULT")" == 3 || "$(field shutdown "$PEER_RESULT")" == 1 ]]
 }
 
-@test "12_chacha: close_notify mid-stream ends reading cleanly after the bytes sent, as OpenSSL" {
-    early_close_notify 12_chacha
-}
 @test "13_aes256: close_notify mid-stream ends reading cleanly after the bytes sent, as OpenSSL" {
     early_close_notify 13_aes256
 }

@@ -9,8 +9,9 @@
  *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
  *   [--marker STR] [--key-update-after N [--key-update-requested]]
- *   [--renegotiate-after N]
- * The server prints "PORT <n>" first. Blocking mode is sequential (client
+ *   [--renegotiate-after N] [--payload-only]
+ * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
+ * without connecting. The server prints "PORT <n>" first. Blocking mode is sequential (client
  * sends then reads, server reads then sends); --nonblock interleaves both
  * directions in a poll() loop. */
 #include <errno.h>
@@ -39,7 +40,7 @@
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    int key_update_requested;
+    int key_update_requested, payload_only;
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
@@ -99,6 +100,21 @@ static void fill_text(unsigned char *buf, size_t n, unsigned *state)
     fill(buf, n, state);
     for (size_t i = 0; i < n; i++)
         buf[i] = i % 64 == 63 ? '\n' : (unsigned char)('0' + buf[i] % 10);
+}
+
+/* What this role sends: --send bytes from --seed (and --marker). */
+static unsigned char *make_payload(size_t n)
+{
+    unsigned char *out = malloc(n + 1);
+    unsigned state = opt.seed * 2654435761u + (opt.server ? 7 : 3);
+    if (opt.text)
+        fill_text(out, n, &state);
+    else
+        fill(out, n, &state);
+    if (opt.marker) /* a known string the wire capture must never show in clear */
+        for (size_t at = 0; at + strlen(opt.marker) <= n; at += 1024)
+            memcpy(out + at, opt.marker, strlen(opt.marker));
+    return out;
 }
 
 static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
@@ -318,16 +334,8 @@ static int run_connection(SSL_CTX *ctx, int fd)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 
     struct flow f = {0};
-    unsigned state = opt.seed * 2654435761u + (opt.server ? 7 : 3);
     f.out_len = opt.send;
-    f.out = malloc(f.out_len + 1);
-    if (opt.text)
-        fill_text(f.out, f.out_len, &state);
-    else
-        fill(f.out, f.out_len, &state);
-    if (opt.marker) /* a known string the wire capture must never show in clear */
-        for (size_t at = 0; at + strlen(opt.marker) <= f.out_len; at += 1024)
-            memcpy(f.out + at, opt.marker, strlen(opt.marker));
+    f.out = make_payload(f.out_len);
     f.in = malloc(opt.read_chunk + 1);
     f.in_hash = EVP_MD_CTX_new();
     EVP_DigestInit_ex(f.in_hash, EVP_sha256(), NULL);
@@ -480,6 +488,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--key-update-after"))
             opt.key_update_after = number(VALUE(), "bad --key-update-after");
         else if (!strcmp(a, "--key-update-requested")) opt.key_update_requested = 1;
+        else if (!strcmp(a, "--payload-only")) opt.payload_only = 1;
         else if (!strcmp(a, "--renegotiate-after"))
             opt.renegotiate_after = number(VALUE(), "bad --renegotiate-after");
         else if (!strcmp(a, "--api")) {
@@ -501,6 +510,16 @@ int main(int argc, char **argv)
     }
     if (!opt.chunk || !opt.read_chunk)
         usage("--chunk and --read-chunk must be > 0");
+    if (opt.payload_only) { /* no connection: what the peer should have received */
+        unsigned char md[32];
+        char md_hex[65];
+        unsigned char *out = make_payload(opt.send);
+        EVP_Digest(out, opt.send, md, NULL, EVP_sha256(), NULL);
+        hex(md, 32, md_hex);
+        printf("PAYLOAD bytes=%zu sha256=%s\n", opt.send, md_hex);
+        free(out);
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
     alarm(opt.timeout);
