@@ -91,9 +91,11 @@ mitm_run() {
     grep ACTED "$BATS_TEST_TMPDIR/proxy.out" || true
 }
 
-# What an application sees: exit status, bytes and their hash, error.
+# What an application sees: exit status, bytes and their hash, the first and
+# the last queued error reason.
 outcome() { # RC RESULT
-    echo "rc=$1 received=$(field received "$2") sha=$(field received_sha256 "$2") error=$(field error "$2")"
+    echo "rc=$1 received=$(field received "$2") sha=$(field received_sha256 "$2") error=$(field error "$2")" \
+        "last=$(field last_error "$2")"
 }
 
 # side_by_side SUBJECT VARIANT "SERVER ARGS" "CLIENT ARGS" PROXY_ARGS...

@@ -50,6 +50,7 @@ static struct {
 static long msgcb_calls;
 static FILE *keylog_file;
 static char error_text[256] = "none";
+static char last_error[128] = "none"; /* the last queued reason: OpenSSL's own, under a provider's */
 
 static void usage(const char *why)
 {
@@ -78,6 +79,13 @@ static void ssl_error(SSL *ssl, int ret, const char *what)
         set_error("%s:syscall:%s", what, errno ? strerror(errno) : "eof");
     else
         set_error("%s:ssl:%d:%s", what, e, q ? ERR_reason_error_string(q) : "none");
+    unsigned long last = ERR_peek_last_error();
+    if (last && !strcmp(last_error, "none")) {
+        snprintf(last_error, sizeof(last_error), "%s", ERR_reason_error_string(last));
+        for (char *p = last_error; *p; p++)
+            if (*p == ' ')
+                *p = '_';
+    }
     ERR_print_errors_fp(stderr);
 }
 
@@ -437,10 +445,11 @@ static int run_connection(SSL_CTX *ctx, int fd)
     hex(sent_md, 32, out_hex);
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
-           "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s\n",
+           "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
+           "last_error=%s\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
-           error_text);
+           error_text, last_error);
     fflush(stdout);
     EVP_MD_CTX_free(f.in_hash);
     free(f.out);
