@@ -16,7 +16,8 @@ UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
-         $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy
+         $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
+         $(BUILD)/tls_threads
 
 .PHONY: all test test-unit test-host test-vm demo clean install check-exports asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
