@@ -12,7 +12,7 @@ SHIM_HDRS := $(wildcard shim/*.h)
 LIB := $(BUILD)/libktls-shim.so
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c
+UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
