@@ -12,14 +12,18 @@ SHIM_HDRS := $(wildcard shim/*.h)
 LIB := $(BUILD)/libktls-shim.so
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/stats_format.c shim/tools/json_flat.c
+UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
+             shim/tools/json_flat.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check
+PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
+         $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
+         $(BUILD)/tls_threads
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm demo clean install check-exports
+.PHONY: all test test-unit test-host test-vm demo clean install check-exports asan fuzz fuzz-build
+ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
 $(LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map | $(BUILD)
@@ -32,8 +36,40 @@ $(BUILD)/ktls-run: shim/tools/ktls-run.c shim/tools/json_flat.c shim/config.c $(
 $(BUILD)/ktls-check: shim/tools/ktls-check.c shim/crypto_info.c $(SHIM_HDRS) | $(BUILD)
 	$(CC) $(TOOL_CFLAGS) shim/tools/ktls-check.c shim/crypto_info.c -o $@ -ldl
 
+# The library under ASan/UBSan for the guest subset (tests/78-sanitizers.bats):
+# preload $$(cc -print-file-name=libasan.so) first, then this.
+asan: $(ASAN_LIB)
+$(ASAN_LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map
+	mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -O1 $(SAN) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+
+# libFuzzer targets (tests/fuzz/): every parser the shim has. `make fuzz` runs
+# each for FUZZ_SECONDS; `make test` runs them briefly (tests/run-all.sh).
+FUZZ_CC := clang-14
+FUZZ_CFLAGS := $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ishim
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_keylog $(BUILD)/fuzz/fuzz_record
+FUZZ_SRCS_config := shim/config.c
+FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
+FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
+                    shim/stats.c shim/stats_format.c tests/fuzz/stub_stats_kernel.c
+fuzz-build: $(FUZZ_TARGETS)
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
+	mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ -lssl -lcrypto -lpthread
+
 $(BUILD)/%: tests/progs/%.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
+
+# no link-time OpenSSL: it dlopens libssl itself
+$(BUILD)/late_dlopen: tests/progs/late_dlopen.c | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@ -ldl
+
+$(BUILD)/static_echo: tests/progs/static_echo.c | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -static $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) | $(BUILD)
 	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lcrypto -lpthread
@@ -54,7 +90,7 @@ test-host: all check-exports test-unit
 test-vm: all
 	tests/run-bats.sh vm
 
-test: all check-exports
+test: all asan check-exports
 	tests/run-all.sh
 
 demo: all

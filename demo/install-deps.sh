@@ -3,7 +3,8 @@
 # skipping what is already there. Shared by `make demo` and CI.
 set -euo pipefail
 packages=(build-essential libssl-dev openssl bats busybox-static qemu-system-x86
-          nginx gnutls-bin python3 strace cpio procps)
+          nginx gnutls-bin python3 strace cpio procps
+          clang-14 libclang-rt-14-dev valgrind file wrk)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

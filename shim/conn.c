@@ -6,6 +6,7 @@
 
 #include "fdmap.h"
 #include "kernel.h"
+#include "keylog.h"
 #include "keysched.h"
 #include "log.h"
 #include "offload.h"
@@ -177,51 +178,15 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
         c->app_msg_cb(write_p, version, content_type, buf, len, ssl, arg);
 }
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* "<LABEL> <client_random hex> <secret hex>" -> secret bytes, or 0 */
-static size_t parse_keylog_secret(const char *line, const char *label, uint8_t *out, size_t cap)
-{
-    size_t label_len = strlen(label);
-    if (strncmp(line, label, label_len) != 0 || line[label_len] != ' ')
-        return 0;
-    const char *p = strchr(line + label_len + 1, ' ');
-    if (!p)
-        return 0;
-    p++;
-    size_t n = 0;
-    while (p[0] && p[1] && n < cap) {
-        int hi = hex_value(p[0]), lo = hex_value(p[1]);
-        if (hi < 0 || lo < 0)
-            break;
-        out[n++] = (uint8_t)(hi << 4 | lo);
-        p += 2;
-    }
-    if (*p != '\0' && *p != '\n') {
-        ks_scrub(out, cap);
-        return 0;
-    }
-    return n;
-}
-
 static void on_keylog(const SSL *ssl, const char *line)
 {
     struct conn *c = conn_get(ssl);
     if (c && !c->decided) {
         size_t n;
-        if ((n = parse_keylog_secret(line, "CLIENT_TRAFFIC_SECRET_0", c->client_secret,
+        if ((n = keylog_parse_secret(line, "CLIENT_TRAFFIC_SECRET_0", c->client_secret,
                                      sizeof(c->client_secret))))
             c->client_secret_len = n;
-        else if ((n = parse_keylog_secret(line, "SERVER_TRAFFIC_SECRET_0", c->server_secret,
+        else if ((n = keylog_parse_secret(line, "SERVER_TRAFFIC_SECRET_0", c->server_secret,
                                           sizeof(c->server_secret))))
             c->server_secret_len = n;
     }

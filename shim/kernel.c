@@ -93,6 +93,18 @@ ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len)
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
+ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2])
+{
+    ssize_t n = kernel_send_record(fd, TLS_RECORD_ALERT, alert, 2);
+    if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EPIPE)
+        return n;
+    int pending = 0;
+    socklen_t len = sizeof(pending);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &len) != 0 || pending == 0)
+        return n;
+    return kernel_send_record(fd, TLS_RECORD_ALERT, alert, 2);
+}
+
 ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
 {
     union {

@@ -21,18 +21,34 @@ enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
 #define ALERT_INTERNAL_ERROR 80
 #define ALERT_USER_CANCELED 90
 
-void kio_push_error(int reason, const char *detail)
+static void push_error(int lib, int reason, const char *detail)
 {
     const struct ossl_table *o = ossl();
     if (o->err_new && o->err_set_debug && o->err_set_error) {
         o->err_new();
         o->err_set_debug("ktls-shim", 0, "ktls-shim");
         if (detail)
-            o->err_set_error(ERR_LIB_SSL, reason, "%s", detail);
+            o->err_set_error(lib, reason, "%s", detail);
         else
-            o->err_set_error(ERR_LIB_SSL, reason, NULL);
+            o->err_set_error(lib, reason, NULL);
     } else if (o->err_put_error)
-        o->err_put_error(ERR_LIB_SSL, 0, reason, "ktls-shim", 0);
+        o->err_put_error(lib, 0, reason, "ktls-shim", 0);
+}
+
+void kio_push_error(int reason, const char *detail)
+{
+    push_error(ERR_LIB_SSL, reason, detail);
+}
+
+/* OpenSSL 3's TLS 1.2 AES-GCM record layer queues the provider's failure
+ * ("cipher operation failed") before its own bad-record-mac error; programs
+ * that print the first queued error must see the same with the kernel. */
+static void push_aead_failure_like_openssl(const struct conn *c)
+{
+    if (c->version == TLS1_2_VERSION && ossl()->version >= 0x30000000L && c->cipher
+        && (c->cipher->cipher == KTLS_CIPHER_AES_128_GCM
+            || c->cipher->cipher == KTLS_CIPHER_AES_256_GCM))
+        push_error(57 /* ERR_LIB_PROV */, 102 /* PROV_R_CIPHER_OPERATION_FAILED */, NULL);
 }
 
 static int fail(struct conn *c, int ssl_error)
@@ -54,7 +70,7 @@ static void send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
         return;
     uint8_t alert[2] = {level, desc};
     int saved = errno;
-    (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, alert, sizeof(alert));
+    (void)kernel_send_fatal_alert(c->fd, alert);
     errno = saved;
     if (level == ALERT_FATAL)
         add_shutdown(s, SSL_SENT_SHUTDOWN);
@@ -175,6 +191,7 @@ static int recv_error(struct conn *c, SSL *s, int err)
         errno = err;
         return fail(c, SSL_ERROR_WANT_READ);
     case EBADMSG:
+        push_aead_failure_like_openssl(c);
         return fatal(c, s, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, ALERT_BAD_RECORD_MAC,
                      "kTLS: record failed authentication (EBADMSG)");
     case EMSGSIZE:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: unit tests (under ASan/UBSan), the bats suite on this host, and
+# `make test`: unit tests (under ASan/UBSan), a bounded run of the libFuzzer
+# targets, the bats suite on this host, and
 # the bats suite on a kernel with kTLS: natively when this one has it, else in
 # the QEMU guest. Ends with one line: "N passed, N failed".
 set -uo pipefail
@@ -33,6 +34,16 @@ if [[ -n "$unit_line" ]]; then
     failed=$((failed + $(cut -d' ' -f3 <<<"$unit_line")))
 else
     echo "!! unit tests printed no summary" >&2
+    failed=$((failed + 1))
+fi
+
+# Bounded: the parsers' fuzz targets from their seeds (a long run: make fuzz)
+echo "=== fuzz targets, ${KTLS_FUZZ_SECONDS:-45} s each"
+if make -s fuzz-build; then
+    tests/fuzz/run.sh "${KTLS_FUZZ_SECONDS:-45}" | tee "$log_dir/fuzz.tap"
+    count_tap "$log_dir/fuzz.tap" fuzz
+else
+    echo "!! fuzz targets did not build" >&2
     failed=$((failed + 1))
 fi
 

@@ -97,7 +97,11 @@ int main(int argc, char **argv)
 
     int cfd, sfd;
     tcp_pair(&cfd, &sfd);
-    SSL *server = SSL_new(make_ctx(1, version)), *client = SSL_new(make_ctx(0, version));
+    SSL_CTX *server_ctx = make_ctx(1, version), *client_ctx = make_ctx(0, version);
+    SSL *server = SSL_new(server_ctx), *client = SSL_new(client_ctx);
+    /* each SSL holds its own reference: nothing left for the leak checker */
+    SSL_CTX_free(server_ctx);
+    SSL_CTX_free(client_ctx);
     SSL_set_fd(server, sfd);
     SSL_set_fd(client, cfd);
     static struct reader r;
@@ -154,6 +158,7 @@ int main(int argc, char **argv)
         if (round == 0)
             SSL_free(server); /* its (closed) socket must not touch the new one */
     }
+    SSL_free(client);
     printf("PASS %s: %d bytes via sendfile + SSL_sendfile (%s), reused fd %d stayed plain\n",
            version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2", FILE_BYTES,
            kernel_tx ? "kernel TX: real sendfile" : "TX in OpenSSL: emulated with SSL_write", old);

@@ -8,7 +8,10 @@
  *   [--cert F --key F] [--send N] [--expect N] [--echo] [--chunk N]
  *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
- * The server prints "PORT <n>" first. Blocking mode is sequential (client
+ *   [--marker STR] [--key-update-after N [--key-update-requested]]
+ *   [--renegotiate-after N] [--payload-only]
+ * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
+ * without connecting. The server prints "PORT <n>" first. Blocking mode is sequential (client
  * sends then reads, server reads then sends); --nonblock interleaves both
  * directions in a poll() loop. */
 #include <errno.h>
@@ -37,14 +40,17 @@
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    const char *host, *cipher, *cert, *key, *keylog;
+    int key_update_requested, payload_only;
+    const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
+    size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
     unsigned seed, timeout;
 } opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120};
 
 static long msgcb_calls;
 static FILE *keylog_file;
 static char error_text[256] = "none";
+static char last_error[128] = "none"; /* the last queued reason: OpenSSL's own, under a provider's */
 
 static void usage(const char *why)
 {
@@ -73,6 +79,13 @@ static void ssl_error(SSL *ssl, int ret, const char *what)
         set_error("%s:syscall:%s", what, errno ? strerror(errno) : "eof");
     else
         set_error("%s:ssl:%d:%s", what, e, q ? ERR_reason_error_string(q) : "none");
+    unsigned long last = ERR_peek_last_error();
+    if (last && !strcmp(last_error, "none")) {
+        snprintf(last_error, sizeof(last_error), "%s", ERR_reason_error_string(last));
+        for (char *p = last_error; *p; p++)
+            if (*p == ' ')
+                *p = '_';
+    }
     ERR_print_errors_fp(stderr);
 }
 
@@ -95,6 +108,21 @@ static void fill_text(unsigned char *buf, size_t n, unsigned *state)
     fill(buf, n, state);
     for (size_t i = 0; i < n; i++)
         buf[i] = i % 64 == 63 ? '\n' : (unsigned char)('0' + buf[i] % 10);
+}
+
+/* What this role sends: --send bytes from --seed (and --marker). */
+static unsigned char *make_payload(size_t n)
+{
+    unsigned char *out = malloc(n + 1);
+    unsigned state = opt.seed * 2654435761u + (opt.server ? 7 : 3);
+    if (opt.text)
+        fill_text(out, n, &state);
+    else
+        fill(out, n, &state);
+    if (opt.marker) /* a known string the wire capture must never show in clear */
+        for (size_t at = 0; at + strlen(opt.marker) <= n; at += 1024)
+            memcpy(out + at, opt.marker, strlen(opt.marker));
+    return out;
 }
 
 static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
@@ -263,6 +291,32 @@ static long do_read(SSL *ssl, struct flow *f, unsigned char *buf, size_t cap, in
     return -1;
 }
 
+/* Once f.sent reaches the configured point: a KeyUpdate (TLS 1.3) or a
+ * renegotiation (TLS 1.2), so the peer meets it mid-stream. 0 on failure. */
+static int post_handshake_sent(SSL *ssl, size_t sent)
+{
+    static int key_update_done, renegotiate_done;
+    if (opt.key_update_after && !key_update_done && sent >= opt.key_update_after) {
+        key_update_done = 1;
+        if (!SSL_key_update(ssl, opt.key_update_requested ? SSL_KEY_UPDATE_REQUESTED
+                                                          : SSL_KEY_UPDATE_NOT_REQUESTED)) {
+            ssl_error(ssl, 0, "key_update");
+            return 0;
+        }
+    }
+    if (opt.renegotiate_after && !renegotiate_done && sent >= opt.renegotiate_after) {
+        renegotiate_done = 1;
+        int r = SSL_renegotiate(ssl);
+        if (r == 1)
+            r = SSL_do_handshake(ssl);
+        if (r != 1) {
+            ssl_error(ssl, r, "renegotiate");
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void hex(const unsigned char *d, unsigned n, char *out)
 {
     for (unsigned i = 0; i < n; i++)
@@ -288,13 +342,8 @@ static int run_connection(SSL_CTX *ctx, int fd)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 
     struct flow f = {0};
-    unsigned state = opt.seed * 2654435761u + (opt.server ? 7 : 3);
     f.out_len = opt.send;
-    f.out = malloc(f.out_len + 1);
-    if (opt.text)
-        fill_text(f.out, f.out_len, &state);
-    else
-        fill(f.out, f.out_len, &state);
+    f.out = make_payload(f.out_len);
     f.in = malloc(opt.read_chunk + 1);
     f.in_hash = EVP_MD_CTX_new();
     EVP_DigestInit_ex(f.in_hash, EVP_sha256(), NULL);
@@ -308,6 +357,10 @@ static int run_connection(SSL_CTX *ctx, int fd)
         int want = 0, progressed = 0;
         int may_write = f.sent < f.out_len && (opt.nonblock || !receive_first
                                                || f.received >= want_in || closed);
+        if (may_write && !post_handshake_sent(ssl, f.sent)) {
+            failed = 1;
+            break;
+        }
         if (may_write) {
             size_t len = f.out_len - f.sent < opt.chunk ? f.out_len - f.sent : opt.chunk;
             int w = do_write(ssl, &f, f.out + f.sent, len, &want);
@@ -392,10 +445,11 @@ static int run_connection(SSL_CTX *ctx, int fd)
     hex(sent_md, 32, out_hex);
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
-           "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s\n",
+           "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
+           "last_error=%s\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
-           error_text);
+           error_text, last_error);
     fflush(stdout);
     EVP_MD_CTX_free(f.in_hash);
     free(f.out);
@@ -439,6 +493,13 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seed")) opt.seed = (unsigned)number(VALUE(), "bad --seed");
         else if (!strcmp(a, "--timeout")) opt.timeout = (unsigned)number(VALUE(), "bad --timeout");
         else if (!strcmp(a, "--keylog")) opt.keylog = VALUE();
+        else if (!strcmp(a, "--marker")) opt.marker = VALUE();
+        else if (!strcmp(a, "--key-update-after"))
+            opt.key_update_after = number(VALUE(), "bad --key-update-after");
+        else if (!strcmp(a, "--key-update-requested")) opt.key_update_requested = 1;
+        else if (!strcmp(a, "--payload-only")) opt.payload_only = 1;
+        else if (!strcmp(a, "--renegotiate-after"))
+            opt.renegotiate_after = number(VALUE(), "bad --renegotiate-after");
         else if (!strcmp(a, "--api")) {
             const char *t = VALUE();
             if (strcmp(t, "ex") && strcmp(t, "classic")) usage("bad --api (classic|ex)");
@@ -458,6 +519,16 @@ int main(int argc, char **argv)
     }
     if (!opt.chunk || !opt.read_chunk)
         usage("--chunk and --read-chunk must be > 0");
+    if (opt.payload_only) { /* no connection: what the peer should have received */
+        unsigned char md[32];
+        char md_hex[65];
+        unsigned char *out = make_payload(opt.send);
+        EVP_Digest(out, opt.send, md, NULL, EVP_sha256(), NULL);
+        hex(md, 32, md_hex);
+        printf("PAYLOAD bytes=%zu sha256=%s\n", opt.send, md_hex);
+        free(out);
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
     alarm(opt.timeout);

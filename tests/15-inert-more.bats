@@ -1,0 +1,88 @@
+#!/usr/bin/env bats
+# Inertness, compared output for output with the same command run without the
+# shim: shell pipelines, make driving a compiler, a python3 -c that uses
+# libcrypto and the ssl module without a socket, a statically linked binary,
+# and a program that dlopens libssl only after it has started.
+
+load helpers
+
+# same COMMAND...: stdout, stderr and exit status identical with and without
+same() {
+    local want got
+    want=$("$@" 2>"$BATS_TEST_TMPDIR/want.err"; echo "rc=$?")
+    got=$(shimmed "$@" 2>"$BATS_TEST_TMPDIR/got.err"; echo "rc=$?")
+    echo "without: $want"
+    echo "with:    $got"
+    [[ "$want" == "$got" ]]
+    diff "$BATS_TEST_TMPDIR/want.err" "$BATS_TEST_TMPDIR/got.err"
+}
+
+@test "sh: pipelines, redirections, stderr and exit codes are unchanged" {
+    same sh -c 'printf "b\na\n" | sort | tr a-z A-Z; echo err >&2; (exit 5); echo "sub=$?"; exit 3'
+}
+
+@test "make driving cc: same output and a byte-identical binary" {
+    requires cc
+    local d=$BATS_TEST_TMPDIR
+    mkdir -p "$d/a" "$d/b"
+    for dir in "$d/a" "$d/b"; do
+        printf 'int main(void) { return 0; }\n' >"$dir/p.c"
+        printf 'p: p.c\n\tcc -O1 -o p p.c\n\t@echo built\n' >"$dir/Makefile"
+    done
+    local want got
+    want=$(make -C "$d/a" 2>&1 | sed "s#$d/a#DIR#g"; echo "rc=$?")
+    got=$(shimmed make -C "$d/b" 2>&1 | sed "s#$d/b#DIR#g"; echo "rc=$?")
+    [[ "$want" == "$got" ]]
+    cmp "$d/a/p" "$d/b/p"
+}
+
+@test "python3 -c with hashlib, the ssl module over memory BIOs and a subprocess: identical" {
+    same python3 -c '
+import hashlib, ssl, subprocess, sys
+print(hashlib.sha256(b"abc").hexdigest(), hashlib.blake2b(b"x").hexdigest()[:16])
+c = ssl.create_default_context()
+o = c.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="x")
+try:
+    o.do_handshake()
+except ssl.SSLWantReadError:
+    print("want read")
+print(subprocess.run(["sh", "-c", "echo child; exit 2"], capture_output=True).stdout, file=sys.stderr)
+sys.exit(4)'
+}
+
+@test "a statically linked binary: same output and exit status" {
+    run file "$REPO/build/static_echo"
+    [[ "$output" == *"statically linked"* ]]
+    same "$REPO/build/static_echo" one two three
+}
+
+# late_exchange [--global]: one TLS exchange by late_dlopen against an
+# unshimmed server, with and without the shim.
+late_exchange() {
+    local mode=${1:-} runs=()
+    for runner in env shimmed; do
+        SERVER_PLAIN=1 start_peer_server --expect 40000 --send 40000
+        runs+=("$($runner "$REPO/build/late_dlopen" "$SERVER_PORT" $mode)")
+        wait_server
+        echo "$runner: ${runs[-1]} / $SERVER_RESULT"
+        [[ "$(field error "$SERVER_RESULT")" == none ]]
+    done
+    WITHOUT=${runs[0]} WITH=${runs[1]}
+    [[ "$WITHOUT" == "LATE sent=40000 received=40000 "*" tls_tx=0 tls_rx=0" ]]
+    # the bytes are the same either way
+    [[ "$(field fnv "$WITHOUT")" == "$(field fnv "$WITH")" && "$(field received "$WITH")" == 40000 ]]
+}
+
+@test "late dlopen, functions from the libssl handle: the preload is bypassed, nothing changes" {
+    late_exchange
+    [[ "$WITH" == "$WITHOUT" ]]
+}
+
+@test "late dlopen RTLD_GLOBAL, functions from the global scope: the shim resolves OpenSSL late and works" {
+    late_exchange --global
+    if have_ktls; then
+        [[ "$WITH" == *" tls_tx=1 tls_rx=1" ]]
+    else
+        [[ "$WITH" == "$WITHOUT" ]]
+    fi
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bats
+# Truncation: the man in the middle closes the TCP connection without any
+# close_notify, once in the middle of an application record and once exactly
+# at a record boundary. OpenSSL 3 reports both as an unexpected EOF
+# (SSL_ERROR_SSL, "unexpected eof while reading") after the complete records;
+# the shim, with the kernel reading, must report the same, side by side.
+
+load helpers
+load mitm
+
+setup_file() {
+    make_ec_cert "$BATS_FILE_TMPDIR"
+}
+
+# truncated DIR ACTION VARIANT
+truncated() {
+    local dir=$1 action=$2 variant=$3
+    if [[ $dir == s2c ]]; then
+        side_by_side client "$variant" "--expect 16384 --send 65536" "--send 16384 --expect 65536" \
+            --dir s2c --action "$action"
+    else
+        side_by_side server "$variant" "--expect 65536 --send 16384" "--send 65536 --expect 16384" \
+            --dir c2s --action "$action"
+    fi
+    assert_subject_offload 1 1
+    [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
+    [[ "$SHIM_OUT" == "rc=1 received=16384 "*" error=read:ssl:1:unexpected_eof_while_reading last="* ]]
+}
+
+@test "12_aes128: server->client cut mid-record: unexpected EOF after 16384 bytes, as OpenSSL" {
+    truncated s2c cut-mid 12_aes128
+}
+@test "13_chacha: server->client cut at a record boundary: unexpected EOF, as OpenSSL" {
+    truncated s2c cut-boundary 13_chacha
+}
+@test "13_aes256: client->server cut mid-record: shimmed server sees unexpected EOF, as OpenSSL" {
+    truncated c2s cut-mid 13_aes256
+}
+@test "12_chacha: client->server cut at a record boundary: shimmed server sees unexpected EOF, as OpenSSL" {
+    truncated c2s cut-boundary 12_chacha
+}

@@ -1,0 +1,173 @@
+/* libFuzzer target: the kernel-side read path (ktls_io.c) that turns what a
+ * kTLS socket returns - application data, alerts, post-handshake handshake
+ * messages, split across reads at any point, and errors - into SSL_read,
+ * SSL_peek and SSL_shutdown results. The kernel is played from the input:
+ *
+ *   byte 0: flags (bit0 TLS 1.3, bit1 server, bit2 peek, bit3 shutdown at end)
+ *   byte 1: read buffer size - 1
+ *   then chunks: [kind][len][len bytes]; kind < 0xf0 is a record type whose
+ *   bytes a recvmsg returns (at most what was asked; the rest stays for the
+ *   next call, as the kernel does), 0xf0.. an errno, 0xff end of stream.
+ *
+ * Checks, beyond ASan/UBSan: bytes handed over as data are exactly the
+ * application-data bytes played, in order (never alert or handshake bytes);
+ * every failure leaves a defined SSL_get_error answer; once the connection
+ * failed for good nothing more is delivered; every alert the shim sends is
+ * one 2-byte record; the loop always ends. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "kernel.h"
+#include "ktls_io.h"
+
+static const uint8_t *in;
+static size_t in_left;
+static uint8_t cur_type;
+static const uint8_t *cur;
+static size_t cur_left;
+static uint8_t app_stream[1 << 16];
+static size_t app_played, app_delivered;
+static int sent_alerts;
+
+static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET};
+
+static int next_chunk(void)
+{
+    while (!cur_left) {
+        if (in_left < 2)
+            return -2; /* end of stream */
+        uint8_t kind = in[0], len = in[1];
+        in += 2;
+        in_left -= 2;
+        if (kind == 0xff)
+            return -2;
+        if (kind >= 0xf0) {
+            errno = errnos[(kind - 0xf0) % (sizeof(errnos) / sizeof(*errnos))];
+            return -1;
+        }
+        if (len > in_left)
+            len = (uint8_t)in_left;
+        cur_type = kind;
+        cur = in;
+        cur_left = len;
+        in += len;
+        in_left -= len;
+        if (kind == TLS_RECORD_APPLICATION_DATA)
+            for (size_t i = 0; i < len && app_played < sizeof(app_stream); i++)
+                app_stream[app_played++] = cur[i];
+    }
+    return 0;
+}
+
+ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
+{
+    (void)fd;
+    *type = TLS_RECORD_APPLICATION_DATA;
+    int r = next_chunk();
+    if (r == -1)
+        return -1;
+    if (r == -2)
+        return 0;
+    size_t n = len < cur_left ? len : cur_left;
+    memcpy(buf, cur, n);
+    *type = cur_type;
+    if (!(flags & MSG_PEEK)) {
+        cur += n;
+        cur_left -= n;
+    }
+    return (ssize_t)n;
+}
+
+ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len)
+{
+    (void)fd, (void)buf;
+    if (type != TLS_RECORD_ALERT || len != 2)
+        abort();
+    sent_alerts++;
+    return (ssize_t)len;
+}
+
+ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2])
+{
+    if (alert[0] != 2)
+        abort();
+    return kernel_send_record(fd, TLS_RECORD_ALERT, alert, 2);
+}
+
+static SSL_CTX *ctx;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    ctx = SSL_CTX_new(TLS_method());
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
+    SSL *s = SSL_new(ctx);
+    struct conn c;
+    memset(&c, 0, sizeof(c));
+    c.ssl = s;
+    c.fd = -1;
+    c.err_override = -1;
+    c.version = data[0] & 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    c.is_server = (data[0] >> 1) & 1;
+    c.cipher = ktls_cipher_desc(KTLS_CIPHER_AES_128_GCM);
+    c.dir[CONN_RX].state = c.dir[CONN_TX].state = DIR_KERNEL;
+    int peek = (data[0] >> 2) & 1, shut = (data[0] >> 3) & 1;
+    size_t cap = (size_t)data[1] + 1;
+    in = data + 2;
+    in_left = size - 2;
+    cur_left = 0;
+    app_played = app_delivered = 0;
+    sent_alerts = 0;
+    uint8_t *buf = malloc(cap);
+
+    int failed_for_good = 0;
+    for (int calls = 0; calls < 4096; calls++) {
+        size_t done = 0;
+        int ok = kio_read(&c, s, buf, cap, &done, peek);
+        if (ok) {
+            if (failed_for_good || done == 0 || done > cap || c.err_override != SSL_ERROR_NONE)
+                abort();
+            if (app_delivered + done > app_played
+                || memcmp(buf, app_stream + app_delivered, done) != 0)
+                abort(); /* not the application data, in order */
+            if (peek) {
+                /* the read after a peek hands over the same bytes */
+                size_t again = 0;
+                if (kio_read(&c, s, buf, cap, &again, 0) != 1 || again != done
+                    || memcmp(buf, app_stream + app_delivered, done) != 0)
+                    abort();
+            }
+            app_delivered += done;
+            continue;
+        }
+        int e = c.err_override;
+        if (e != SSL_ERROR_SSL && e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_SYSCALL
+            && e != SSL_ERROR_WANT_READ)
+            abort();
+        if (e == SSL_ERROR_SSL || e == SSL_ERROR_ZERO_RETURN)
+            failed_for_good = 1;
+        if (e == SSL_ERROR_SSL && !c.fatal)
+            abort();
+        if (in_left == 0 && cur_left == 0 && e != SSL_ERROR_WANT_READ)
+            break;
+        if (failed_for_good && calls > 2)
+            break;
+    }
+    if (shut)
+        (void)kio_shutdown(&c, s);
+    if (sent_alerts > 2)
+        abort(); /* one fatal alert, one close_notify at most */
+    ERR_clear_error();
+    free(buf);
+    SSL_free(s);
+    return 0;
+}

@@ -1,0 +1,293 @@
+/* tls_threads: concurrency and process-model cases in one ordinary OpenSSL
+ * program, both ends in-process over loopback TCP so the guest starts one
+ * process, not hundreds.
+ *
+ * tls_threads threads [--threads N] [--conns N] [--bytes N] [--tls 1.2|1.3]
+ *   N server threads share one SSL_CTX and one listening socket; N client
+ *   threads each run --conns connections one after another, alternately
+ *   with a fresh SSL and with the previous SSL reused after SSL_clear, so
+ *   descriptor numbers are closed and reused all the time. Each connection
+ *   sends --bytes of a per-connection pattern; the server echoes; the client
+ *   checks every byte.
+ * tls_threads fork [--bytes N] [--tls 1.2|1.3]
+ *   The server side completes the handshake, then forks: the child carries
+ *   the connection on (echo), the parent frees its SSL and closes its copy.
+ *
+ * Prints "THREADS ok=N failed=N ktls_tx=N ktls_rx=N" (ktls_*: server-side
+ * connections whose socket had TLS_TX / TLS_RX set). Exit 0 iff failed=0. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "test_identity.h"
+
+static int threads = 8, conns = 4, version = TLS1_3_VERSION;
+static size_t bytes = 65536;
+static int listen_fd, port;
+static SSL_CTX *server_ctx, *client_ctx;
+static atomic_int ok_count, failed_count, ktls_tx_count, ktls_rx_count, to_serve;
+
+static void pattern(unsigned char *buf, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)((i * 131 + seed * 7919) >> 3);
+}
+
+static int ktls_set(int fd, int name)
+{
+    unsigned char info[4];
+    socklen_t len = sizeof(info);
+    return getsockopt(fd, 282 /* SOL_TLS */, name, info, &len) == 0;
+}
+
+static int write_all(SSL *ssl, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        int w = SSL_write(ssl, p, (int)(n > 16384 ? 16384 : n));
+        if (w <= 0)
+            return 0;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 1;
+}
+
+static int read_all(SSL *ssl, unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        int r = SSL_read(ssl, p, (int)n);
+        if (r <= 0)
+            return 0;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 1;
+}
+
+/* Echo one connection on an accepted, handshaken SSL. */
+static int echo(SSL *ssl, int fd)
+{
+    unsigned char *buf = malloc(bytes);
+    int good = read_all(ssl, buf, bytes) && write_all(ssl, buf, bytes);
+    if (ktls_set(fd, 1))
+        atomic_fetch_add(&ktls_tx_count, 1);
+    if (ktls_set(fd, 2))
+        atomic_fetch_add(&ktls_rx_count, 1);
+    if (good && SSL_shutdown(ssl) == 0)
+        SSL_shutdown(ssl); /* wait for the client's close_notify */
+    free(buf);
+    return good;
+}
+
+static void *server_thread(void *arg)
+{
+    (void)arg;
+    while (atomic_fetch_sub(&to_serve, 1) > 0) {
+        int fd = accept(listen_fd, NULL, NULL);
+        if (fd < 0)
+            break;
+        SSL *ssl = SSL_new(server_ctx);
+        SSL_set_fd(ssl, fd);
+        if (SSL_accept(ssl) != 1 || !echo(ssl, fd)) {
+            ERR_print_errors_fp(stderr);
+            atomic_fetch_add(&failed_count, 1);
+        }
+        SSL_free(ssl);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int tcp_connect(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One client connection; ssl is fresh or SSL_clear'ed. 1 if every byte came back. */
+static int client_once(SSL *ssl, unsigned seed)
+{
+    int fd = tcp_connect();
+    if (fd < 0)
+        return 0;
+    unsigned char *out = malloc(bytes), *in = malloc(bytes);
+    pattern(out, bytes, seed);
+    SSL_set_fd(ssl, fd);
+    int good = SSL_connect(ssl) == 1 && write_all(ssl, out, bytes) && read_all(ssl, in, bytes)
+               && memcmp(in, out, bytes) == 0;
+    if (good) {
+        /* both close_notifys, so the SSL can be cleared and reused */
+        int r = SSL_shutdown(ssl);
+        if (r == 0)
+            r = SSL_shutdown(ssl);
+        good = r == 1;
+    }
+    if (!good)
+        ERR_print_errors_fp(stderr);
+    close(fd);
+    free(out);
+    free(in);
+    return good;
+}
+
+static void *client_thread(void *arg)
+{
+    unsigned id = (unsigned)(size_t)arg;
+    SSL *ssl = NULL;
+    for (int i = 0; i < conns; i++) {
+        if (ssl && i % 2 == 1) {
+            if (SSL_clear(ssl) != 1) { /* reuse the object for the next connection */
+                SSL_free(ssl);
+                ssl = NULL;
+            }
+        } else {
+            SSL_free(ssl);
+            ssl = SSL_new(client_ctx);
+        }
+        if (ssl && client_once(ssl, id * 1000 + (unsigned)i))
+            atomic_fetch_add(&ok_count, 1);
+        else
+            atomic_fetch_add(&failed_count, 1);
+    }
+    SSL_free(ssl);
+    return NULL;
+}
+
+static SSL_CTX *make_ctx(int server)
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx, version);
+    SSL_CTX_set_max_proto_version(ctx, version);
+    if (server && !use_self_signed_identity(ctx, EVP_EC_gen("P-256"), 86400)) {
+        fprintf(stderr, "tls_threads: no identity\n");
+        exit(2);
+    }
+    return ctx;
+}
+
+static void start_listening(void)
+{
+    listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (bind(listen_fd, (struct sockaddr *)&a, sizeof(a)) || listen(listen_fd, 1024)
+        || getsockname(listen_fd, (struct sockaddr *)&a, &len)) {
+        perror("tls_threads: listen");
+        exit(2);
+    }
+    port = ntohs(a.sin_port);
+}
+
+static void run_threads(void)
+{
+    atomic_store(&to_serve, threads * conns);
+    pthread_t *s = calloc((size_t)threads, sizeof(*s)), *c = calloc((size_t)threads, sizeof(*c));
+    for (int i = 0; i < threads; i++)
+        pthread_create(&s[i], NULL, server_thread, NULL);
+    for (int i = 0; i < threads; i++)
+        pthread_create(&c[i], NULL, client_thread, (void *)(size_t)(i + 1));
+    for (int i = 0; i < threads; i++)
+        pthread_join(c[i], NULL);
+    shutdown(listen_fd, SHUT_RDWR); /* a server thread still in accept() after a failure */
+    for (int i = 0; i < threads; i++)
+        pthread_join(s[i], NULL);
+    free(s);
+    free(c);
+}
+
+/* The server hands a handshaken connection to a child process. */
+static void run_fork(void)
+{
+    pid_t client = fork();
+    if (client == 0) {
+        SSL *ssl = SSL_new(client_ctx);
+        int good = client_once(ssl, 42);
+        SSL_free(ssl);
+        _exit(good ? 0 : 1);
+    }
+    int fd = accept(listen_fd, NULL, NULL);
+    SSL *ssl = SSL_new(server_ctx);
+    SSL_set_fd(ssl, fd);
+    int handshaken = SSL_accept(ssl) == 1;
+    pid_t worker = handshaken ? fork() : -1;
+    if (worker == 0) {
+        int good = echo(ssl, fd);
+        SSL_free(ssl);
+        close(fd);
+        printf("CHILD ktls_tx=%d ktls_rx=%d\n", atomic_load(&ktls_tx_count),
+               atomic_load(&ktls_rx_count));
+        fflush(stdout);
+        _exit(good ? 0 : 1);
+    }
+    /* the parent lets go without a word to the peer: the child owns it now */
+    SSL_set_quiet_shutdown(ssl, 1);
+    SSL_free(ssl);
+    close(fd);
+    int st_worker = 1, st_client = 1;
+    if (worker > 0)
+        waitpid(worker, &st_worker, 0);
+    waitpid(client, &st_client, 0);
+    int good = worker > 0 && WIFEXITED(st_worker) && WEXITSTATUS(st_worker) == 0
+               && WIFEXITED(st_client) && WEXITSTATUS(st_client) == 0;
+    atomic_fetch_add(good ? &ok_count : &failed_count, 1);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "threads") && strcmp(argv[1], "fork"))) {
+        fprintf(stderr, "usage: tls_threads threads|fork [--threads N] [--conns N] [--bytes N] "
+                        "[--tls 1.2|1.3]\n");
+        return 2;
+    }
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--conns"))
+            conns = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--bytes"))
+            bytes = (size_t)atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--tls"))
+            version = !strcmp(argv[i + 1], "1.2") ? TLS1_2_VERSION : TLS1_3_VERSION;
+        else {
+            fprintf(stderr, "tls_threads: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (threads <= 0 || conns <= 0 || bytes == 0)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    alarm(300);
+    server_ctx = make_ctx(1);
+    client_ctx = make_ctx(0);
+    start_listening();
+    if (!strcmp(argv[1], "threads"))
+        run_threads();
+    else
+        run_fork();
+    printf("THREADS ok=%d failed=%d ktls_tx=%d ktls_rx=%d\n", atomic_load(&ok_count),
+           atomic_load(&failed_count), atomic_load(&ktls_tx_count), atomic_load(&ktls_rx_count));
+    SSL_CTX_free(server_ctx);
+    SSL_CTX_free(client_ctx);
+    close(listen_fd);
+    return atomic_load(&failed_count) == 0 && atomic_load(&ok_count) > 0 ? 0 : 1;
+}
