@@ -17,7 +17,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check
 
-.PHONY: all test test-unit test-host test-vm demo clean install check-exports
+.PHONY: all test test-unit test-host test-vm demo bench clean install check-exports
 all: $(LIB) $(PROGS)
 
 $(LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map | $(BUILD)
@@ -50,6 +50,10 @@ test: all check-exports
 
 demo: all
 	demo/run.sh
+
+# CPU per GB, throughput, handshakes: userspace vs native kTLS vs the shim
+bench: all
+	demo/bench/bench.sh
 
 install: $(LIB)
 	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
