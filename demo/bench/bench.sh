@@ -10,8 +10,8 @@
 # Knobs (positive integers):
 #   BENCH_REPS=5                 timed repetitions per configuration (round-robin)
 #   BENCH_BIG_MIB=256            large file size on the host / a native kTLS host
-#   BENCH_BIG_FETCHES=8          GETs of the large file per repetition (one connection each)
-#   BENCH_SMALL_COUNT=2000       short connections (one small GET each) per repetition
+#   BENCH_BIG_FETCHES=4          GETs of the large file per repetition (one connection each)
+#   BENCH_SMALL_COUNT=1000       short connections (one small GET each) per repetition
 #   BENCH_SMALL_KIB=4            small file size
 #   BENCH_GUEST_BIG_MIB=16, BENCH_GUEST_BIG_FETCHES=1, BENCH_GUEST_SMALL_COUNT=20
 #                                the same in the (slow, emulated) guest
@@ -32,8 +32,8 @@ knob() { # NAME DEFAULT MAX: sets NAME to its value, validated
 }
 knob BENCH_REPS 5 100
 knob BENCH_BIG_MIB 256 4096
-knob BENCH_BIG_FETCHES 8 1000
-knob BENCH_SMALL_COUNT 2000 100000
+knob BENCH_BIG_FETCHES 4 1000
+knob BENCH_SMALL_COUNT 1000 100000
 knob BENCH_SMALL_KIB 4 1024
 knob BENCH_GUEST_BIG_MIB 16 512
 knob BENCH_GUEST_BIG_FETCHES 1 1000

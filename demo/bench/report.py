@@ -60,7 +60,7 @@ def fmt(v, nd=None):
 def main():
     out_dir, paths = sys.argv[1], sys.argv[2:]
     rows, info = load(paths)
-    places = list(dict.fromkeys(r["place"] for r in rows))
+    places = sorted(dict.fromkeys(r["place"] for r in rows), key=lambda p: p != "host")
     summary = {}  # (place, config) -> dict
     failed = []
     for place in places:
