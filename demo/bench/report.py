@@ -173,6 +173,18 @@ def main():
                     "read the verdict as indicative.")
         return ""
 
+    def why_not(place, cfgs, m):
+        """Why a ratio between CFGS in PLACE could not be computed."""
+        for c in cfgs:
+            s = summary.get((place, c))
+            if not s:
+                return f"{c} was not measured in {where(place, info)}"
+            if not s["ok"]:
+                return f"{c} failed its checks in {where(place, info)}"
+            if not s[m] or not s[m][0]:
+                return f"{c}: too little CPU for the 10 ms tick in {where(place, info)} (raise the sizes)"
+        return "not computable"
+
     targets = []
     for p in ktls_places or [None]:
         if p is None:
@@ -183,7 +195,7 @@ def main():
         em = where(p, info) != p
         if r is None:
             targets.append(("shim CPU per GB within 2% of OpenSSL-native kTLS with sendfile",
-                            "NOT MEASURABLE HERE", f"a configuration failed in {where(p, info)}"))
+                            "NOT MEASURABLE HERE", why_not(p, ["native-ktls", "shim-sendfile-on"], "cpu_s_per_gb")))
         else:
             targets.append((
                 "shim CPU per GB within 2% of OpenSSL-native kTLS with sendfile",
@@ -202,7 +214,8 @@ def main():
         else:
             targets.append(("shim+sendfile CPU per GB at or below 0.6x userspace OpenSSL (native kTLS host)",
                             "NOT MEASURABLE HERE" if r6 is None else "MET" if r6 <= 0.6 else "NOT MET",
-                            f"shim+sendfile / userspace = {r6:.3f}" if r6 else "a configuration failed"))
+                            f"shim+sendfile / userspace = {r6:.3f}" if r6
+                            else why_not(p, ["userspace", "shim-sendfile-on"], "cpu_s_per_gb")))
     if not plain_places:
         targets.append(("passthrough overhead under 1% CPU and 5% handshake rate",
                         "NOT MEASURABLE HERE", "this kernel has kTLS; passthrough needs one without"))
@@ -212,8 +225,9 @@ def main():
         rc2 = ratio(p, "shim-sendfile-on", "cpu_s_per_gb")
         rh2 = ratio(p, "shim-sendfile-on", "handshakes_per_s")
         if rc is None or rh is None:
-            targets.append(("passthrough overhead under 1% CPU and 5% handshake rate",
-                            "NOT MEASURABLE HERE", "a configuration failed"))
+            targets.append(("passthrough overhead under 1% CPU and 5% handshake rate", "NOT MEASURABLE HERE",
+                            why_not(p, ["userspace", "shim-sendfile-off"],
+                                    "cpu_s_per_gb" if rc is None else "handshakes_per_s")))
             continue
         targets.append(("passthrough overhead under 1% CPU per GB",
                         "MET" if rc <= 1.01 else "NOT MET",
