@@ -22,7 +22,7 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm demo clean install check-exports asan fuzz fuzz-build
+.PHONY: all test test-unit test-host test-vm demo bench clean install check-exports asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
@@ -95,6 +95,10 @@ test: all asan check-exports
 
 demo: all
 	demo/run.sh
+
+# CPU per GB, throughput, handshakes: userspace vs native kTLS vs the shim
+bench: all
+	demo/bench/bench.sh
 
 # PREFIX/bin/ktls-run finds PREFIX/lib/libktls-shim.so on its own.
 install: $(LIB) $(TOOLS)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs (with apt-get, as root) what building, testing and the demo need,
-# skipping what is already there. Shared by `make demo` and CI.
+# skipping what is already there. Shared by `make demo`, `make bench` and CI.
 set -euo pipefail
 packages=(build-essential libssl-dev openssl bats busybox-static qemu-system-x86
           nginx gnutls-bin python3 strace cpio procps
-          clang-14 libclang-rt-14-dev valgrind file wrk)
+          clang-14 libclang-rt-14-dev valgrind file wrk curl gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

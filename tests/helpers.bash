@@ -2,7 +2,8 @@
 # running tls_peer pairs, kernel counters. Load with `load helpers`.
 set -o pipefail
 
-REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+# (also sourced outside bats, by demo/bench/measure.sh)
+REPO=$(cd "${BATS_TEST_DIRNAME:-$(dirname "${BASH_SOURCE[0]}")}/.." && pwd)
 SHIM="$REPO/build/libktls-shim.so"
 PEER="$REPO/build/tls_endpoint"
 CERT_DIR="$REPO/tests/certs"
@@ -166,8 +167,8 @@ free_port() {
 wait_port() {
     local port=$1 i
     for i in $(seq 1 600); do
-        python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))" \
-            2>/dev/null && return 0
+        # bash's /dev/tcp: a Python start per poll takes seconds under TCG
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.1
     done
     return 1
@@ -175,6 +176,7 @@ wait_port() {
 
 # nginx with an ordinary TLS server block (no kTLS directive), shimmed.
 # start_nginx DIR [extra http-level directives]; sets NGINX_PORT, NGINX_DIR
+# NGINX_PLAIN=1: no shim; NGINX_SSL="": a plain HTTP listener
 start_nginx() {
     NGINX_DIR=$1
     local extra=${2:-} workers=${NGINX_WORKERS:-1}
@@ -197,7 +199,7 @@ http {
     client_max_body_size 100m;
     $extra
     server {
-        listen 127.0.0.1:$NGINX_PORT ssl;
+        listen 127.0.0.1:$NGINX_PORT ${NGINX_SSL-ssl};
         ssl_certificate $NGINX_DIR/cert.pem;
         ssl_certificate_key $NGINX_DIR/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
