@@ -77,10 +77,11 @@ int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t le
 
 ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len)
 {
+    /* zeroed: the cmsg's alignment padding goes to the kernel too (valgrind) */
     union {
         char buf[CMSG_SPACE(sizeof(uint8_t))];
         struct cmsghdr align;
-    } control;
+    } control = {{0}};
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};

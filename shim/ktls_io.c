@@ -426,7 +426,10 @@ int kio_shutdown(struct conn *c, SSL *s)
         size_t n;
         while (kio_read(c, s, sink, sizeof(sink), &n, 0))
             ;
-        if (c->err_override != SSL_ERROR_ZERO_RETURN)
+        /* a fatal alert ends it too: OpenSSL then has both shutdown flags
+         * and returns 1, the alert's error left on the queue */
+        if (c->err_override != SSL_ERROR_ZERO_RETURN
+            && !(o->SSL_get_shutdown(s) & SSL_RECEIVED_SHUTDOWN))
             return -1;
     }
     c->err_override = SSL_ERROR_NONE;
