@@ -113,6 +113,7 @@ import os, socket, ssl, sys
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.settimeout(120)  # a lost KeyUpdate outcome must fail the test, not hang the suite
 got = b""
 try:
     while b"after" not in got:
