@@ -13,6 +13,7 @@ LIB := $(BUILD)/libktls-shim.so
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
+             shim/kernel.c shim/log.c \
              shim/tools/json_flat.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

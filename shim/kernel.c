@@ -94,16 +94,33 @@ ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len)
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
+/* Nagle may hold a small record back while earlier segments are unacked, and
+ * a close that finds the failed record still unread in the kernel (kTLS does
+ * not consume a record it could not open) resets the connection, dropping
+ * whatever is still queued: the alert would never leave. Turning TCP_NODELAY
+ * on pushes the queue out now; the application's setting is put back. */
+static void push_queued_segments(int fd)
+{
+    int nodelay = 0, on = 1, off = 0;
+    socklen_t len = sizeof(nodelay);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) != 0 || nodelay)
+        return;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off));
+}
+
 ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2])
 {
     ssize_t n = kernel_send_record(fd, TLS_RECORD_ALERT, alert, 2);
-    if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EPIPE)
-        return n;
-    int pending = 0;
-    socklen_t len = sizeof(pending);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &len) != 0 || pending == 0)
-        return n;
-    return kernel_send_record(fd, TLS_RECORD_ALERT, alert, 2);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EPIPE) {
+        int pending = 0;
+        socklen_t len = sizeof(pending);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &len) == 0 && pending != 0)
+            n = kernel_send_record(fd, TLS_RECORD_ALERT, alert, 2);
+    }
+    if (n > 0)
+        push_queued_segments(fd);
+    return n;
 }
 
 ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
