@@ -32,6 +32,10 @@ setup() {
     [[ "$(head -c 4 "$out/chart.png" | od -An -c | tr -d ' ')" == "211PNG" ]]
     # 1 check + 2 timed rows per configuration, all ok
     [[ $(grep -c '^host,.*,1,$' "$out/raw/host.csv") == 12 ]]
+    # CPU in nanoseconds from schedstat wherever the kernel keeps it (cpu_s, column 10)
+    if [[ -r /proc/self/schedstat ]]; then
+        awk -F, '$4 == "big" && !($10 > 0) { bad = 1 } END { exit bad }' "$out/raw/host.csv"
+    fi
     python3 - "$out/results.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
