@@ -13,7 +13,11 @@
  *   cut-boundary  forward every record before it, then close both sides
  *
  * tls_proxy --target PORT [--dir s2c|c2s] [--action A] [--record K]
- *           [--min-len N] [--conns N] [--capture FILE]
+ *           [--min-len N] [--conns N] [--capture FILE] [--delay-ms N]
+ * --delay-ms holds the K-th record back that long before acting, so that the
+ * endpoints finish their handshake (and the shim its move to the kernel)
+ * before a cut closes the connection: a socket that has already had the FIN
+ * can no longer take the tls ULP (ENOTCONN), and the shim rightly stays out.
  * Prints "PORT n" once listening and "ACTED ..." when it misbehaved; serves
  * --conns connections (each in its own process), then exits. A peer that
  * resets is passed on as a plain FIN, and a side whose receiver has gone is
@@ -38,7 +42,7 @@ static const char *const action_names[] = {"none", "flip", "biglen", "shortlen",
                                            "cut-boundary"};
 
 static struct {
-    int target, s2c, record, min_len, conns, capture_fd;
+    int target, s2c, record, min_len, conns, capture_fd, delay_ms;
     enum action action;
 } opt = {.s2c = 1, .record = 2, .min_len = 2048, .conns = 1, .capture_fd = -1};
 
@@ -84,6 +88,8 @@ static void drain(int src)
 static int act(struct pump *p, uint8_t *rec, size_t len, size_t body)
 {
     int stop = 0;
+    if (opt.delay_ms > 0)
+        usleep((useconds_t)opt.delay_ms * 1000);
     switch (opt.action) {
     case FLIP:
         rec[5 + body / 2] ^= 0x01;
@@ -218,6 +224,8 @@ int main(int argc, char **argv)
             opt.min_len = atoi(v);
         else if (!strcmp(a, "--conns"))
             opt.conns = atoi(v);
+        else if (!strcmp(a, "--delay-ms"))
+            opt.delay_ms = atoi(v);
         else if (!strcmp(a, "--capture")) {
             opt.capture_fd = open(v, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (opt.capture_fd < 0)
