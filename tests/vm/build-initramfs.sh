@@ -8,11 +8,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-cache=${KTLS_VM_CACHE:-$repo/.cache/vm}
+# shellcheck source=tests/vm/cache.sh
+. "$here/cache.sh"
+cache=$KTLS_VM_CACHE
 kver=${1:-$("$here/fetch-kernel.sh")}
 kroot=$cache/kernel-$kver
-mods=$kroot/lib/modules/$kver
+mods=$kroot/modules
 busybox=/bin/busybox
 break_crypto=${KTLS_VM_BREAK_CRYPTO:-0}
 
@@ -25,7 +26,7 @@ out=$cache/initramfs-$kver$suffix.cpio.gz
 
 # Rebuild only when an input changed: hash them rather than trusting mtimes,
 # which git checkouts reset.
-inputs=$(cat "$0" "$here/init" "$busybox" "$kroot/boot/vmlinuz-$kver" "$mods/modules.order" |
+inputs=$(cat "$0" "$here/init" "$busybox" "$kroot/vmlinuz" "$mods/modules.order" |
     sha256sum | cut -d' ' -f1)
 if [[ -f $out && -f $out.inputs && $(cat "$out.inputs") == "$inputs" ]]; then
     echo "$out"
@@ -46,15 +47,19 @@ done
 ln -s /bin/busybox "$stage/sbin/modprobe"
 install -m 0755 "$here/init" "$stage/init"
 
-# Modules needed to boot and mount the host; builtin ones are skipped.
-boot_mods="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-    netfs fscache 9pnet 9pnet_virtio 9p tls"
+# Modules needed to boot and mount the host; builtin ones are skipped. The
+# optional ones exist only in some kernels (5.10 has no netfs; later kernels
+# split virtio_pci's helpers out); the stage's modules.dep is checked below.
+boot_mods="virtio virtio_ring virtio_pci_modern_dev? virtio_pci_legacy_dev? virtio_pci
+    netfs? fscache? 9pnet 9pnet_virtio 9p tls"
 boot_files=()
 for m in $boot_mods; do
+    optional=0
+    [[ $m == *\? ]] && { optional=1; m=${m%\?}; }
     f=$(cd "$mods" && find kernel \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) -print -quit)
     if [[ -z $f ]]; then
-        grep -q "/$m\.ko$" "$mods/modules.builtin" ||
-            { echo "build-initramfs: module $m neither built in nor present" >&2; exit 1; }
+        grep -q "/$m\.ko$" "$mods/modules.builtin" || [[ $optional == 1 ]] ||
+            { echo "build-initramfs: module $m neither built in nor present in $kver" >&2; exit 1; }
         continue
     fi
     mkdir -p "$stage/lib/modules/$kver/$(dirname "$f")"
@@ -87,7 +92,11 @@ add_in_order() {
     [[ -z ${seen[$1]:-} ]] || return 0
     seen[$1]=1
     # shellcheck disable=SC2013  # modules.dep lists deps as words on one line
-    for d in $(sed -n "s|^$1: *||p" "$dep"); do add_in_order "$d"; done
+    for d in $(sed -n "s|^$1: *||p" "$dep"); do
+        [[ -f $stage/lib/modules/$kver/$d ]] ||
+            { echo "build-initramfs: $1 needs $d, which is not in the initramfs" >&2; exit 1; }
+        add_in_order "$d"
+    done
     echo "$1" >>"$stage/etc/ktls-vm-modules"
 }
 : >"$stage/etc/ktls-vm-modules"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Run a command inside a QEMU guest booting Debian's 6.1 kernel (which has
-# kTLS; the host kernel does not), in the caller's directory, and exit with
-# the command's status.
+# Run a command inside a QEMU guest booting one of Debian's kernels
+# (KTLS_VM_KERNEL: 5.10, 6.1 (default), 6.12 or 7.3; each has kTLS, the host
+# kernel does not), in the caller's directory, and exit with the command's
+# status.
 # Usage: run-in-guest.sh [--timeout SECS] -- CMD [ARGS...]
-# Env passed through: CI, PATH, the names in KTLS_VM_ENV; HOME=/tmp, TERM=dumb.
+# Env passed through: CI, PATH, KTLS_VM_KERNEL, KTLS_OSSL, the names in
+# KTLS_VM_ENV; HOME=/tmp, TERM=dumb.
 set -euo pipefail
 
 usage() { echo "usage: $0 [--timeout SECS] -- CMD [ARGS...]" >&2; exit 2; }
@@ -19,10 +21,11 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=${KTLS_VM_CACHE:-$repo/.cache/vm}
-kver=$("$here/fetch-kernel.sh")
+# shellcheck source=tests/vm/cache.sh
+. "$here/cache.sh"
+kver=$("$here/fetch-kernel.sh" "${KTLS_VM_KERNEL:-6.1}")
 initrd=$("$here/build-initramfs.sh" "$kver")
-vmlinuz=$cache/kernel-$kver/boot/vmlinuz-$kver
+vmlinuz=$KTLS_VM_CACHE/kernel-$kver/vmlinuz
 
 # The guest sees the host's / except for its own tmpfs on /tmp, /run and
 # /var/tmp (the repository is carried through, see below) and /dev, /proc, /sys.
@@ -54,7 +57,7 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
     msg="run-in-guest: cannot cd to $PWD in the guest (/tmp, /run are guest tmpfs)"
     echo "cd $(q "$PWD") || { echo $(q "$msg") >&2; exit 125; }"
     echo "HOME=/tmp; TERM=dumb; export HOME TERM"
-    for name in CI PATH ${KTLS_VM_ENV:-}; do
+    for name in CI PATH KTLS_VM_KERNEL KTLS_OSSL ${KTLS_VM_ENV:-}; do
         [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "run-in-guest: bad name in KTLS_VM_ENV: $name" >&2; exit 2; }
         # Unset variables stay unset in the guest.
         [[ -n ${!name+x} ]] || continue
