@@ -6,6 +6,7 @@
 
 #include "kernel.h"
 #include "log.h"
+#include "record_errors.h"
 #include "stats.h"
 
 enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
@@ -14,10 +15,7 @@ enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
 #define ALERT_FATAL 2
 #define ALERT_CLOSE_NOTIFY 0
 #define ALERT_UNEXPECTED_MESSAGE 10
-#define ALERT_BAD_RECORD_MAC 20
-#define ALERT_RECORD_OVERFLOW 22
 #define ALERT_DECODE_ERROR 50
-#define ALERT_PROTOCOL_VERSION 70
 #define ALERT_INTERNAL_ERROR 80
 #define ALERT_USER_CANCELED 90
 
@@ -40,16 +38,6 @@ void kio_push_error(int reason, const char *detail)
     push_error(ERR_LIB_SSL, reason, detail);
 }
 
-/* OpenSSL 3's TLS 1.2 AES-GCM record layer queues the provider's failure
- * ("cipher operation failed") before its own bad-record-mac error; programs
- * that print the first queued error must see the same with the kernel. */
-static void push_aead_failure_like_openssl(const struct conn *c)
-{
-    if (c->version == TLS1_2_VERSION && ossl()->version >= 0x30000000L && c->cipher
-        && (c->cipher->cipher == KTLS_CIPHER_AES_128_GCM
-            || c->cipher->cipher == KTLS_CIPHER_AES_256_GCM))
-        push_error(57 /* ERR_LIB_PROV */, 102 /* PROV_R_CIPHER_OPERATION_FAILED */, NULL);
-}
 
 static int fail(struct conn *c, int ssl_error)
 {
@@ -74,6 +62,26 @@ static void send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
     errno = saved;
     if (level == ALERT_FATAL)
         add_shutdown(s, SSL_SENT_SHUTDOWN);
+}
+
+/* A received record the kernel could not open: the error queue and the alert
+ * this OpenSSL would have left (record_errors.c); the detail goes with the
+ * SSL library's own reason. */
+static int fatal_record(struct conn *c, SSL *s, enum record_failure f, const char *detail)
+{
+    struct queued_error q[RECORD_ERRORS_MAX];
+    size_t n = record_failure_queue(f, ossl()->version, c->version,
+                                    c->cipher ? c->cipher->cipher : KTLS_CIPHER_NONE, q);
+    const char *note = detail;
+    c->fatal = 1;
+    for (size_t i = 0; i < n; i++) {
+        push_error(q[i].lib, q[i].reason, q[i].lib == ERR_LIB_SSL ? note : NULL);
+        if (q[i].lib == ERR_LIB_SSL)
+            note = NULL;
+    }
+    send_alert(c, s, ALERT_FATAL, (uint8_t)record_failure_alert(f));
+    LOG_INFO("fd=%d connection failed: %s", c->fd, detail);
+    return fail(c, SSL_ERROR_SSL);
 }
 
 /* A fatal protocol error: tell the peer when we can, fail every later call. */
@@ -191,15 +199,11 @@ static int recv_error(struct conn *c, SSL *s, int err)
         errno = err;
         return fail(c, SSL_ERROR_WANT_READ);
     case EBADMSG:
-        push_aead_failure_like_openssl(c);
-        return fatal(c, s, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, ALERT_BAD_RECORD_MAC,
-                     "kTLS: record failed authentication (EBADMSG)");
+        return fatal_record(c, s, RECORD_BAD_MAC, "kTLS: record failed authentication (EBADMSG)");
     case EMSGSIZE:
-        return fatal(c, s, SSL_R_PACKET_LENGTH_TOO_LONG, ALERT_RECORD_OVERFLOW,
-                     "kTLS: malformed or oversized record (EMSGSIZE)");
+        return fatal_record(c, s, RECORD_TOO_LONG, "kTLS: malformed or oversized record (EMSGSIZE)");
     case EINVAL:
-        return fatal(c, s, SSL_R_WRONG_VERSION_NUMBER, ALERT_PROTOCOL_VERSION,
-                     "kTLS: record version mismatch (EINVAL)");
+        return fatal_record(c, s, RECORD_BAD_VERSION, "kTLS: record version mismatch (EINVAL)");
     case EKEYEXPIRED:
         return fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_INTERNAL_ERROR,
                      "kTLS: peer sent KeyUpdate (EKEYEXPIRED)");
