@@ -13,7 +13,7 @@ LIB := $(BUILD)/libktls-shim.so
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
-             shim/kernel.c shim/log.c \
+             shim/kernel.c shim/log.c shim/record_errors.c \
              shim/tools/json_flat.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -23,7 +23,7 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm demo bench clean install check-exports asan fuzz fuzz-build
+.PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench clean install check-exports asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
@@ -53,6 +53,7 @@ FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_keylog $(BUILD)/fuz
 FUZZ_SRCS_config := shim/config.c
 FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
 FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
+                    shim/record_errors.c \
                     shim/stats.c shim/stats_format.c tests/fuzz/stub_stats_kernel.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
@@ -62,8 +63,21 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
 	mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ -lssl -lcrypto -lpthread
 
-$(BUILD)/%: tests/progs/%.c | $(BUILD)
+$(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
+
+# The test programs against another OpenSSL of the matrix, with an RPATH to
+# it (it may share the distro's soname): tests/matrix/build-progs.sh runs
+# make matrix-progs OSSL_PREFIX=... PROG_DIR=build/ossl-VERSION MATRIX_PROGS=...
+MATRIX_PROGS ?= tls_endpoint sendfile_check tls_threads ossl_ktls_selftest
+ifneq ($(OSSL_PREFIX),)
+MATRIX_BINS := $(addprefix $(PROG_DIR)/,$(MATRIX_PROGS))
+matrix-progs: $(MATRIX_BINS)
+$(MATRIX_BINS): $(PROG_DIR)/%: tests/progs/%.c tests/progs/test_identity.h
+	mkdir -p $(PROG_DIR)
+	$(CC) $(WARN) $(CFLAGS) -I$(OSSL_PREFIX)/include $< -o $@ -L$(OSSL_PREFIX)/lib \
+	    -Wl,-rpath,$(OSSL_PREFIX)/lib -Wl,--disable-new-dtags -lssl -lcrypto -lpthread
+endif
 
 # no link-time OpenSSL: it dlopens libssl itself
 $(BUILD)/late_dlopen: tests/progs/late_dlopen.c | $(BUILD)
@@ -88,8 +102,16 @@ test-unit: $(BUILD)/unit_tests
 test-host: all check-exports test-unit
 	tests/run-bats.sh host
 
+# KTLS_VM_KERNEL=5.10|6.1|6.12|7.3 picks the guest's kernel (default 6.1)
 test-vm: all
 	tests/run-bats.sh vm
+
+# The kTLS core set (tests/matrix/core.list) on every cell of kernels x
+# OpenSSLs, one guest boot per kernel; ends with a table of the cells.
+KERNELS ?= 5.10 6.1 6.12 7.3
+OPENSSLS ?= 1.1.1w 3.0 3.5
+test-matrix: all
+	tests/matrix/run.sh "$(KERNELS)" "$(OPENSSLS)"
 
 test: all asan check-exports
 	tests/run-all.sh

@@ -7,8 +7,11 @@
 
 load helpers
 
-setup_file() {
+# The files nginx serves, made once per file by the first test that needs
+# them (64 MiB of random bytes take a while under the guest's emulated CPU).
+make_html() {
     local html=$BATS_FILE_TMPDIR/html
+    [[ -f $html/empty.bin ]] && return 0
     mkdir -p "$html"
     head -c $((64 << 20)) /dev/urandom >"$html/big.bin"
     printf 'x' >"$html/one.bin"
@@ -57,6 +60,7 @@ PY
 }
 
 serve_files() {
+    make_html
     mkdir -p "$BATS_TEST_TMPDIR/nginx"
     ln -s "$BATS_FILE_TMPDIR/html" "$BATS_TEST_TMPDIR/nginx/html"
     start_nginx "$BATS_TEST_TMPDIR/nginx" "sendfile on;"
@@ -126,7 +130,7 @@ traced_fetch() {
 }
 
 check_sendfile_program() {
-    run shimmed "$REPO/build/sendfile_check" "$1"
+    run shimmed "$PROGS_DIR/sendfile_check" "$1"
     echo "$output"
     [[ $status == 0 ]]
     if have_ktls; then
@@ -145,7 +149,7 @@ check_sendfile_program() {
 }
 
 @test "KTLS_SHIM_MODE=rx: TX in OpenSSL, sendfile on the TLS socket is emulated, never clear" {
-    KTLS_SHIM_MODE=rx run shimmed "$REPO/build/sendfile_check" 1.3
+    KTLS_SHIM_MODE=rx run shimmed "$PROGS_DIR/sendfile_check" 1.3
     echo "$output"
     [[ $status == 0 && "$output" == *"emulated with SSL_write"* ]]
 }

@@ -15,12 +15,13 @@ setup_file() {
 # A fatal bad_record_mac alert from the peer while the shimmed client reads
 # (TLS 1.2: it sends two records and then reads; the server rejects the
 # second, flipped, one): SSL_ERROR_SSL with the alert's reason.
-@test "12_aes128: peer's fatal alert while reading is SSL_ERROR_SSL 'sslv3 alert bad record mac', as OpenSSL" {
+@test "12_aes128: peer's fatal alert while reading is SSL_ERROR_SSL with the bad_record_mac alert, as OpenSSL" {
     side_by_side client 12_aes128 "--expect 65536 --send 16384" "--send 32768 --expect 16384" \
         --dir c2s --action flip
     assert_subject_offload 1 1
     [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
-    [[ "$SHIM_OUT" == "rc=1 received=0 "*" error=read:ssl:1:sslv3_alert_bad_record_mac last="* ]]
+    [[ "$SHIM_OUT" == "rc=1 received=0 "*" error=read:ssl:1:"* ]]
+    [[ "$(received_alert "$SUBJ_RESULT")" == "$ALERT_BAD_RECORD_MAC" ]]
 }
 
 # The same alert reaching a shimmed TLS 1.3 server inside SSL_shutdown, while
@@ -33,9 +34,9 @@ setup_file() {
         --dir s2c --action flip
     assert_subject_offload 1 1
     [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
-    [[ "$SHIM_OUT" == "rc=0 received=16384 "*" error=none last=none" ]]
+    [[ "$SHIM_OUT" == "rc=0 received=16384 "*" error=none last=none errors=none" ]]
     [[ "$SHIM_PEER_OUT" == "$PLAIN_PEER_OUT" ]]
-    [[ "$SHIM_PEER_OUT" == *"error=read:ssl:1:decryption_failed_or_bad_record_mac "* ]]
+    [[ "$SHIM_PEER_OUT" == "rc=1 received=16384 "*" error=read:ssl:1:"* ]]
 }
 
 # The server sends 20000 of the 65536 bytes the client waits for, then

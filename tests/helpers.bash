@@ -5,8 +5,27 @@ set -o pipefail
 # (also sourced outside bats, by demo/bench/measure.sh)
 REPO=$(cd "${BATS_TEST_DIRNAME:-$(dirname "${BASH_SOURCE[0]}")}/.." && pwd)
 SHIM="$REPO/build/libktls-shim.so"
-PEER="$REPO/build/tls_endpoint"
 CERT_DIR="$REPO/tests/certs"
+
+# The OpenSSL under test (tests/matrix/): the distro's 3.0 unless KTLS_OSSL
+# names one built by tests/matrix/build-openssl.sh (1.1.1w, 3.5), whose test
+# programs tests/matrix/build-progs.sh put in build/ossl-VERSION/. The shim is
+# the same library for all of them.
+KTLS_OSSL=${KTLS_OSSL:-3.0}
+if [[ $KTLS_OSSL == 3.0 ]]; then
+    PROGS_DIR="$REPO/build"
+    OPENSSL_BIN=openssl
+else
+    PROGS_DIR="$REPO/build/ossl-$KTLS_OSSL"
+    OPENSSL_BIN="$(cat "$PROGS_DIR/.prefix" 2>/dev/null)/bin/openssl"
+fi
+PEER="$PROGS_DIR/tls_endpoint"
+
+# 0 when the OpenSSL under test is 1.1.1 (no SSL_sendfile, no kTLS of its own,
+# EOF without close_notify is SSL_ERROR_SYSCALL)
+ossl_111() {
+    [[ $KTLS_OSSL == 1.1.1* ]]
+}
 
 # In the guest (KTLS_STRICT=1) and in CI a skip hides a broken harness, so it fails.
 if [[ "${KTLS_STRICT:-0}" == 1 || "${CI:-}" == true ]]; then
@@ -31,6 +50,35 @@ have_ktls() {
 # Tests that only make sense on a kTLS kernel; elsewhere they must not pretend.
 requires_ktls() {
     have_ktls || skip "kernel has no kTLS (run via make test-vm)"
+}
+
+# 0 when the running kernel takes keys of this variant (12_aes_128_gcm,
+# 13_chacha, 12_aes128, ...) for TLS_TX and TLS_RX, as ktls-check probes it:
+# 5.10 has no ChaCha20-Poly1305 in kTLS (it came in 5.11). The probe runs once
+# per boot.
+kernel_takes() {
+    local v=${1,,} tls cipher cache
+    cache=${TMPDIR:-/tmp}/ktls-ciphers.$(cat /proc/sys/kernel/random/boot_id)
+    tls=${v:0:1}.${v:1:1}
+    case $v in
+    *chacha*) cipher=CHACHA20-POLY1305 ;;
+    *aes*128* | *aes128*) cipher=AES-128-GCM ;;
+    *aes*256* | *aes256*) cipher=AES-256-GCM ;;
+    *) echo "kernel_takes: unknown variant $1" >&2; return 2 ;;
+    esac
+    if [[ ! -s $cache ]]; then
+        "$REPO/build/ktls-check" --json 2>/dev/null | python3 -c '
+import json, sys
+for c in json.load(sys.stdin)["ciphers"]:
+    if c["tx"] and c["rx"]:
+        print(c["tls"], c["cipher"])' >"$cache.tmp" && mv "$cache.tmp" "$cache"
+    fi
+    grep -qx "$tls $cipher" "$cache"
+}
+
+# 1 or 0: whether a shimmed side of this variant must end up in the kernel
+want_kernel() {
+    have_ktls && kernel_takes "$1" && echo 1 || echo 0
 }
 
 tls_stat() {
@@ -59,6 +107,8 @@ shimmed() {
 # waits for its port. Sets SERVER_PID, SERVER_PORT, SERVER_OUT.
 start_peer_server() {
     SERVER_OUT="$BATS_TEST_TMPDIR/server.out"
+    # a stale PORT line must not be read before the new server truncates it
+    rm -f "$SERVER_OUT"
     local runner=shimmed
     [[ "${SERVER_PLAIN:-0}" == 1 ]] && runner=env
     $runner "$PEER" server --port 0 "$@" >"$SERVER_OUT" 2>"$BATS_TEST_TMPDIR/server.err" &

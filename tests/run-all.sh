@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
 # `make test`: unit tests (under ASan/UBSan), a bounded run of the libFuzzer
-# targets, the bats suite on this host, and
-# the bats suite on a kernel with kTLS: natively when this one has it, else in
-# the QEMU guest. Ends with one line: "N passed, N failed".
+# targets, the bats suite on this host, the whole bats suite on a kernel with
+# kTLS (natively when this one has it, else in the QEMU guest on Debian's 6.1
+# with the distro's OpenSSL), and the core set on more cells of the kernel x
+# OpenSSL matrix (KTLS_TEST_CELLS, default below; "" for none). Prints each
+# stage's duration and the table of cells; ends with one line:
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 passed=0 failed=0
+started=$SECONDS stage_start=$SECONDS
+stages=()
+declare -A cell_pass=() cell_fail=()
+stage_done() { # NAME: records how long the stage since the last one took
+    stages+=("$(printf '%-44s %5d s' "$1" $((SECONDS - stage_start)))")
+    stage_start=$SECONDS
+}
+# the cells CI proves besides 6.1 x 3.0: the newest kernel with the newest
+# OpenSSL, the oldest with the oldest, and the current LTS with the distro's
+cells=${KTLS_TEST_CELLS-7.3:3.5 5.10:1.1.1w 6.12:3.0}
 
-count_tap() { # FILE -> adds to passed/failed; a skip counts as a failure
+count_tap() { # FILE NAME -> adds to passed/failed (and NAME's row); a skip counts as a failure
     local p f s
     p=$(grep -cE '^ok [0-9]+' "$1" | tr -d ' ')
     s=$(grep -cE '^ok [0-9]+.*# skip' "$1" | tr -d ' ')
     f=$(grep -cE '^not ok [0-9]+' "$1" | tr -d ' ')
     passed=$((passed + p - s))
     failed=$((failed + f + s))
+    cell_pass[$2]=$((p - s)) cell_fail[$2]=$((f + s))
     # a runner that died before its plan was met counts once as failed
     local plan
     plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$1" | head -n1)
     if [[ -z "$plan" || $((p + f)) -lt ${plan:-0} ]]; then
         echo "!! $2: ran $((p + f)) of ${plan:-?} planned tests" >&2
         failed=$((failed + 1))
+        cell_fail[$2]=$((cell_fail[$2] + 1))
     fi
 }
 
@@ -36,6 +51,7 @@ else
     echo "!! unit tests printed no summary" >&2
     failed=$((failed + 1))
 fi
+stage_done "unit tests (ASan/UBSan)"
 
 # Bounded: the parsers' fuzz targets from their seeds (a long run: make fuzz)
 echo "=== fuzz targets, ${KTLS_FUZZ_SECONDS:-45} s each"
@@ -46,21 +62,48 @@ else
     echo "!! fuzz targets did not build" >&2
     failed=$((failed + 1))
 fi
+stage_done "fuzz targets"
 
 native=0
 tests/have-ktls.sh && native=1
 echo "=== bats on this host ($(uname -r))"
 # on a kTLS host this is the kTLS run, where a skip is a failure too
 KTLS_STRICT=$native tests/run-bats.sh host | tee "$log_dir/host.tap"
-count_tap "$log_dir/host.tap" host
+count_tap "$log_dir/host.tap" "host $(uname -r) x 3.0 (whole suite)"
+stage_done "bats on this host"
 
 if [[ $native == 1 ]]; then
     echo "=== this kernel has kTLS: the host run above was the kTLS run"
 else
-    echo "=== bats in the QEMU guest (this kernel has no kTLS)"
-    tests/run-bats.sh vm | tee "$log_dir/vm.tap"
-    count_tap "$log_dir/vm.tap" guest
+    echo "=== bats in the QEMU guest on 6.1 with the distro's OpenSSL (this kernel has no kTLS)"
+    KTLS_VM_KERNEL=6.1 tests/run-bats.sh vm | tee "$log_dir/vm.tap"
+    count_tap "$log_dir/vm.tap" "6.1 x 3.0 (whole suite)"
+    stage_done "guest 6.1 x 3.0, whole suite"
+    if [[ -n $cells ]]; then
+        echo "=== the core set on more cells of the matrix: $cells"
+        KTLS_MATRIX_LOG=$log_dir/matrix tests/matrix/run.sh --cells "$cells" | tee "$log_dir/matrix.tap"
+        # the cells' own counts, from the table run.sh printed
+        while read -r _ k o p f _; do
+            cell_pass["$k x $o (core set)"]=$p cell_fail["$k x $o (core set)"]=$f
+        done < <(grep -E '^#   [0-9]' "$log_dir/matrix/table.txt" 2>/dev/null)
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log_dir/matrix.tap" | tail -n1)
+        if [[ -n $line ]]; then
+            passed=$((passed + $(cut -d' ' -f1 <<<"$line")))
+            failed=$((failed + $(cut -d' ' -f3 <<<"$line")))
+        else
+            echo "!! the matrix run printed no summary" >&2
+            failed=$((failed + 1))
+        fi
+        stage_done "guest matrix cells (core set)"
+    fi
 fi
 
+echo "=== stages"
+printf '  %s\n' "${stages[@]}"
+printf '  %-44s %5d s\n' "total" $((SECONDS - started))
+echo "=== results by stage and cell (kernel x OpenSSL)"
+for c in "${!cell_pass[@]}"; do
+    printf '  %-40s %5s passed %5s failed\n' "$c" "${cell_pass[$c]}" "${cell_fail[$c]}"
+done | sort
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

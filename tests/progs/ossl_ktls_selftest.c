@@ -28,6 +28,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "test_identity.h"
+
 #define PAYLOAD (1024 * 1024)
 #define CIPHER "ECDHE-ECDSA-AES128-GCM-SHA256"
 
@@ -138,7 +140,7 @@ static int read_tls_stat(long *tx, long *rx)
 
 static EVP_PKEY *make_cert(X509 **out)
 {
-    EVP_PKEY *key = EVP_EC_gen("P-256");
+    EVP_PKEY *key = test_ec_key();
     X509 *x = X509_new();
     X509_NAME *name;
 

@@ -9,11 +9,14 @@
  *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
  *   [--marker STR] [--key-update-after N [--key-update-requested]]
- *   [--renegotiate-after N] [--payload-only]
+ *   [--renegotiate-after N] [--payload-only] [--conns N]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. The server prints "PORT <n>" first. Blocking mode is sequential (client
  * sends then reads, server reads then sends); --nonblock interleaves both
- * directions in a poll() loop. */
+ * directions in a poll() loop. --conns N: the server serves N connections in
+ * turn (one SSL_CTX, so its session cache and tickets carry over) and the
+ * client makes N, each after the first resuming the session of the one before;
+ * every connection prints its own RESULT line, with reused=0|1. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,13 +47,20 @@ static struct {
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
-    unsigned seed, timeout;
-} opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120};
+    unsigned seed, timeout, conns;
+} opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120,
+         .conns = 1};
+static SSL_SESSION *resume_from; /* the client's previous session (--conns) */
 
 static long msgcb_calls;
 static FILE *keylog_file;
 static char error_text[256] = "none";
 static char last_error[128] = "none"; /* the last queued reason: OpenSSL's own, under a provider's */
+/* The first queued error as numbers, LIB:REASON, and the whole queue of the
+ * first failure (LIB:REASON,...). Texts change between OpenSSL versions; a
+ * received alert's reason is 1000 + its TLS description in all. */
+static char error_code[32] = "none";
+static char error_queue[256] = "none";
 
 static void usage(const char *why)
 {
@@ -79,6 +89,8 @@ static void ssl_error(SSL *ssl, int ret, const char *what)
         set_error("%s:syscall:%s", what, errno ? strerror(errno) : "eof");
     else
         set_error("%s:ssl:%d:%s", what, e, q ? ERR_reason_error_string(q) : "none");
+    if (q && !strcmp(error_code, "none"))
+        snprintf(error_code, sizeof(error_code), "%d:%d", ERR_GET_LIB(q), ERR_GET_REASON(q));
     unsigned long last = ERR_peek_last_error();
     if (last && !strcmp(last_error, "none")) {
         snprintf(last_error, sizeof(last_error), "%s", ERR_reason_error_string(last));
@@ -86,7 +98,17 @@ static void ssl_error(SSL *ssl, int ret, const char *what)
             if (*p == ' ')
                 *p = '_';
     }
-    ERR_print_errors_fp(stderr);
+    /* the queue, oldest first, as numbers for RESULT and as text on stderr */
+    int first_failure = !strcmp(error_queue, "none");
+    size_t n = 0;
+    unsigned long err;
+    for (int i = 0; (err = ERR_get_error()) != 0; i++) {
+        char text[256];
+        fprintf(stderr, "%s\n", ERR_error_string(err, text));
+        if (first_failure && n < sizeof(error_queue))
+            n += (size_t)snprintf(error_queue + n, sizeof(error_queue) - n, "%s%d:%d", i ? "," : "",
+                                  ERR_GET_LIB(err), ERR_GET_REASON(err));
+    }
 }
 
 /* deterministic payload: xorshift32 */
@@ -158,7 +180,7 @@ static void make_identity(SSL_CTX *ctx)
         return;
     }
     /* RSA, so the ECDHE-RSA suites of the matrix work */
-    if (!use_self_signed_identity(ctx, EVP_RSA_gen(2048), 86400))
+    if (!use_self_signed_identity(ctx, test_rsa_key(2048), 86400))
         usage("cannot build a certificate");
 }
 
@@ -332,8 +354,15 @@ static int ktls_set(int fd, int opt_name)
 
 static int run_connection(SSL_CTX *ctx, int fd)
 {
+    strcpy(error_text, "none");
+    strcpy(last_error, "none");
+    strcpy(error_code, "none");
+    strcpy(error_queue, "none");
+    msgcb_calls = 0;
     SSL *ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
+    if (resume_from)
+        SSL_set_session(ssl, resume_from);
     if (opt.server)
         SSL_set_accept_state(ssl);
     else
@@ -446,11 +475,15 @@ static int run_connection(SSL_CTX *ctx, int fd)
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
            "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
-           "last_error=%s\n",
+           "last_error=%s error_code=%s errors=%s reused=%d\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
-           error_text, last_error);
+           error_text, last_error, error_code, error_queue, (int)SSL_session_reused(ssl));
     fflush(stdout);
+    if (!opt.server) { /* a TLS 1.3 ticket came with the data: resumable now */
+        SSL_SESSION_free(resume_from);
+        resume_from = SSL_get1_session(ssl);
+    }
     EVP_MD_CTX_free(f.in_hash);
     free(f.out);
     free(f.in);
@@ -512,6 +545,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--peek")) opt.peek = 1;
         else if (!strcmp(a, "--msgcb")) opt.msgcb = 1;
         else if (!strcmp(a, "--text")) opt.text = 1;
+        else if (!strcmp(a, "--conns")) {
+            opt.conns = (unsigned)number(VALUE(), "bad --conns");
+            if (!opt.conns) usage("--conns must be > 0");
+        }
         else {
             fprintf(stderr, "tls_endpoint: unknown option %s\n", a);
             return 2;
@@ -537,9 +574,10 @@ int main(int argc, char **argv)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
     if (inet_pton(AF_INET, opt.host, &a.sin_addr) != 1)
         usage("bad --host (IPv4 address)");
-    int fd;
+    int l = -1, rc = 0;
     if (opt.server) {
-        int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        int one = 1;
+        l = socket(AF_INET, SOCK_STREAM, 0);
         setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         socklen_t len = sizeof(a);
         if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 8)
@@ -547,19 +585,26 @@ int main(int argc, char **argv)
             usage("cannot listen");
         printf("PORT %d\n", ntohs(a.sin_port));
         fflush(stdout);
-        fd = accept(l, NULL, NULL);
-        close(l);
-    } else {
-        fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-            set_error("connect:%s", strerror(errno));
-            printf("RESULT role=client error=%s\n", error_text);
-            return 1;
-        }
     }
-    if (fd < 0)
-        usage("accept failed");
-    int rc = run_connection(ctx, fd);
+    for (unsigned i = 0; i < opt.conns && rc == 0; i++) {
+        int fd;
+        if (opt.server) {
+            fd = accept(l, NULL, NULL);
+            if (fd < 0)
+                usage("accept failed");
+        } else {
+            fd = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+                set_error("connect:%s", strerror(errno));
+                printf("RESULT role=client error=%s\n", error_text);
+                return 1;
+            }
+        }
+        rc = run_connection(ctx, fd);
+    }
+    if (l >= 0)
+        close(l);
+    SSL_SESSION_free(resume_from);
     SSL_CTX_free(ctx);
     return rc;
 }

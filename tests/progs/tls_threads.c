@@ -175,7 +175,7 @@ static SSL_CTX *make_ctx(int server)
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx, version);
     SSL_CTX_set_max_proto_version(ctx, version);
-    if (server && !use_self_signed_identity(ctx, EVP_EC_gen("P-256"), 86400)) {
+    if (server && !use_self_signed_identity(ctx, test_ec_key(), 86400)) {
         fprintf(stderr, "tls_threads: no identity\n");
         exit(2);
     }

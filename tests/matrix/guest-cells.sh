@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# guest-cells.sh OPENSSL...: inside one guest boot, the core set
+# (tests/matrix/core.list) once per OpenSSL of the matrix, after the harness
+# file. Each cell's TAP streams are introduced by a "# cell: KERNEL OPENSSL"
+# line for tests/matrix/run.sh to count.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+series=${KTLS_VM_KERNEL:-$(uname -r | cut -d. -f1-2)}
+for ossl in "$@"; do
+    echo "# cell: $series $ossl"
+    start=$SECONDS
+    KTLS_OSSL=$ossl bats --tap tests/00-harness.bats
+    while read -r file regex; do
+        [[ -z $file || $file == \#* ]] && continue
+        if [[ -n $regex ]]; then
+            KTLS_OSSL=$ossl bats --tap --filter "$regex" "$file"
+        else
+            KTLS_OSSL=$ossl bats --tap "$file"
+        fi
+    done <tests/matrix/core.list
+    echo "# cell-time: $series $ossl $((SECONDS - start)) s"
+done

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# run.sh [--cells "K:O ..."] [KERNELS [OPENSSLS]]: the kTLS core set
+# (core.list) in every cell of kernel x OpenSSL, each kernel booted once in
+# the QEMU guest with all of its OpenSSL cells run inside that one boot.
+# KERNELS: 5.10 6.1 6.12 7.3 (default all); OPENSSLS: 1.1.1w 3.0 3.5 (default
+# all); --cells lists KERNEL:OPENSSL pairs instead. Kernels, OpenSSL builds and
+# the test programs are fetched or built first (cached outside the clone).
+# Ends with a table (kernel, OpenSSL, passed, failed, seconds) and one line
+# "N passed, N failed"; a skip counts as a failure. TAP goes to stdout,
+# KTLS_MATRIX_LOG (a directory) keeps each kernel's raw output.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+all_kernels="5.10 6.1 6.12 7.3"
+all_openssls="1.1.1w 3.0 3.5"
+cells=()
+if [[ ${1:-} == --cells ]]; then
+    read -ra cells <<<"${2:?--cells needs KERNEL:OPENSSL pairs}"
+else
+    for k in ${1:-$all_kernels}; do
+        for o in ${2:-$all_openssls}; do cells+=("$k:$o"); done
+    done
+fi
+for c in "${cells[@]}"; do
+    k=${c%%:*} o=${c#*:}
+    [[ " $all_kernels " == *" $k "* && " $all_openssls " == *" $o "* && $c == *:* ]] ||
+        { echo "run.sh: bad cell '$c' (kernels: $all_kernels; OpenSSLs: $all_openssls)" >&2; exit 2; }
+done
+
+log_dir=${KTLS_MATRIX_LOG:-$(mktemp -d)}
+mkdir -p "$log_dir"
+stamp() { date -u +%H:%M:%S; }
+
+# Everything the guests need, built or fetched on the host (the guest's / is
+# read-only).
+prep_start=$SECONDS
+make -s all >&2 || exit 1
+declare -A built=()
+for c in "${cells[@]}"; do
+    o=${c#*:}
+    [[ -n ${built[$o]:-} ]] && continue
+    echo "# $(stamp) preparing OpenSSL $o and its test programs" >&2
+    tests/matrix/build-progs.sh "$o" >/dev/null || { echo "run.sh: OpenSSL $o could not be prepared" >&2; exit 1; }
+    built[$o]=1
+done
+kernels=()
+for c in "${cells[@]}"; do
+    k=${c%%:*}
+    [[ " ${kernels[*]} " == *" $k "* ]] || kernels+=("$k")
+done
+for k in "${kernels[@]}"; do
+    echo "# $(stamp) preparing kernel $k" >&2
+    kver=$(tests/vm/fetch-kernel.sh "$k") && tests/vm/build-initramfs.sh "$kver" >/dev/null ||
+        { echo "run.sh: kernel $k could not be prepared" >&2; exit 1; }
+done
+echo "# stage: matrix preparation (OpenSSL builds, kernels) $((SECONDS - prep_start)) s" >&2
+
+declare -A pass=() fail=() secs=()
+for k in "${kernels[@]}"; do
+    openssls=()
+    for c in "${cells[@]}"; do [[ ${c%%:*} == "$k" ]] && openssls+=("${c#*:}"); done
+    echo "# $(stamp) booting kernel $k for OpenSSL ${openssls[*]}" >&2
+    out=$log_dir/kernel-$k.tap
+    KTLS_VM_KERNEL=$k KTLS_STRICT=1 KTLS_IN_GUEST=1 KTLS_PAYLOAD=${KTLS_PAYLOAD:-262144} \
+    KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST KTLS_PAYLOAD" \
+        tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-2400}" -- \
+        tests/matrix/guest-cells.sh "${openssls[@]}" | tee "$out"
+    # count per cell; a bats run that stopped short of its plan counts once
+    cell= planned=0 seen=0
+    close_run() {
+        if [[ -n $cell ]] && ((seen < planned)); then
+            echo "!! $cell: ran $seen of $planned planned tests" >&2
+            fail[$cell]=$((${fail[$cell]:-0} + 1))
+        fi
+        planned=0 seen=0
+    }
+    while IFS= read -r line; do
+        case $line in
+        "# cell: "*)
+            close_run
+            read -r _ _ ks os <<<"$line"
+            cell="$ks $os" pass[$cell]=0 fail[$cell]=0 ;;
+        "# cell-time: "*) close_run; read -r _ _ _ _ t _ <<<"$line"; secs[$cell]=$t ;;
+        1..*) close_run; planned=${line#1..} ;;
+        "ok "*"# skip"*) seen=$((seen + 1)); fail[$cell]=$((${fail[$cell]} + 1)) ;;
+        "ok "*) seen=$((seen + 1)); pass[$cell]=$((${pass[$cell]} + 1)) ;;
+        "not ok "*) seen=$((seen + 1)); fail[$cell]=$((${fail[$cell]} + 1)) ;;
+        esac
+    done <"$out"
+    close_run
+    for o in "${openssls[@]}"; do
+        if [[ -z ${pass["$k $o"]+x} ]]; then
+            echo "!! $k $o: the guest ran no tests (boot or harness failure)" >&2
+            pass["$k $o"]=0 fail["$k $o"]=1
+        fi
+    done
+done
+
+total_pass=0 total_fail=0
+for c in "${cells[@]}"; do
+    key="${c%%:*} ${c#*:}"
+    total_pass=$((total_pass + ${pass[$key]})) total_fail=$((total_fail + ${fail[$key]}))
+done
+{
+    echo "# matrix (core set, tests/matrix/core.list):"
+    printf '#   %-7s %-8s %7s %7s %8s\n' kernel OpenSSL passed failed seconds
+    for c in "${cells[@]}"; do
+        key="${c%%:*} ${c#*:}"
+        printf '#   %-7s %-8s %7s %7s %8s\n' "${c%%:*}" "${c#*:}" "${pass[$key]}" "${fail[$key]}" "${secs[$key]:--}"
+    done
+} | tee "$log_dir/table.txt"
+echo "$total_pass passed, $total_fail failed"
+[[ $total_fail == 0 ]]
