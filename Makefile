@@ -28,7 +28,7 @@ STUB_PTHREAD := pthread_once pthread_mutex_init pthread_mutex_destroy pthread_mu
                 pthread_self pthread_create pthread_join pthread_detach
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
+UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c shim/stats.c \
              shim/kernel.c shim/log.c \
              shim/tools/json_flat.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
