@@ -60,8 +60,9 @@ check-glibc: $(LIB) $(TOOLS)
 	@shim/glibc/check-glibc.sh $(GLIBC_MAX) $(LIB) $(TOOLS)
 
 # Operator tools: no OpenSSL at link time either (ktls-check dlopens it).
-$(BUILD)/ktls-run: shim/tools/ktls-run.c shim/tools/json_flat.c shim/config.c $(SHIM_HDRS) shim/tools/json_flat.h shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
-	$(CC) $(TOOL_CFLAGS) shim/tools/ktls-run.c shim/tools/json_flat.c shim/config.c $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread
+RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/json_flat.c shim/config.c
+$(BUILD)/ktls-run: $(RUN_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
+	$(CC) $(TOOL_CFLAGS) $(RUN_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread
 
 $(BUILD)/ktls-check: shim/tools/ktls-check.c shim/crypto_info.c $(SHIM_HDRS) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
 	$(CC) $(TOOL_CFLAGS) shim/tools/ktls-check.c shim/crypto_info.c $(GLIBC_START) -o $@ $(GLIBC_STUBS) -ldl

@@ -35,11 +35,20 @@ print(total)
 PY
 }
 
-# summary_value LABEL ARM(offload|control) < summary
+# summary_value LABEL ARM(offload|control) < summary; the control column is
+# there only with --sample (or control-arm connections)
 summary_value() {
     awk -v label="$1" -v col="$2" 'index($0, "  " label " ") == 1 {
-        print (col == "offload" ? $(NF-1) : $NF); exit }'
+        two = $(NF-1) ~ /^[0-9]+$/
+        print (col == "offload" ? (two ? $(NF-1) : $NF) : (two ? $NF : "no-column")); exit }'
 }
+
+# A shimmed tls_endpoint pair (two processes, one connection), for ktls-run:
+# ktls-run ... -- bash -c "$EXCHANGE" _ "$PEER" DIR BYTES
+EXCHANGE='"$1" server --port 0 --send "$3" --expect "$3" >"$2/server.out" &
+    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send "$3" --expect "$3" >"$2/client.out"
+    wait'
 
 tls_delta() { # BEFORE_LINE -> "dtx drx"
     local now
@@ -85,7 +94,7 @@ PY
 @test "ktls-check: bad usage exits 2 with one line" {
     run "$KTLS_CHECK" --frobnicate
     [[ $status == 2 ]]
-    [[ "$output" == "ktls-check: unknown argument --frobnicate"* ]]
+    [[ "$output" == "ktls-check: unknown option --frobnicate (see ktls-check --help)" ]]
 }
 
 @test "ktls-run: summary numbers match the kernel counters and the bytes sent" {
@@ -105,8 +114,9 @@ PY
     local delta kernel
     delta=$(tls_delta "$before")
     [[ "$(summary_value connections offload <<<"$output")" == 2 ]]
-    [[ "$output" == *"2 processes reported TLS connections"* ]]
+    [[ "$(summary_value connections control <<<"$output")" == no-column ]] # no --sample
     if have_ktls; then
+        [[ "${lines[0]}" == "ktls-run: 2 of 2 connections offloaded" ]]
         kernel=2
         [[ "$delta" == "2 2" ]]
         [[ "$output" == *"TlsTxSw +2 TlsRxSw +2 TlsDecryptError +0"* ]]
@@ -119,14 +129,16 @@ PY
         [[ $krx -gt 0 && $((krx + orx)) == 370000 ]]
     else
         kernel=0
+        [[ "${lines[0]}" == "ktls-run: 0 of 2 connections offloaded: kernel-no-tls (run ktls-check)" ]]
         [[ "$(summary_value "bytes sent via OpenSSL" offload <<<"$output")" == 370000 ]]
-        [[ "$output" == *"offload TX kernel-no-tls"*2* ]]
+        [[ "$output" == *"    TX kernel-no-tls "*2* ]]
     fi
     # what the summary says moved is what the kernel counted
     [[ "$(summary_value "TX moved to the kernel" offload <<<"$output")" == "$kernel" ]]
     [[ "$(summary_value "RX moved to the kernel" offload <<<"$output")" == "$kernel" ]]
     [[ "$(summary_value "both directions in the kernel" offload <<<"$output")" == "$kernel" ]]
-    # --stats keeps the files: one per process, valid JSON, this run's id
+    # --stats keeps the files, and says where: one per process, valid JSON
+    [[ "$output" == *"ktls-run: stats files: $out/st.<pid>.json"* ]]
     [[ $(ls "$out"/st.*.json | wc -l) == 2 ]]
     [[ "$(stats_sum "$out/st" arms.offload.connections)" == 2 ]]
 }
@@ -151,11 +163,105 @@ PY
         [[ ${#lines[@]} == 1 && "$output" == "ktls-run: ${opt%% *} "*"is not valid"* ]]
     done
     run "$KTLS_RUN" --frob -- true
-    [[ $status == 2 && "$output" == "ktls-run: unknown option --frob"* ]]
-    run "$KTLS_RUN" --lib /nonexistent/lib.so -- true
-    [[ $status == 2 && "$output" == *"cannot find libktls-shim.so"* ]]
+    [[ $status == 2 && "$output" == "ktls-run: unknown option --frob (see ktls-run --help)" ]]
+    run "$KTLS_RUN" --mode
+    [[ $status == 2 && "$output" == "ktls-run: --mode needs a value (see ktls-run --help)" ]]
+    run "$KTLS_RUN" --mode tx
+    [[ $status == 2 && "$output" == "ktls-run: no command given (see ktls-run --help)" ]]
     run -127 "$KTLS_RUN" --quiet -- /nonexistent/program
     [[ $status == 127 ]]
+}
+
+@test "ktls-run: --lib and --log-file are checked before the command runs" {
+    local ran=$BATS_TEST_TMPDIR/ran
+    # each: exit 2, one line, and the command never ran
+    run "$KTLS_RUN" --lib /etc/passwd -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --lib /etc/passwd: not an ELF shared library" ]]
+    run "$KTLS_RUN" --lib /nonexistent/lib.so -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --lib /nonexistent/lib.so: No such file or directory" ]]
+    local libc
+    libc=$(ldd /bin/sh | awk '/libc.so/ {print $3}')
+    run "$KTLS_RUN" --lib "$libc" -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --lib $libc: not the ktls-shim library"* ]]
+    run env KTLS_SHIM_LIB=/etc/passwd "$KTLS_RUN" -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: KTLS_SHIM_LIB /etc/passwd: not an ELF shared library" ]]
+    run "$KTLS_RUN" --log-file /nonexistent/dir/shim.log -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --log-file /nonexistent/dir/shim.log: No such file or directory" ]]
+    run "$KTLS_RUN" --log-file "$BATS_TEST_TMPDIR" -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --log-file $BATS_TEST_TMPDIR: Is a directory" ]]
+    run "$KTLS_RUN" --stats /nonexistent/dir/x -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --stats /nonexistent/dir/x: directory /nonexistent/dir: No such file or directory" ]]
+    run "$KTLS_RUN" --stats /etc/passwd/x -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --stats /etc/passwd/x: /etc/passwd is not a directory" ]]
+    [[ ! -e "$ran" ]]
+    # a good library and log file: the command runs, the log gets the shim's
+    # lines, each process's first one naming the version
+    run "$KTLS_RUN" --lib "$SHIM" --log info --log-file "$BATS_TEST_TMPDIR/shim.log" -- \
+        bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 1000
+    [[ $status == 0 ]]
+    cat "$BATS_TEST_TMPDIR/shim.log"
+    local v
+    v=$("$KTLS_RUN" --version | awk 'NR == 1 {print $NF}')
+    [[ $(grep -c "ktls-shim $v in $PEER (mode both, sample 1, stats " "$BATS_TEST_TMPDIR/shim.log") == 2 ]]
+    grep -qE '^ktls-shim\[[0-9]+\] info: fd=[0-9]+ .*tx' "$BATS_TEST_TMPDIR/shim.log"
+}
+
+@test "shim messages name the error (strerror), not its number" {
+    export KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=/nonexistent/dir/shim.log
+    peer_exchange "--send 100 --expect 100" "--send 100 --expect 100"
+    unset KTLS_SHIM_LOG KTLS_SHIM_LOG_FILE
+    local errs
+    errs=$(cat "$BATS_TEST_TMPDIR/server.err")
+    echo "$errs"
+    [[ "$(head -n 1 <<<"$errs")" == "ktls-shim["*"] error: cannot open KTLS_SHIM_LOG_FILE /nonexistent/dir/shim.log: No such file or directory; logging to stderr" ]]
+    [[ "$errs" != *errno* ]]
+}
+
+@test "ktls-run: no TLS, no table: one line; exec failures say only that" {
+    run --separate-stderr "$KTLS_RUN" -- echo hi
+    [[ $status == 0 && "$output" == hi && "$stderr" == "ktls-run: no TLS connections seen" ]]
+    run --separate-stderr "$KTLS_RUN" -- false
+    [[ $status == 1 && "$stderr" == "ktls-run: no TLS connections seen" ]]
+    run -127 --separate-stderr "$KTLS_RUN" -- nosuchcmd
+    [[ "$stderr" == "ktls-run: cannot run nosuchcmd: No such file or directory" ]]
+    run -126 --separate-stderr "$KTLS_RUN" -- /etc/passwd
+    [[ "$stderr" == "ktls-run: cannot run /etc/passwd: Permission denied" ]]
+    # the private stats directory is gone and never named
+    [[ "$stderr" != *ktls-run.* ]]
+}
+
+@test "ktls-run: the control-arm column appears with --sample only" {
+    run "$KTLS_RUN" -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$output"
+    [[ "$output" != *"control arm"* && "$(summary_value connections offload <<<"$output")" == 2 ]]
+    run "$KTLS_RUN" --sample 0 -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$output"
+    [[ "$output" == *"offload arm    control arm"* ]]
+    [[ "$(summary_value connections control <<<"$output")" == 2 ]]
+    [[ "${lines[0]}" == "ktls-run: 0 of 2 connections offloaded; control arm 2 (kept in OpenSSL)" ]]
+}
+
+@test "ktls-run: says when the command exited but left processes running (a daemon)" {
+    run --separate-stderr "$KTLS_RUN" -- sh -c 'sleep 30 </dev/null >/dev/null 2>&1 & echo $!'
+    local daemon=$output
+    kill "$daemon"
+    echo "$stderr"
+    [[ $status == 0 ]]
+    [[ "$stderr" == *"ktls-run: sh exited but left 1 process running (pid $daemon): "* ]]
+    local kept
+    kept=$(sed -n 's/^ktls-run: their stats go on into \(.*\) (kept; remove it when they are done)$/\1/p' <<<"$stderr")
+    [[ -d "$kept" && "$kept" == */ktls-run.* ]]
+    rm -rf "$kept"
+}
+
+@test "--version: both tools, the library's version with ktls-run's" {
+    local v
+    v=$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/version.h")
+    [[ -n "$v" ]]
+    run "$KTLS_RUN" --version
+    [[ $status == 0 && "${lines[0]}" == "ktls-run (ktls-shim) $v" && "${lines[1]}" == "library: $SHIM, ktls-shim $v" ]]
+    run "$KTLS_CHECK" --version
+    [[ $status == 0 && "$output" == "ktls-check (ktls-shim) $v" ]]
 }
 
 @test "bad knob values: one line each on stderr, safe defaults, traffic unharmed" {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "crypto_info.h"
+#include "version.h"
 
 struct probe {
     int version; /* 0x0303, 0x0304 */
@@ -246,13 +247,17 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: ktls-check [--json]\n"
+        else if (!strcmp(argv[i], "--version")) {
+            printf("ktls-check (ktls-shim) %s\n", KTLS_SHIM_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: ktls-check [--json] [--version]\n"
                    "Probes kernel TLS on a loopback TCP pair. Exit 0 when software kTLS works,\n"
-                   "1 when it does not (the reason is printed), 2 on bad usage.\n");
+                   "1 when it does not (the reason and the next step are printed), 2 on bad usage.\n"
+                   "See ktls-check(1).\n");
             return 0;
         } else {
-            fprintf(stderr, "ktls-check: unknown argument %s (usage: ktls-check [--json])\n", argv[i]);
+            fprintf(stderr, "ktls-check: unknown option %s (see ktls-check --help)\n", argv[i]);
             return 2;
         }
     }
