@@ -30,7 +30,7 @@ STUB_PTHREAD := pthread_once pthread_mutex_init pthread_mutex_destroy pthread_mu
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c shim/stats.c \
              shim/kernel.c shim/log.c \
-             shim/tools/json_flat.c
+             shim/tools/json_flat.c shim/tools/check_diag.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
@@ -64,8 +64,9 @@ RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/json_flat.c 
 $(BUILD)/ktls-run: $(RUN_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
 	$(CC) $(TOOL_CFLAGS) $(RUN_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread
 
-$(BUILD)/ktls-check: shim/tools/ktls-check.c shim/crypto_info.c $(SHIM_HDRS) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
-	$(CC) $(TOOL_CFLAGS) shim/tools/ktls-check.c shim/crypto_info.c $(GLIBC_START) -o $@ $(GLIBC_STUBS) -ldl
+CHECK_SRCS := shim/tools/ktls-check.c shim/tools/check_diag.c shim/crypto_info.c
+$(BUILD)/ktls-check: $(CHECK_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
+	$(CC) $(TOOL_CFLAGS) $(CHECK_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -ldl
 
 # The library under ASan/UBSan for the guest subset (tests/78-sanitizers.bats):
 # preload $$(cc -print-file-name=libasan.so) first, then this.

@@ -61,34 +61,76 @@ tls_delta() { # BEFORE_LINE -> "dtx drx"
     "$KTLS_CHECK" --json >"$BATS_TEST_TMPDIR/check.json" 2>"$BATS_TEST_TMPDIR/check.err" || status=$?
     cat "$BATS_TEST_TMPDIR/check.json" "$BATS_TEST_TMPDIR/check.err"
     if have_ktls; then
-        [[ $status == 0 ]]
-        python3 - "$BATS_TEST_TMPDIR/check.json" <<'PY'
+        [[ $status == 0 && ! -s "$BATS_TEST_TMPDIR/check.err" ]]
+        python3 - "$BATS_TEST_TMPDIR/check.json" "$(uname -r)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["software_ktls"] is True and r["reason"] is None, r
+assert r["diagnosis"]["case"] == "works", r["diagnosis"]
 assert r["ulp"]["attaches"] is True
 pairs = {(c["tls"], c["cipher"]) for c in r["ciphers"] if c["tx"] and c["rx"]}
 want = {(v, c) for v in ("1.2", "1.3") for c in ("AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305")}
 assert pairs == want, pairs
+since = {(c["tls"], c["cipher"]): c["min_kernel"] for c in r["ciphers"]}
+assert since[("1.3", "CHACHA20-POLY1305")] == "5.11" and since[("1.2", "AES-256-GCM")] == "5.1", since
+# the rekey row is probed: a second TLS_TX is taken from 6.14 on
+major, minor = (int(x) for x in sys.argv[2].split(".")[:2])
+assert r["rekey"]["min_kernel"] == "6.14" and r["rekey"]["tx"] == ((major, minor) >= (6, 14)), r["rekey"]
 assert "TlsTxSw" in r["tls_stat"], r["tls_stat"]
 assert r["openssl"]["version"].startswith("OpenSSL "), r["openssl"]
 PY
+        run "$KTLS_CHECK"
+        [[ "$output" == *"TLS 1.3 CHACHA20-POLY1305  TX yes RX yes  since 5.11"* ]]
+        [[ "$output" == *"TLS 1.3 KeyUpdate (rekey)  TX "*"since 6.14"* ]]
     else
         [[ $status == 1 ]]
-        [[ "$(cat "$BATS_TEST_TMPDIR/check.err")" == "ktls-check: no software kTLS here: setsockopt(TCP_ULP"* ]]
-        python3 - "$BATS_TEST_TMPDIR/check.json" <<'PY'
+        # two lines on stderr: which case, then what to do
+        [[ $(wc -l <"$BATS_TEST_TMPDIR/check.err") == 2 ]]
+        [[ "$(sed -n 1p "$BATS_TEST_TMPDIR/check.err")" == "ktls-check: no software kTLS here: "* ]]
+        [[ "$(sed -n 2p "$BATS_TEST_TMPDIR/check.err")" == "ktls-check: next step: "* ]]
+        local config=unknown
+        if [[ -r /boot/config-$(uname -r) ]] && grep -q '^# CONFIG_TLS is not set' "/boot/config-$(uname -r)"; then
+            config=not-set
+        elif [[ -r /proc/config.gz ]] && zcat /proc/config.gz | grep -q '^# CONFIG_TLS is not set'; then
+            config=not-set
+        fi
+        python3 - "$BATS_TEST_TMPDIR/check.json" "$config" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["software_ktls"] is False and "TCP_ULP" in r["reason"], r
+assert r["software_ktls"] is False and r["reason"] == r["diagnosis"]["why"], r
 assert not any(c["tx"] or c["rx"] for c in r["ciphers"])
 assert r["ulp"]["error"] == "No such file or directory", r["ulp"]
+d = r["diagnosis"]
+if sys.argv[2] == "not-set":   # this host's own config says so
+    assert d["case"] == "config-tls-not-set" and d["config_tls"] == "not set", d
+    assert "CONFIG_TLS is not set in " in d["why"] and "CONFIG_TLS=m" in d["next_step"], d
+else:
+    assert d["case"] != "works" and d["next_step"], d
 PY
-        # the plain-text form says so too, with the reason on stderr
-        run "$KTLS_CHECK"
+        # the plain form: one line for the missing ULP, not one per cipher
+        run --separate-stderr "$KTLS_CHECK"
         [[ $status == 1 ]]
+        [[ "$output" == *'tls ULP:           missing (setsockopt TCP_ULP "tls": No such file or directory)'* ]]
+        [[ "$output" == *"ciphers:           not probed: no tls ULP to take keys"* ]]
+        [[ $(grep -c "No such file or directory" <<<"$output") == 1 ]]
         [[ "$output" == *"software kTLS:     does NOT work"* ]]
-        [[ "$output" == *"ktls-check: no software kTLS here: setsockopt(TCP_ULP"* ]]
+        [[ "$stderr" == "$(cat "$BATS_TEST_TMPDIR/check.err")" ]]
     fi
+}
+
+@test "ktls-check: without CAP_NET_ADMIN it says so (the kernel would not autoload the module)" {
+    requires setpriv
+    [[ $(id -u) == 0 ]] || skip "needs root to drop to another user"
+    setpriv --reuid=12345 --regid=12345 --clear-groups "$KTLS_CHECK" --json >"$BATS_TEST_TMPDIR/nocap.json" || true
+    python3 - "$BATS_TEST_TMPDIR/nocap.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["diagnosis"]
+assert d["cap_net_admin"] is False, d
+if d["case"] != "works" and d["module"] and not d["module_loaded"] and d["config_tls"] != "not set":
+    assert d["case"] == "module-not-loaded-no-cap", d
+PY
+    run "$KTLS_CHECK" --json
+    [[ "$output" == *'"cap_net_admin": true'* ]]
 }
 
 @test "ktls-check: bad usage exits 2 with one line" {
