@@ -39,7 +39,8 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm demo bench clean install check-exports check-glibc asan fuzz fuzz-build
+.PHONY: all test test-unit test-host test-vm demo bench clean install uninstall version check-exports check-glibc \
+        asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
@@ -132,13 +133,33 @@ demo: all
 bench: all
 	demo/bench/bench.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the library (stripped, 0644),
+# the tools (stripped), the man pages; make uninstall removes exactly those.
 # PREFIX/bin/ktls-run finds PREFIX/lib/libktls-shim.so on its own.
-install: $(LIB) $(TOOLS)
-	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
-	install -D -m 0755 $(BUILD)/ktls-run $(DESTDIR)$(PREFIX)/bin/ktls-run
-	install -D -m 0755 $(BUILD)/ktls-check $(DESTDIR)$(PREFIX)/bin/ktls-check
-
 PREFIX ?= /usr/local
+STRIP ?= strip
+VERSION := $(shell sed -n 's/^\#define KTLS_SHIM_VERSION "\(.*\)"$$/\1/p' shim/version.h)
+MAN1 := ktls-run.1 ktls-check.1
+MAN7 := ktls-shim.7
+INSTALLED := $(PREFIX)/lib/libktls-shim.so $(PREFIX)/bin/ktls-run $(PREFIX)/bin/ktls-check \
+             $(MAN1:%=$(PREFIX)/share/man/man1/%) $(MAN7:%=$(PREFIX)/share/man/man7/%)
+
+install: $(LIB) $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
+	$(STRIP) --strip-unneeded $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
+	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	$(STRIP) $(TOOLS:$(BUILD)/%=$(DESTDIR)$(PREFIX)/bin/%)
+	for m in $(MAN1) $(MAN7); do \
+	    sed 's/@VERSION@/$(VERSION)/' shim/man/$$m >$(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$$m || exit 1; \
+	done
+
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+
+version:
+	@echo $(VERSION)
 
 clean:
 	rm -rf $(BUILD)

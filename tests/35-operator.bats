@@ -438,20 +438,52 @@ assert total == 40, total
 PY
 }
 
-@test "make install: PREFIX and DESTDIR layout, and the installed ktls-run finds its library" {
-    local stage="$BATS_TEST_TMPDIR/stage" prefix="$BATS_TEST_TMPDIR/prefix"
-    # -o: use what `make` built; the guest sees the repository read-only
-    local keep=(-o build/libktls-shim.so -o build/ktls-run -o build/ktls-check)
-    make -s -C "$REPO" "${keep[@]}" install DESTDIR="$stage" PREFIX=/usr/local
-    [[ -x "$stage/usr/local/lib/libktls-shim.so" && -x "$stage/usr/local/bin/ktls-run" ]]
-    [[ -x "$stage/usr/local/bin/ktls-check" ]]
-    cmp "$stage/usr/local/lib/libktls-shim.so" "$SHIM"
-    make -s -C "$REPO" "${keep[@]}" install PREFIX="$prefix"
-    run "$prefix/bin/ktls-run" --quiet -- sh -c 'echo "$LD_PRELOAD"'
-    [[ $status == 0 && "$output" == "$prefix/lib/libktls-shim.so" ]]
-    # and the installed probe gives the same verdict as the built one
-    local want=0 got=0
-    "$KTLS_CHECK" >/dev/null 2>&1 || want=$?
-    "$prefix/bin/ktls-check" >/dev/null 2>&1 || got=$?
-    [[ $got == "$want" ]]
+@test "ss -tie shows tcp-ulp-tls on a socket the shim moved, and only there" {
+    requires ss
+    cat >"$BATS_TEST_TMPDIR/hold.py" <<'PY'
+import socket, ssl, sys, time
+# server: echo once, then hold the connection until the client goes
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+l = socket.create_server(("127.0.0.1", 0))
+print("PORT", l.getsockname()[1], flush=True)
+c, _ = l.accept()
+s = ctx.wrap_socket(c, server_side=True)
+s.sendall(s.recv(100))
+s.recv(100)
+PY
+    shimmed python3 "$BATS_TEST_TMPDIR/hold.py" "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" \
+        >"$BATS_TEST_TMPDIR/hold.out" &
+    local server=$! port i
+    for i in $(seq 1 300); do
+        port=$(awk '/^PORT /{print $2}' "$BATS_TEST_TMPDIR/hold.out")
+        [[ -n "$port" ]] && break
+        sleep 0.1
+    done
+    # an unshimmed client: only the server's side can show the ULP
+    python3 - "$port" >"$BATS_TEST_TMPDIR/ss.txt" <<'PY' &
+import socket, ssl, subprocess, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"ping")
+assert s.recv(100) == b"ping"
+time.sleep(0.5)  # the server's RX moves at its next read
+print(subprocess.run(["ss", "-tieH", "state", "established", "( sport = :%s or dport = :%s )" % (sys.argv[1], sys.argv[1])],
+                     capture_output=True, text=True).stdout)
+s.sendall(b"bye")
+PY
+    wait $!
+    wait "$server"
+    cat "$BATS_TEST_TMPDIR/ss.txt"
+    local server_line client_line
+    server_line=$(grep -A1 "127.0.0.1:$port *127.0.0.1:" "$BATS_TEST_TMPDIR/ss.txt" | tr '\n' ' ')
+    client_line=$(grep -A1 "127.0.0.1:[0-9]* *127.0.0.1:$port" "$BATS_TEST_TMPDIR/ss.txt" | tr '\n' ' ')
+    [[ -n "$server_line" && -n "$client_line" ]]
+    [[ "$client_line" != *tcp-ulp-tls* ]]
+    if have_ktls; then
+        [[ "$server_line" == *"tcp-ulp-tls version: 1.3 cipher: aes-gcm-256"* ]]
+    else
+        [[ "$server_line" != *tcp-ulp-tls* ]]
+    fi
 }
