@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "version.h"
@@ -15,6 +16,22 @@ __attribute__((used)) static const char version_marker[] = "@(#)ktls-shim " KTLS
 
 static int log_fd = 2;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+/* the file log_fd was opened on: a program may close our descriptor (a
+ * daemon closing everything) and reuse the number for something else */
+static unsigned long long log_dev, log_ino;
+
+static int same_file(int fd, unsigned long long *dev, unsigned long long *ino)
+{
+    struct statx sx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_INO, &sx) != 0)
+        return 0;
+    if (dev) {
+        *dev = ((unsigned long long)sx.stx_dev_major << 32) | sx.stx_dev_minor;
+        *ino = sx.stx_ino;
+        return 1;
+    }
+    return (((unsigned long long)sx.stx_dev_major << 32) | sx.stx_dev_minor) == log_dev && sx.stx_ino == log_ino;
+}
 
 /* "ktls-shim[pid] level: message\n", cut to fit; one write per line so
  * concurrent writers don't interleave mid-line. */
@@ -28,7 +45,10 @@ static void write_line(int level, const char *fmt, va_list ap)
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     line[len++] = '\n';
-    (void)!write(log_fd, line, len);
+    int fd = log_fd;
+    if (fd != 2 && !same_file(fd, NULL, NULL))
+        fd = 2; /* not our file any more: stderr rather than someone else's descriptor */
+    (void)!write(fd, line, len);
 }
 
 __attribute__((format(printf, 2, 3))) static void write_line_now(int level, const char *fmt, ...)
@@ -45,7 +65,7 @@ static void log_open(void)
     if (cfg->log_file[0]) {
         /* O_APPEND: nginx workers and other forked children share the file */
         int fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0)
+        if (fd >= 0 && same_file(fd, &log_dev, &log_ino))
             log_fd = fd;
         else
             dprintf(2, "ktls-shim[%d] error: cannot open KTLS_SHIM_LOG_FILE %s: %s; logging to stderr\n",
@@ -61,6 +81,21 @@ static void log_open(void)
                        exe[0] ? exe : "?", modes[cfg->dirs & 3], cfg->sample,
                        cfg->stats_prefix[0] ? cfg->stats_prefix : "off");
     }
+}
+
+/* A program that forks workers and then drops privileges (nginx) would leave
+ * them unable to open a log file only root may write: the file is opened in
+ * the parent, before the fork, and the workers inherit it. */
+static void open_before_fork(void)
+{
+    if (config_knob_given("KTLS_SHIM_LOG_FILE") && config_get()->log_file[0]
+        && config_get()->log_level > SHIM_LOG_OFF)
+        pthread_once(&log_once, log_open);
+}
+
+__attribute__((constructor)) static void log_watch_forks(void)
+{
+    pthread_atfork(open_before_fork, NULL, NULL);
 }
 
 void shim_log(int level, const char *fmt, ...)

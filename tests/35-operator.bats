@@ -487,3 +487,37 @@ PY
         [[ "$server_line" != *tcp-ulp-tls* ]]
     fi
 }
+
+@test "the log never writes into a descriptor the program reused for something else" {
+    start_peer_server --send 10 --expect 10
+    local first=$SERVER_PID first_port=$SERVER_PORT
+    start_peer_server --send 10 --expect 10
+    local out=$BATS_TEST_TMPDIR/other.txt
+    # a shimmed client logs (the log file opens), closes every descriptor (as
+    # a daemon does), opens another file that gets the log's number, and
+    # makes a second connection: its log lines must not land in that file
+    KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$BATS_TEST_TMPDIR/shim.log shimmed python3 - \
+        "$first_port" "$SERVER_PORT" "$out" <<'PY' 2>"$BATS_TEST_TMPDIR/client.err"
+import os, socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+def exchange(port):
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)))) as s:
+        s.sendall(b"x" * 10)
+        s.recv(10)
+exchange(sys.argv[1])
+os.closerange(3, 4096)
+fds = [os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_APPEND)]
+while len(fds) < 32:   # cover the number the log had, whatever it was
+    fds.append(os.open(sys.argv[3], os.O_WRONLY | os.O_APPEND))
+exchange(sys.argv[2])
+PY
+    wait "$first" || true
+    wait_server || true
+    cat "$BATS_TEST_TMPDIR/shim.log"
+    echo "--- client stderr"; cat "$BATS_TEST_TMPDIR/client.err"
+    grep -q "info: ktls-shim " "$BATS_TEST_TMPDIR/shim.log"
+    [[ ! -s "$out" ]]
+    # the second connection's lines went to stderr instead
+    grep -q "info: fd=" "$BATS_TEST_TMPDIR/client.err"
+}

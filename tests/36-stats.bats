@@ -286,3 +286,19 @@ PY
         "$BATS_TEST_TMPDIR/st.$SERVER_PID.json")
     [[ "$summary" == *"ktls-run: pid $SERVER_PID (python3"*") ended without final stats; numbers from its last refresh at $updated"* ]]
 }
+
+@test "--log-file with stock nginx: the workers (nobody) log into the file ktls-run created as root" {
+    requires nginx
+    [[ $(id -u) == 0 ]] || skip "needs root (nginx drops to nobody only from root)"
+    local log=$BATS_TEST_TMPDIR/shim.log
+    start_stock_nginx --log info --log-file "$log"
+    local worker
+    worker=$(pgrep -P "$(cat "$SERVER_DIR/logs/nginx.pid")")
+    [[ "$(fetch_file 2)" == 2 ]]
+    stop_run
+    cat "$log"
+    [[ "$(stat -c '%U %a' "$log")" == "root 644" ]]
+    # nginx's master opened it before forking (it logs its version line); the worker inherited it
+    grep -q "^ktls-shim\[$worker\] info: fd=[0-9]* tx " "$log"
+    ! grep -q "cannot open KTLS_SHIM_LOG_FILE" "$SERVER_DIR/logs/error.log"
+}
