@@ -121,3 +121,144 @@ SH
         grep -q '^  | ktls-run: 0 of 5 connections offloaded: kernel-no-tls (run ktls-check)$' "$BATS_TEST_TMPDIR/demo.txt"
     fi
 }
+
+SIDECAR="$REPO/demo/sidecar"
+
+@test "sidecar: the manifests parse and agree with each other, the Dockerfile and the version" {
+    python3 - "$SIDECAR" "$(make -s -C "$REPO" version)" <<'PY'
+import os, re, sys, yaml
+d, version = sys.argv[1], sys.argv[2]
+kust = yaml.safe_load(open(os.path.join(d, "kustomization.yaml")))
+docs = [doc for f in kust["resources"] for doc in yaml.safe_load_all(open(os.path.join(d, f)))]
+by = {(x["kind"], x["metadata"]["name"]): x for x in docs}
+assert set(by) == {("DaemonSet", "ktls-node-prep"), ("ConfigMap", "web-nginx"), ("Deployment", "web"),
+                   ("Service", "web")}, set(by)
+image = kust["images"][0]
+assert image["name"] == "ktls-shim" and image["newTag"] == version, image   # a tag that exists: the version
+docker = open(os.path.join(d, "Dockerfile")).read()
+assert "-t ktls-shim:%s" % version in docker and "-t ktls-shim:%s" % version in open(os.path.join(d, "README.md")).read()
+
+tmpl = by[("Deployment", "web")]["spec"]["template"]
+dep = tmpl["spec"]
+vols = {v["name"]: v for v in dep["volumes"]}
+init, = dep["initContainers"]
+app, = dep["containers"]
+assert init["image"] == "ktls-shim", init
+for c in (init, app):
+    for m in c["volumeMounts"]:
+        assert m["name"] in vols, m
+mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
+env = {e["name"]: e["value"] for e in app["env"]}
+# the library is where the initContainer copies it, under the name the image ships
+init_dest = {m["name"]: m["mountPath"] for m in init["volumeMounts"]}["ktls-lib"]
+assert init["args"] == [init_dest], init
+assert env["LD_PRELOAD"] == mounts["ktls-lib"] + "/libktls-shim.so", env
+assert "/src/build/libktls-shim.so" in docker and 'ENTRYPOINT ["/ktls/ktls-install"]' in docker
+# stats into the writable emptyDir
+assert os.path.dirname(env["KTLS_SHIM_STATS"]) == mounts["ktls-stats"] and "emptyDir" in vols["ktls-stats"], env
+# TLS: the server block's files are the Secret's keys, at the Secret's mount
+conf = by[("ConfigMap", "web-nginx")]["data"]["tls.conf"]
+assert vols["nginx-conf"]["configMap"]["name"] == "web-nginx" and mounts["nginx-conf"] == "/etc/nginx/conf.d"
+gen, = kust["secretGenerator"]
+assert gen["type"] == "kubernetes.io/tls" and sorted(gen["files"]) == ["tls.crt", "tls.key"], gen
+assert vols["tls"]["secret"]["secretName"] == gen["name"]
+for key in ("tls.crt", "tls.key"):
+    assert re.search(r"ssl_certificate(_key)?\s+%s/%s;" % (re.escape(mounts["tls"]), re.escape(key)), conf), conf
+# ports: nginx listens where the container, the probe and the Service say
+listen = int(re.search(r"listen\s+(\d+)\s+ssl;", conf).group(1))
+port, = app["ports"]
+assert port["containerPort"] == listen and app["readinessProbe"]["tcpSocket"]["port"] == port["name"]
+svc, = by[("Service", "web")]["spec"]["ports"]
+assert svc["targetPort"] == port["name"] and by[("Service", "web")]["spec"]["selector"] == tmpl["metadata"]["labels"]
+# node preparation: privileged, the host's PID namespace, the host's modprobe, then the verdict
+ds = by[("DaemonSet", "ktls-node-prep")]["spec"]["template"]["spec"]
+prep, = ds["initContainers"]
+assert ds["hostPID"] is True and prep["securityContext"]["privileged"] is True and prep["image"] == "ktls-shim"
+script = " ".join(prep["command"])
+assert "nsenter --target 1 --mount -- modprobe tls" in script and "/etc/modules-load.d/tls.conf" in script
+assert "/ktls/ktls-check" in script
+PY
+    # no private key ever committed next to them
+    grep -qx 'tls.key' "$SIDECAR/.gitignore"
+}
+
+@test "sidecar: the ConfigMap's server block serves HTTPS with the shim preloaded (local nginx)" {
+    requires nginx
+    local dir=$BATS_TEST_TMPDIR/web port
+    mkdir -p "$dir/conf.d" "$dir/tls" "$dir/html" "$dir/logs"
+    port=$(free_port)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=web \
+        -keyout "$dir/tls/tls.key" -out "$dir/tls/tls.crt" >/dev/null 2>&1
+    echo "hello from the sidecar example" >"$dir/html/index.html"
+    # the server block as written, with the container's paths and port moved here
+    python3 - "$SIDECAR/ktls-shim.yaml" "$dir" "$port" >"$dir/conf.d/tls.conf" <<'PY'
+import sys, yaml
+cm = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d["kind"] == "ConfigMap")
+conf = cm["data"]["tls.conf"]
+print(conf.replace("/etc/nginx/tls", sys.argv[2] + "/tls").replace("/usr/share/nginx/html", sys.argv[2] + "/html")
+          .replace("listen 443 ssl", "listen 127.0.0.1:%s ssl" % sys.argv[3]))
+PY
+    # the image's nginx.conf, reduced (user root: the test's files are root's 0700 tree)
+    cat >"$dir/nginx.conf" <<CONF
+user root;
+pid $dir/logs/nginx.pid;
+error_log $dir/logs/error.log;
+events {}
+http { access_log off; sendfile on; include $dir/conf.d/*.conf; }
+CONF
+    mkdir -p "$dir/stats"
+    LD_PRELOAD=$SHIM KTLS_SHIM_SAMPLE=0.5 KTLS_SHIM_STATS=$dir/stats/nginx KTLS_SHIM_STATS_INTERVAL=30 \
+        nginx -p "$dir" -c "$dir/nginx.conf"
+    wait_port "$port"
+    local body
+    body=$(curl -sk "https://127.0.0.1:$port/")
+    NGINX_DIR=$dir stop_nginx
+    [[ "$body" == "hello from the sidecar example" ]]
+    python3 - "$dir/stats" <<'PY'
+import glob, json, sys
+files = glob.glob(sys.argv[1] + "/nginx.*.json")
+assert len(files) == 1, files
+a = json.load(open(files[0]))["arms"]
+assert a["offload"]["connections"] + a["control"]["connections"] == 1, a
+PY
+}
+
+@test "sidecar: the Dockerfile's build steps give files that load on glibc 2.28; the entrypoint copies and reports" {
+    requires objdump readelf
+    local src=$BATS_TEST_TMPDIR/src steps
+    mkdir -p "$src"
+    # exactly what the build stage copies and runs
+    grep -q '^COPY Makefile ./$' "$SIDECAR/Dockerfile"
+    grep -q '^COPY shim/ shim/$' "$SIDECAR/Dockerfile"
+    cp "$REPO/Makefile" "$src/"
+    cp -r "$REPO/shim" "$src/"
+    steps=$(awk '/^RUN make /,/[^\\]$/' "$SIDECAR/Dockerfile" | sed 's/^RUN //; s/\\$//' | tr '\n' ' ')
+    echo "$steps"
+    [[ "$steps" == "make build/libktls-shim.so build/ktls-run build/ktls-check check-glibc "* ]]
+    (cd "$src" && eval "$steps")
+    "$src/shim/glibc/check-glibc.sh" GLIBC_2.28 "$src/build/libktls-shim.so" "$src/build/ktls-run" \
+        "$src/build/ktls-check"
+    # the entrypoint, by hand: /ktls is KTLS_SRC here
+    local ktls=$BATS_TEST_TMPDIR/ktls dest=$BATS_TEST_TMPDIR/dest
+    mkdir -p "$ktls" "$dest"
+    cp "$src/build/libktls-shim.so" "$src/build/ktls-run" "$src/build/ktls-check" "$ktls/"
+    run env KTLS_SRC="$ktls" "$SIDECAR/ktls-install.sh" "$dest"
+    echo "$output"
+    [[ $status == 0 ]] # with or without kTLS on this node
+    [[ "$output" == *"ktls-install: ktls-run (ktls-shim) $(make -s -C "$REPO" version);library: $dest/libktls-shim.so, ktls-shim "* ]]
+    if have_ktls; then
+        [[ "$output" == *"ktls-install: kTLS works on this node"* ]]
+    else
+        [[ "$output" == *"ktls-install: no kTLS on this node (see above): connections will stay in OpenSSL"* ]]
+    fi
+    cmp "$dest/libktls-shim.so" "$ktls/libktls-shim.so"
+    [[ -x "$dest/ktls-run" && -x "$dest/ktls-check" ]]
+    # the library it hands over works as a preload
+    run env LD_PRELOAD="$dest/libktls-shim.so" sh -c 'echo ok'
+    [[ "$output" == ok ]]
+    # no destination, or one it cannot write: the pod fails, with the reason
+    run env KTLS_SRC="$ktls" "$SIDECAR/ktls-install.sh"
+    [[ $status != 0 && "$output" == *"usage: ktls-install DEST_DIR"* ]]
+    run env KTLS_SRC="$ktls" "$SIDECAR/ktls-install.sh" /nonexistent/dir
+    [[ $status != 0 && "$output" == *"/nonexistent/dir"* ]]
+}
