@@ -11,10 +11,26 @@ SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_HDRS := $(wildcard shim/*.h)
 LIB := $(BUILD)/libktls-shim.so
 
+# glibc compatibility: what `make` builds needs no symbol version newer than
+# GLIBC_2.28 (Debian 10, RHEL 8, Ubuntu 20.04 have it), so a library built here
+# also loads into older application images. shim/glibc/ says how.
+GLIBC_MAX := GLIBC_2.28
+comma := ,
+MACHINE := $(shell $(CC) -dumpmachine)
+GLIBC_BASE := $(if $(filter x86_64-%,$(MACHINE)),GLIBC_2.2.5,$(if $(filter aarch64-%,$(MACHINE)),GLIBC_2.17,))
+GLIBC_STUBS := $(if $(GLIBC_BASE),$(BUILD)/glibc/libdl.so.2 $(BUILD)/glibc/libpthread.so.0,)
+GLIBC_START := $(if $(GLIBC_BASE),shim/glibc/start.c -DKTLS_GLIBC_BASE='"$(GLIBC_BASE)"' -Wl$(comma)--wrap=__libc_start_main,)
+STUB_DL := dlopen dlsym dlvsym dlclose dlerror dladdr
+STUB_PTHREAD := pthread_once pthread_mutex_init pthread_mutex_destroy pthread_mutex_lock \
+                pthread_mutex_trylock pthread_mutex_unlock pthread_key_create pthread_key_delete \
+                pthread_getspecific pthread_setspecific pthread_rwlock_init pthread_rwlock_destroy \
+                pthread_rwlock_rdlock pthread_rwlock_wrlock pthread_rwlock_unlock pthread_sigmask \
+                pthread_self pthread_create pthread_join pthread_detach
+
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
+UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c shim/stats.c \
              shim/kernel.c shim/log.c shim/record_errors.c \
-             shim/tools/json_flat.c
+             shim/tools/json_flat.c shim/tools/check_diag.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
@@ -23,19 +39,35 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench clean install check-exports asan fuzz fuzz-build
+.PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench clean install uninstall version \
+        check-exports check-glibc asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
-$(LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map | $(BUILD)
-	$(CC) $(SHIM_CFLAGS) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+$(LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map $(GLIBC_STUBS) | $(BUILD)
+	$(CC) $(SHIM_CFLAGS) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) $(GLIBC_STUBS) -ldl -lpthread
+
+# Link-time only (never installed): SONAME libdl.so.2 / libpthread.so.0, the
+# names exported at the base version (shim/glibc/stubs.c).
+$(BUILD)/glibc/libdl.so.2: STUB_NAMES = $(STUB_DL)
+$(BUILD)/glibc/libpthread.so.0: STUB_NAMES = $(STUB_PTHREAD)
+$(BUILD)/glibc/%: shim/glibc/stubs.c Makefile
+	mkdir -p $(dir $@)
+	echo '$(GLIBC_BASE) { global: $(foreach n,$(STUB_NAMES),$(n);) local: *; };' >$@.map
+	$(CC) -shared -nostdlib -fPIC -Wl,-soname,$* -Wl,--version-script=$@.map $< -o $@
+
+# What make builds, as the sidecar ships it: no glibc newer than GLIBC_MAX.
+check-glibc: $(LIB) $(TOOLS)
+	@shim/glibc/check-glibc.sh $(GLIBC_MAX) $(LIB) $(TOOLS)
 
 # Operator tools: no OpenSSL at link time either (ktls-check dlopens it).
-$(BUILD)/ktls-run: shim/tools/ktls-run.c shim/tools/json_flat.c shim/config.c $(SHIM_HDRS) shim/tools/json_flat.h | $(BUILD)
-	$(CC) $(TOOL_CFLAGS) shim/tools/ktls-run.c shim/tools/json_flat.c shim/config.c -o $@ -lpthread
+RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/json_flat.c shim/config.c
+$(BUILD)/ktls-run: $(RUN_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
+	$(CC) $(TOOL_CFLAGS) $(RUN_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread
 
-$(BUILD)/ktls-check: shim/tools/ktls-check.c shim/crypto_info.c $(SHIM_HDRS) | $(BUILD)
-	$(CC) $(TOOL_CFLAGS) shim/tools/ktls-check.c shim/crypto_info.c -o $@ -ldl
+CHECK_SRCS := shim/tools/ktls-check.c shim/tools/check_diag.c shim/crypto_info.c
+$(BUILD)/ktls-check: $(CHECK_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
+	$(CC) $(TOOL_CFLAGS) $(CHECK_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -ldl
 
 # The library under ASan/UBSan for the guest subset (tests/78-sanitizers.bats):
 # preload $$(cc -print-file-name=libasan.so) first, then this.
@@ -99,7 +131,7 @@ check-exports: $(LIB)
 test-unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-test-host: all check-exports test-unit
+test-host: all check-exports check-glibc test-unit
 	tests/run-bats.sh host
 
 # KTLS_VM_KERNEL=5.10|6.1|6.12|7.3 picks the guest's kernel (default 6.1)
@@ -113,7 +145,7 @@ OPENSSLS ?= 1.1.1w 3.0 3.5
 test-matrix: all
 	tests/matrix/run.sh "$(KERNELS)" "$(OPENSSLS)"
 
-test: all asan check-exports
+test: all asan check-exports check-glibc
 	tests/run-all.sh
 
 demo: all
@@ -123,13 +155,33 @@ demo: all
 bench: all
 	demo/bench/bench.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the library (stripped, 0644),
+# the tools (stripped), the man pages; make uninstall removes exactly those.
 # PREFIX/bin/ktls-run finds PREFIX/lib/libktls-shim.so on its own.
-install: $(LIB) $(TOOLS)
-	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
-	install -D -m 0755 $(BUILD)/ktls-run $(DESTDIR)$(PREFIX)/bin/ktls-run
-	install -D -m 0755 $(BUILD)/ktls-check $(DESTDIR)$(PREFIX)/bin/ktls-check
-
 PREFIX ?= /usr/local
+STRIP ?= strip
+VERSION := $(shell sed -n 's/^\#define KTLS_SHIM_VERSION "\(.*\)"$$/\1/p' shim/version.h)
+MAN1 := ktls-run.1 ktls-check.1
+MAN7 := ktls-shim.7
+INSTALLED := $(PREFIX)/lib/libktls-shim.so $(PREFIX)/bin/ktls-run $(PREFIX)/bin/ktls-check \
+             $(MAN1:%=$(PREFIX)/share/man/man1/%) $(MAN7:%=$(PREFIX)/share/man/man7/%)
+
+install: $(LIB) $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
+	$(STRIP) --strip-unneeded $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
+	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	$(STRIP) $(TOOLS:$(BUILD)/%=$(DESTDIR)$(PREFIX)/bin/%)
+	for m in $(MAN1) $(MAN7); do \
+	    sed 's/@VERSION@/$(VERSION)/' shim/man/$$m >$(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$$m || exit 1; \
+	done
+
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+
+version:
+	@echo $(VERSION)
 
 clean:
 	rm -rf $(BUILD)

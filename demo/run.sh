@@ -4,7 +4,7 @@
 # in the QEMU guest from the test harness, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-demo/install-deps.sh
+demo/install-deps.sh demo
 make -s all
 if tests/have-ktls.sh; then
     echo "ktls-shim demo: this kernel ($(uname -r)) has kTLS; running here."

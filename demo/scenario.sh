@@ -8,19 +8,21 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 shim=$repo/build/libktls-shim.so
 work=$(mktemp -d /tmp/ktls-demo.XXXXXX)
 trap 'kill $(cat "$work"/*/logs/nginx.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+# stock nginx defaults: started as root, its workers run as nobody, who must
+# be able to read the files it serves
+chmod 755 "$work"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
     -days 1 -subj /CN=localhost >/dev/null 2>&1
 mkdir -p "$work/html"
 head -c $((8 << 20)) /dev/urandom >"$work/html/file.bin"
 want=$(sha256sum <"$work/html/file.bin" | cut -d' ' -f1)
-stat_of() { awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat; }
+stat_of() { awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0; }
 
 run() { # plain|shim -> "tx rx ok_count connections tx_moved rx_moved sendfile_mib rx_mib"
     local label=$1 dir=$work/$1 port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     mkdir -p "$dir/logs"
     cat >"$dir/nginx.conf" <<CONF
-user root;
 worker_processes 1;
 error_log $dir/logs/error.log;
 pid $dir/logs/nginx.pid;
@@ -41,9 +43,11 @@ CONF
     local tx0 rx0 wrap=() client_env=()
     tx0=$(stat_of TlsTxSw) rx0=$(stat_of TlsRxSw)
     if [[ $label == shim ]]; then
-        # the operator's way: ktls-run in front of an unmodified nginx
-        wrap=("$repo/build/ktls-run" --stats "$dir/stats" --log info --log-file "$dir/shim.log" --)
-        client_env=(LD_PRELOAD="$shim" KTLS_SHIM_STATS="$dir/stats")
+        # the operator's way: ktls-run in front of an unmodified nginx; the
+        # stats directory takes files from the workers (nobody) too
+        mkdir -m 1733 "$dir/stats"
+        wrap=("$repo/build/ktls-run" --stats "$dir/stats/" --log info --log-file "$dir/shim.log" --)
+        client_env=(LD_PRELOAD="$shim" KTLS_SHIM_STATS="$dir/stats/client")
     fi
     "${wrap[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>"$dir/ktls-run.txt" &
     local server=$!
@@ -75,7 +79,7 @@ PY
         shim_numbers=$(python3 - "$dir/stats" <<'PY'
 import glob, json, sys
 t = dict(c=0, tx=0, rx=0, sf=0, krx=0)
-for f in glob.glob(sys.argv[1] + ".*.json"):
+for f in glob.glob(sys.argv[1] + "/*.json"):
     a = json.load(open(f))["arms"]["offload"]
     t["c"] += a["connections"]; t["tx"] += a["tx"]["kernel"]; t["rx"] += a["rx"]["kernel"]
     t["sf"] += a["bytes"]["kernel_sendfile"]; t["krx"] += a["bytes"]["kernel_rx"]

@@ -185,6 +185,11 @@ static const char *env_lookup(const char *name)
     return NULL;
 }
 
+int config_knob_given(const char *name)
+{
+    return env_lookup(name) != NULL;
+}
+
 static void report_stderr(const char *message)
 {
     char line[600];

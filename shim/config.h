@@ -31,5 +31,8 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
 
 /* The process-wide configuration (parsed on first use, thread-safe). */
 const struct shim_config *config_get(void);
+/* 1 if the knob was in the environment at load time; parses nothing (so
+ * reports nothing). */
+int config_knob_given(const char *name);
 
 #endif

@@ -3,15 +3,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "kernel.h"
+#include "log.h"
 
 /* ---- the process's counters ---- */
 
@@ -19,27 +22,57 @@ struct live_arm {
     atomic_ullong connections, kernel[2], outcome[STATS_OUTCOMES], bytes[STATS_BYTE_KINDS];
 };
 
+/* Reasons are added under a lock (at decision time, not per byte) but read
+ * without one: a slot's key is written before the count that publishes it. */
+struct live_reason {
+    char key[STATS_REASON_KEY];
+    atomic_ullong n[2]; /* [0] rx, [1] tx */
+};
+
 static struct live_arm live[STATS_ARMS];
+static struct live_reason live_reasons[STATS_ARMS][STATS_MAX_REASONS];
+static atomic_int live_nreasons[STATS_ARMS];
+static pthread_mutex_t reasons_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int any_connection;
 static atomic_ullong next_index;
 static atomic_llong last_flush = -1000000; /* monotonic seconds */
-static long long started_unix;
-static uint64_t arm_seed;
-/* reason tables change at decision time only (not per byte) */
-static pthread_mutex_t reasons_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct stats_arm_counts reasons[STATS_ARMS];
-static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 
-static void draw_seed(void)
+/* Fixed per process, worked out where it is safe to (not in a handler). */
+static struct {
+    const struct shim_config *cfg;
+    long long started_unix;
+    uint64_t arm_seed;
+    char exe[512];
+    char sample[32];
+    char token[17]; /* makes this process's temporary file name unguessable */
+} self;
+
+/* The thread writing the file right now (0: none). One writer at a time,
+ * without a lock a signal handler could deadlock on. */
+static atomic_int writer_tid;
+static atomic_int failure_said;
+
+static int current_tid(void)
 {
-    const struct shim_config *cfg = config_get();
-    if (cfg->seed_set) {
-        arm_seed = cfg->seed;
-        return;
+    return (int)syscall(SYS_gettid);
+}
+
+static void draw_process_values(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    self.started_unix = (long long)now.tv_sec;
+    uint64_t r[2] = {0, 0};
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        r[0] = (uint64_t)now.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&self;
+        r[1] = r[0] * 0x9e3779b97f4a7c15ULL ^ (uint64_t)now.tv_sec;
     }
-    if (getrandom(&arm_seed, sizeof(arm_seed), GRND_NONBLOCK) != sizeof(arm_seed))
-        arm_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&arm_seed;
+    self.arm_seed = self.cfg->seed_set ? self.cfg->seed : r[0];
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++)
+        self.token[i] = hex[(r[1] >> (4 * i)) & 15];
+    self.token[16] = 0;
 }
 
 /* A forked child is a process of its own: its own file, its own counts, and
@@ -47,21 +80,31 @@ static void draw_seed(void)
 static void after_fork_in_child(void)
 {
     pthread_mutex_init(&reasons_lock, NULL);
-    pthread_mutex_init(&flush_lock, NULL);
     memset(live, 0, sizeof(live));
-    memset(reasons, 0, sizeof(reasons));
+    memset(live_reasons, 0, sizeof(live_reasons));
+    for (int a = 0; a < STATS_ARMS; a++)
+        atomic_store(&live_nreasons[a], 0);
     atomic_store(&any_connection, 0);
     atomic_store(&next_index, 0);
     atomic_store(&last_flush, -1000000);
-    started_unix = (long long)time(NULL);
-    draw_seed();
+    atomic_store(&writer_tid, 0);
+    atomic_store(&failure_said, 0);
+    draw_process_values();
 }
+
+static void install_signal_flush(void);
 
 static void process_init(void)
 {
-    started_unix = (long long)time(NULL);
-    draw_seed();
+    self.cfg = config_get();
+    draw_process_values();
+    ssize_t n = readlink("/proc/self/exe", self.exe, sizeof(self.exe) - 1);
+    self.exe[n > 0 ? n : 0] = 0;
+    stats_format_sample(self.cfg->sample, self.sample, sizeof(self.sample));
+    (void)kernel_tls_available(); /* probed here, not first in a handler */
     pthread_atfork(NULL, NULL, after_fork_in_child);
+    if (stats_on())
+        install_signal_flush();
 }
 
 int stats_on(void)
@@ -73,7 +116,7 @@ int stats_pick_arm(void)
 {
     pthread_once(&process_once, process_init);
     uint64_t i = atomic_fetch_add_explicit(&next_index, 1, memory_order_relaxed);
-    return stats_arm_for(arm_seed, i, config_get()->sample);
+    return stats_arm_for(self.arm_seed, i, self.cfg->sample);
 }
 
 void stats_connection(int arm)
@@ -83,15 +126,38 @@ void stats_connection(int arm)
     atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
 }
 
+static int find_reason(int arm, const char *key, int published)
+{
+    for (int i = 0; i < published; i++)
+        if (strcmp(live_reasons[arm][i].key, key) == 0)
+            return i;
+    return -1;
+}
+
 void stats_direction(int arm, int tx, const char *reason)
 {
     if (!reason) {
         atomic_fetch_add_explicit(&live[arm].kernel[tx ? 1 : 0], 1, memory_order_relaxed);
         return;
     }
-    pthread_mutex_lock(&reasons_lock);
-    stats_count_reason(&reasons[arm], reason, tx);
-    pthread_mutex_unlock(&reasons_lock);
+    char key[STATS_REASON_KEY];
+    stats_reason_key(reason, key, sizeof(key));
+    int slot = find_reason(arm, key, atomic_load_explicit(&live_nreasons[arm], memory_order_acquire));
+    if (slot < 0) {
+        pthread_mutex_lock(&reasons_lock);
+        int n = atomic_load_explicit(&live_nreasons[arm], memory_order_relaxed);
+        slot = find_reason(arm, key, n);
+        if (slot < 0 && n < STATS_MAX_REASONS) {
+            /* the last slot is "other", for whatever comes once the table is full */
+            slot = n;
+            snprintf(live_reasons[arm][slot].key, STATS_REASON_KEY, "%s",
+                     n == STATS_MAX_REASONS - 1 ? "other" : key);
+            atomic_store_explicit(&live_nreasons[arm], n + 1, memory_order_release);
+        } else if (slot < 0)
+            slot = STATS_MAX_REASONS - 1;
+        pthread_mutex_unlock(&reasons_lock);
+    }
+    atomic_fetch_add_explicit(&live_reasons[arm][slot].n[tx ? 1 : 0], 1, memory_order_relaxed);
 }
 
 void stats_outcome(int arm, int tx_kernel, int rx_kernel)
@@ -106,28 +172,29 @@ void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n)
     atomic_fetch_add_explicit(&live[arm].bytes[kind], n, memory_order_relaxed);
 }
 
-static void snapshot(struct stats_snapshot *s, int final)
+/* ---- writing the file: async-signal-safe from here to flush_in_handler ---- */
+
+static void snapshot(struct stats_snapshot *s, int final, int sig)
 {
     static const char *const modes[] = {"off", "tx", "rx", "both"};
-    const struct shim_config *cfg = config_get();
+    const struct shim_config *cfg = self.cfg;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     memset(s, 0, sizeof(*s));
     s->pid = (long)getpid();
     s->ppid = (long)getppid();
-    ssize_t n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
-    s->exe[n > 0 ? n : 0] = 0;
+    memcpy(s->exe, self.exe, sizeof(s->exe));
     s->run_id = cfg->run_id;
-    s->started_unix = started_unix;
-    s->updated_unix = (long long)time(NULL);
+    s->started_unix = self.started_unix;
+    s->updated_unix = (long long)now.tv_sec;
     s->final = final;
+    s->signal = sig;
     s->mode = modes[cfg->dirs & 3];
-    s->sample = cfg->sample;
+    memcpy(s->sample, self.sample, sizeof(s->sample));
     s->seed_set = cfg->seed_set;
     s->seed = cfg->seed;
+    /* an atomic load once probed (process_init made sure) */
     s->kernel_tls = kernel_tls_available();
-    pthread_mutex_lock(&reasons_lock);
-    for (int a = 0; a < STATS_ARMS; a++)
-        s->arm[a] = reasons[a];
-    pthread_mutex_unlock(&reasons_lock);
     for (int a = 0; a < STATS_ARMS; a++) {
         struct stats_arm_counts *c = &s->arm[a];
         c->connections = atomic_load_explicit(&live[a].connections, memory_order_relaxed);
@@ -137,38 +204,97 @@ static void snapshot(struct stats_snapshot *s, int final)
             c->outcome[i] = atomic_load_explicit(&live[a].outcome[i], memory_order_relaxed);
         for (int i = 0; i < STATS_BYTE_KINDS; i++)
             c->bytes[i] = atomic_load_explicit(&live[a].bytes[i], memory_order_relaxed);
+        c->nreasons = atomic_load_explicit(&live_nreasons[a], memory_order_acquire);
+        for (int i = 0; i < c->nreasons; i++) {
+            memcpy(c->reasons[i].key, live_reasons[a][i].key, STATS_REASON_KEY);
+            for (int d = 0; d < 2; d++)
+                c->reasons[i].n[d] = atomic_load_explicit(&live_reasons[a][i].n[d], memory_order_relaxed);
+        }
     }
 }
 
-/* Readers never see a half-written file: write a temporary, then rename. */
-static void write_file(int final)
+void stats_read(struct stats_snapshot *s)
 {
-    static char json[16384];
+    pthread_once(&process_once, process_init);
+    snapshot(s, 0, 0);
+}
+
+/* Waits (up to 0.2 s) for another thread's write; never for its own thread,
+ * which a signal may have interrupted mid-write. */
+static int begin_write(int wait)
+{
+    int me = current_tid();
+    for (int tries = 0;; tries++) {
+        int busy = 0;
+        if (atomic_compare_exchange_strong(&writer_tid, &busy, me))
+            return 1;
+        if (!wait || busy == me || tries >= 100)
+            return 0;
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void end_write(void)
+{
+    atomic_store(&writer_tid, 0);
+}
+
+/* PREFIX.<pid>.json, written as PREFIX.<pid>.<token>.tmp and renamed, so a
+ * reader never sees half a file. The temporary is created exclusively and
+ * never through a symlink: in a directory others may write to (ktls-run's is
+ * 1733) nobody can plant it in advance. Returns 0 or an errno; *file is the
+ * file's name (for a message). Only the writer (begin_write) calls this. */
+static int write_file(int final, int sig, const char **file)
+{
+    static char json[16384], path[4096], tmp[4096 + 64];
     static struct stats_snapshot snap;
-    snapshot(&snap, final);
+    snapshot(&snap, final, sig);
     size_t len = stats_render(&snap, json, sizeof(json));
+    size_t plen = 0, tlen = 0;
+    const char *prefix = self.cfg->stats_prefix;
+    *file = path;
+    if (!stats_append(path, sizeof(path), &plen, prefix) || !stats_append(path, sizeof(path), &plen, ".")
+        || !stats_append_u64(path, sizeof(path), &plen, (unsigned long long)snap.pid)
+        || !stats_append(path, sizeof(path), &plen, ".json"))
+        return ENAMETOOLONG;
     if (!len)
-        return;
-    char path[4096], tmp[4096 + 8];
-    snprintf(path, sizeof(path), "%s.%ld.json", config_get()->stats_prefix, snap.pid);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        return EOVERFLOW;
+    if (!stats_append(tmp, sizeof(tmp), &tlen, prefix) || !stats_append(tmp, sizeof(tmp), &tlen, ".")
+        || !stats_append_u64(tmp, sizeof(tmp), &tlen, (unsigned long long)snap.pid)
+        || !stats_append(tmp, sizeof(tmp), &tlen, ".") || !stats_append(tmp, sizeof(tmp), &tlen, self.token)
+        || !stats_append(tmp, sizeof(tmp), &tlen, ".tmp"))
+        return ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
-        return;
+        return errno;
     size_t off = 0;
+    int err = 0;
     while (off < len) {
         ssize_t n = write(fd, json + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            err = n < 0 ? errno : EIO;
             break;
+        }
         off += (size_t)n;
     }
-    int ok = off == len && close(fd) == 0;
-    if (off != len)
-        close(fd);
-    if (!ok || rename(tmp, path) != 0)
+    if (close(fd) != 0 && !err)
+        err = errno;
+    if (!err && rename(tmp, path) != 0)
+        err = errno;
+    if (err)
         unlink(tmp);
+    return err;
+}
+
+static void say_failure(const char *path, int err)
+{
+    if (atomic_exchange(&failure_said, 1))
+        return;
+    LOG_ERROR("cannot write stats file %s: %s (KTLS_SHIM_STATS; said once per process)", path,
+              strerror(err));
 }
 
 static void flush(int final)
@@ -176,14 +302,17 @@ static void flush(int final)
     if (!atomic_load_explicit(&any_connection, memory_order_relaxed) || !stats_on())
         return;
     int saved = errno;
-    if (final)
-        pthread_mutex_lock(&flush_lock);
-    else if (pthread_mutex_trylock(&flush_lock) != 0) {
-        errno = saved;
-        return; /* another thread is writing it right now */
+    if (begin_write(final)) {
+        const char *file;
+        int err = write_file(final, 0, &file);
+        if (err) {
+            char copy[4200];
+            snprintf(copy, sizeof(copy), "%s", file);
+            end_write();
+            say_failure(copy, err);
+        } else
+            end_write();
     }
-    write_file(final);
-    pthread_mutex_unlock(&flush_lock);
     errno = saved;
 }
 
@@ -209,4 +338,89 @@ void stats_tick(void)
 __attribute__((destructor)) static void stats_at_exit(void)
 {
     flush(1);
+}
+
+/* ---- SIGTERM / SIGINT left at their default ----
+ * A process killed by them runs no destructor, and its file would keep the
+ * last refresh. Where the program left the disposition at SIG_DFL when its
+ * first TLS connection came, the shim catches the signal once
+ * (SA_RESETHAND: the disposition is the default again on delivery), writes
+ * the final numbers with async-signal-safe calls only, and raises the signal
+ * again (SA_NODEFER: not blocked), so the process still dies of it, with the
+ * same status. A handler the program installs later simply replaces this one;
+ * one the program already had is left alone (its exit() runs the
+ * destructor). */
+
+static const char *errno_text(int err)
+{
+    /* strerror is not async-signal-safe: the likely ones, spelled as glibc does */
+    switch (err) {
+    case ENOENT: return "No such file or directory";
+    case EACCES: return "Permission denied";
+    case EPERM: return "Operation not permitted";
+    case ENOSPC: return "No space left on device";
+    case EDQUOT: return "Disk quota exceeded";
+    case EROFS: return "Read-only file system";
+    case ENOTDIR: return "Not a directory";
+    case EEXIST: return "File exists";
+    case ELOOP: return "Too many levels of symbolic links";
+    case EIO: return "Input/output error";
+    case ENAMETOOLONG: return "File name too long";
+    case EMFILE: return "Too many open files";
+    default: return "an error";
+    }
+}
+
+static void say_failure_in_handler(const char *path, int err)
+{
+    if (atomic_exchange(&failure_said, 1) || self.cfg->log_level < SHIM_LOG_ERROR)
+        return;
+    char line[4400];
+    size_t n = 0;
+    line[0] = 0;
+    stats_append(line, sizeof(line), &n, "ktls-shim[");
+    stats_append_u64(line, sizeof(line), &n, (unsigned long long)getpid());
+    stats_append(line, sizeof(line), &n, "] error: cannot write final stats file ");
+    stats_append(line, sizeof(line), &n, path);
+    stats_append(line, sizeof(line), &n, ": ");
+    stats_append(line, sizeof(line), &n, errno_text(err));
+    stats_append(line, sizeof(line), &n, " (KTLS_SHIM_STATS; said once per process)\n");
+    /* stderr: the log file may not be open, and opening it is not safe here */
+    (void)!write(2, line, n);
+}
+
+static void flush_in_handler(int sig)
+{
+    if (!atomic_load_explicit(&any_connection, memory_order_relaxed) || !begin_write(1))
+        return;
+    const char *file;
+    int err = write_file(1, sig, &file);
+    if (err)
+        say_failure_in_handler(file, err);
+    end_write();
+}
+
+static void on_terminating_signal(int sig)
+{
+    int saved = errno;
+    flush_in_handler(sig);
+    errno = saved;
+    raise(sig);
+}
+
+static void install_signal_flush(void)
+{
+    static const int sigs[] = {SIGTERM, SIGINT};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct sigaction old, ours, raced;
+        if (sigaction(sigs[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+            continue;
+        memset(&ours, 0, sizeof(ours));
+        ours.sa_handler = on_terminating_signal;
+        sigemptyset(&ours.sa_mask);
+        ours.sa_flags = SA_RESETHAND | SA_NODEFER | SA_RESTART;
+        /* another thread of the program may have set its own meanwhile: keep that */
+        if (sigaction(sigs[i], &ours, &raced) == 0 && ((raced.sa_flags & SA_SIGINFO) || raced.sa_handler != SIG_DFL))
+            sigaction(sigs[i], &raced, NULL);
+    }
 }

@@ -1,9 +1,11 @@
 /* Per-process counters for operators: connections per A/B arm, where each
  * direction went (kernel, or the fallback reason), bytes through the kernel
  * and through OpenSSL. Written as one JSON object per process to
- * KTLS_SHIM_STATS.<pid>.json at exit and at most every
- * KTLS_SHIM_STATS_INTERVAL seconds, from handshake/teardown points only, never
- * from the data path, and never while a lock of the data path is held. */
+ * KTLS_SHIM_STATS.<pid>.json at exit, on SIGTERM/SIGINT where the program left
+ * them at their default, and at most every KTLS_SHIM_STATS_INTERVAL seconds
+ * from handshake/teardown points only, never from the data path, and never
+ * while a lock of the data path is held. Writing takes no lock and calls only
+ * async-signal-safe functions, so the signal handler can do it too. */
 #ifndef KTLS_SHIM_STATS_H
 #define KTLS_SHIM_STATS_H
 
@@ -46,8 +48,9 @@ struct stats_snapshot {
     const char *run_id;
     long long started_unix, updated_unix;
     int final;
+    int signal;                         /* the signal that ended the process, or 0 */
     const char *mode;
-    double sample;
+    char sample[32];                    /* stats_format_sample() */
     int seed_set;
     unsigned long long seed;
     int kernel_tls;
@@ -61,21 +64,30 @@ struct stats_snapshot {
 int stats_arm_for(uint64_t seed, uint64_t index, double sample);
 /* "custom-bio (read and write BIOs differ)" -> "custom-bio"; spaces become '-'. */
 void stats_reason_key(const char *reason, char *out, size_t cap);
-/* Adds one direction's fallback to arm's reason table ("other" when full). */
-void stats_count_reason(struct stats_arm_counts *a, const char *reason, int tx);
-/* JSON for one process; returns the length, or 0 if cap is too small. */
+/* The A/B share as the JSON shows it (snprintf: not for a signal handler). */
+void stats_format_sample(double sample, char *out, size_t cap);
+/* JSON for one process; returns the length, or 0 if cap is too small.
+ * Async-signal-safe: no stdio, no locale, no allocation. */
 size_t stats_render(const struct stats_snapshot *s, char *buf, size_t cap);
+/* Appends text / a decimal to buf at *len (cap includes the final NUL);
+ * 0 when it did not fit. Async-signal-safe; used for paths and messages. */
+int stats_append(char *buf, size_t cap, size_t *len, const char *text);
+int stats_append_u64(char *buf, size_t cap, size_t *len, unsigned long long v);
 
 /* ---- the process's counters ---- */
 
 int stats_on(void);                     /* KTLS_SHIM_STATS is set */
 int stats_pick_arm(void);               /* the arm of the next connection */
 void stats_connection(int arm);
-void stats_direction(int arm, int tx, const char *reason); /* reason NULL: kernel */
+/* reason NULL: kernel; else counted under stats_reason_key(reason), the
+ * table's last slot being "other" for what comes once it is full */
+void stats_direction(int arm, int tx, const char *reason);
 void stats_outcome(int arm, int tx_kernel, int rx_kernel);
 void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n);
 /* Writes the file if KTLS_SHIM_STATS_INTERVAL has passed since the last write. */
 void stats_tick(void);
+/* The counters now, as the next file would show them. */
+void stats_read(struct stats_snapshot *s);
 
 static inline void stats_add_bytes(int arm, enum stats_bytes kind, uint64_t n)
 {

@@ -1,10 +1,10 @@
 /* The pure half of the stats: the A/B draw, reason keys and the JSON a
  * process writes. No globals, no syscalls: unit-tested. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "stats.h"
+#include "version.h"
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -39,25 +39,27 @@ void stats_reason_key(const char *reason, char *out, size_t cap)
     out[n] = 0;
 }
 
-void stats_count_reason(struct stats_arm_counts *a, const char *reason, int tx)
+/* ---- the JSON, built without stdio: the signal handler renders it too ---- */
+
+int stats_append(char *buf, size_t cap, size_t *len, const char *text)
 {
-    char key[STATS_REASON_KEY];
-    stats_reason_key(reason, key, sizeof(key));
-    int i;
-    for (i = 0; i < a->nreasons; i++)
-        if (strcmp(a->reasons[i].key, key) == 0)
-            break;
-    if (i == a->nreasons) {
-        if (a->nreasons == STATS_MAX_REASONS) {
-            i = STATS_MAX_REASONS - 1; /* the last slot doubles as "other" */
-            snprintf(a->reasons[i].key, sizeof(a->reasons[i].key), "other");
-        } else {
-            a->nreasons++;
-            snprintf(a->reasons[i].key, sizeof(a->reasons[i].key), "%s", key);
-            a->reasons[i].n[0] = a->reasons[i].n[1] = 0;
-        }
-    }
-    a->reasons[i].n[tx ? 1 : 0]++;
+    size_t n = strlen(text);
+    if (*len + n >= cap)
+        return 0;
+    memcpy(buf + *len, text, n + 1);
+    *len += n;
+    return 1;
+}
+
+int stats_append_u64(char *buf, size_t cap, size_t *len, unsigned long long v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    digits[--i] = 0;
+    do
+        digits[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    return stats_append(buf, cap, len, digits + i);
 }
 
 struct out {
@@ -66,44 +68,67 @@ struct out {
     int overflow;
 };
 
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+static void put(struct out *o, const char *text)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->buf + o->len, o->len < o->cap ? o->cap - o->len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || o->len + (size_t)n >= o->cap)
+    if (!stats_append(o->buf, o->cap, &o->len, text))
         o->overflow = 1;
-    else
-        o->len += (size_t)n;
+}
+
+static void put_u64(struct out *o, unsigned long long v)
+{
+    if (!stats_append_u64(o->buf, o->cap, &o->len, v))
+        o->overflow = 1;
+}
+
+static void put_i64(struct out *o, long long v)
+{
+    if (v < 0) {
+        put(o, "-");
+        put_u64(o, 0ULL - (unsigned long long)v);
+    } else
+        put_u64(o, (unsigned long long)v);
 }
 
 static void put_string(struct out *o, const char *s)
 {
+    static const char hex[] = "0123456789abcdef";
     put(o, "\"");
     for (; s && *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            put(o, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            put(o, "\\u%04x", ch);
-        else
-            put(o, "%c", ch);
+        char esc[7] = {0};
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+        } else
+            esc[0] = (char)ch;
+        put(o, esc);
     }
     put(o, "\"");
 }
 
+static void put_field_u64(struct out *o, const char *sep, const char *name, unsigned long long v)
+{
+    put(o, sep);
+    put_string(o, name);
+    put(o, ": ");
+    put_u64(o, v);
+}
+
 static void put_direction(struct out *o, const struct stats_arm_counts *a, int d)
 {
-    put(o, "{\"kernel\": %llu, \"fallback\": {", (unsigned long long)a->kernel[d]);
-    int first = 1;
+    put(o, "{\"kernel\": ");
+    put_u64(o, a->kernel[d]);
+    put(o, ", \"fallback\": {");
+    const char *sep = "";
     for (int i = 0; i < a->nreasons; i++) {
         if (!a->reasons[i].n[d])
             continue;
-        put(o, "%s", first ? "" : ", ");
-        put_string(o, a->reasons[i].key);
-        put(o, ": %llu", (unsigned long long)a->reasons[i].n[d]);
-        first = 0;
+        put_field_u64(o, sep, a->reasons[i].key, a->reasons[i].n[d]);
+        sep = ", ";
     }
     put(o, "}}");
 }
@@ -114,44 +139,70 @@ static void put_arm(struct out *o, const char *name, const struct stats_arm_coun
         "kernel_tx", "kernel_rx", "kernel_sendfile", "openssl_tx", "openssl_rx",
         "emulated_sendfile"};
     static const char *const outcomes[STATS_OUTCOMES] = {"both", "tx_only", "rx_only", "none"};
-    put(o, "    \"%s\": {\n      \"connections\": %llu,\n      \"tx\": ", name,
-        (unsigned long long)a->connections);
+    put(o, "    ");
+    put_string(o, name);
+    put(o, ": {\n      \"connections\": ");
+    put_u64(o, a->connections);
+    put(o, ",\n      \"tx\": ");
     put_direction(o, a, 1);
     put(o, ",\n      \"rx\": ");
     put_direction(o, a, 0);
     put(o, ",\n      \"outcome\": {");
     for (int i = 0; i < STATS_OUTCOMES; i++)
-        put(o, "%s\"%s\": %llu", i ? ", " : "", outcomes[i], (unsigned long long)a->outcome[i]);
+        put_field_u64(o, i ? ", " : "", outcomes[i], a->outcome[i]);
     put(o, "},\n      \"bytes\": {");
     for (int i = 0; i < STATS_BYTE_KINDS; i++)
-        put(o, "%s\"%s\": %llu", i ? ", " : "", bytes[i], (unsigned long long)a->bytes[i]);
+        put_field_u64(o, i ? ", " : "", bytes[i], a->bytes[i]);
     put(o, "}\n    }");
+}
+
+void stats_format_sample(double sample, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.17g", sample);
 }
 
 size_t stats_render(const struct stats_snapshot *s, char *buf, size_t cap)
 {
     struct out o = {buf, cap, 0, 0};
-    put(&o, "{\n  \"pid\": %ld,\n  \"ppid\": %ld,\n  \"exe\": ", s->pid, s->ppid);
+    if (cap)
+        buf[0] = 0;
+    put(&o, "{\n  \"pid\": ");
+    put_i64(&o, s->pid);
+    put(&o, ",\n  \"ppid\": ");
+    put_i64(&o, s->ppid);
+    put(&o, ",\n  \"exe\": ");
     put_string(&o, s->exe);
+    put(&o, ",\n  \"version\": ");
+    put_string(&o, KTLS_SHIM_VERSION);
     put(&o, ",\n  \"run\": ");
     if (s->run_id && *s->run_id)
         put_string(&o, s->run_id);
     else
         put(&o, "null");
-    put(&o, ",\n  \"started_unix\": %lld,\n  \"updated_unix\": %lld,\n  \"final\": %s,\n",
-        s->started_unix, s->updated_unix, s->final ? "true" : "false");
-    put(&o, "  \"config\": {\"mode\": ");
-    put_string(&o, s->mode);
-    put(&o, ", \"sample\": %.17g, \"seed\": ", s->sample);
-    if (s->seed_set)
-        put(&o, "%llu", s->seed);
+    put(&o, ",\n  \"started_unix\": ");
+    put_i64(&o, s->started_unix);
+    put(&o, ",\n  \"updated_unix\": ");
+    put_i64(&o, s->updated_unix);
+    put(&o, s->final ? ",\n  \"final\": true" : ",\n  \"final\": false");
+    put(&o, ",\n  \"signal\": ");
+    if (s->signal)
+        put_i64(&o, s->signal);
     else
         put(&o, "null");
-    put(&o, "},\n  \"kernel_tls\": %s,\n  \"arms\": {\n", s->kernel_tls ? "true" : "false");
+    put(&o, ",\n  \"config\": {\"mode\": ");
+    put_string(&o, s->mode);
+    put(&o, ", \"sample\": ");
+    put(&o, s->sample[0] ? s->sample : "null");
+    put(&o, ", \"seed\": ");
+    if (s->seed_set)
+        put_u64(&o, s->seed);
+    else
+        put(&o, "null");
+    put(&o, s->kernel_tls ? "},\n  \"kernel_tls\": true,\n  \"arms\": {\n"
+                          : "},\n  \"kernel_tls\": false,\n  \"arms\": {\n");
     put_arm(&o, "offload", &s->arm[STATS_ARM_OFFLOAD]);
     put(&o, ",\n");
     put_arm(&o, "control", &s->arm[STATS_ARM_CONTROL]);
     put(&o, "\n  }\n}\n");
     return o.overflow ? 0 : o.len;
 }
-

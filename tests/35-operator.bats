@@ -35,11 +35,20 @@ print(total)
 PY
 }
 
-# summary_value LABEL ARM(offload|control) < summary
+# summary_value LABEL ARM(offload|control) < summary; the control column is
+# there only with --sample (or control-arm connections)
 summary_value() {
     awk -v label="$1" -v col="$2" 'index($0, "  " label " ") == 1 {
-        print (col == "offload" ? $(NF-1) : $NF); exit }'
+        two = $(NF-1) ~ /^[0-9]+$/
+        print (col == "offload" ? (two ? $(NF-1) : $NF) : (two ? $NF : "no-column")); exit }'
 }
+
+# A shimmed tls_endpoint pair (two processes, one connection), for ktls-run:
+# ktls-run ... -- bash -c "$EXCHANGE" _ "$PEER" DIR BYTES
+EXCHANGE='"$1" server --port 0 --send "$3" --expect "$3" >"$2/server.out" &
+    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send "$3" --expect "$3" >"$2/client.out"
+    wait'
 
 tls_delta() { # BEFORE_LINE -> "dtx drx"
     local now
@@ -52,40 +61,82 @@ tls_delta() { # BEFORE_LINE -> "dtx drx"
     "$KTLS_CHECK" --json >"$BATS_TEST_TMPDIR/check.json" 2>"$BATS_TEST_TMPDIR/check.err" || status=$?
     cat "$BATS_TEST_TMPDIR/check.json" "$BATS_TEST_TMPDIR/check.err"
     if have_ktls; then
-        [[ $status == 0 ]]
-        python3 - "$BATS_TEST_TMPDIR/check.json" <<'PY'
+        [[ $status == 0 && ! -s "$BATS_TEST_TMPDIR/check.err" ]]
+        python3 - "$BATS_TEST_TMPDIR/check.json" "$(uname -r)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["software_ktls"] is True and r["reason"] is None, r
+assert r["diagnosis"]["case"] == "works", r["diagnosis"]
 assert r["ulp"]["attaches"] is True
 pairs = {(c["tls"], c["cipher"]) for c in r["ciphers"] if c["tx"] and c["rx"]}
 want = {(v, c) for v in ("1.2", "1.3") for c in ("AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305")}
 assert pairs == want, pairs
+since = {(c["tls"], c["cipher"]): c["min_kernel"] for c in r["ciphers"]}
+assert since[("1.3", "CHACHA20-POLY1305")] == "5.11" and since[("1.2", "AES-256-GCM")] == "5.1", since
+# the rekey row is probed: a second TLS_TX is taken from 6.14 on
+major, minor = (int(x) for x in sys.argv[2].split(".")[:2])
+assert r["rekey"]["min_kernel"] == "6.14" and r["rekey"]["tx"] == ((major, minor) >= (6, 14)), r["rekey"]
 assert "TlsTxSw" in r["tls_stat"], r["tls_stat"]
 assert r["openssl"]["version"].startswith("OpenSSL "), r["openssl"]
 PY
+        run "$KTLS_CHECK"
+        [[ "$output" == *"TLS 1.3 CHACHA20-POLY1305  TX yes RX yes  since 5.11"* ]]
+        [[ "$output" == *"TLS 1.3 KeyUpdate (rekey)  TX "*"since 6.14"* ]]
     else
         [[ $status == 1 ]]
-        [[ "$(cat "$BATS_TEST_TMPDIR/check.err")" == "ktls-check: no software kTLS here: setsockopt(TCP_ULP"* ]]
-        python3 - "$BATS_TEST_TMPDIR/check.json" <<'PY'
+        # two lines on stderr: which case, then what to do
+        [[ $(wc -l <"$BATS_TEST_TMPDIR/check.err") == 2 ]]
+        [[ "$(sed -n 1p "$BATS_TEST_TMPDIR/check.err")" == "ktls-check: no software kTLS here: "* ]]
+        [[ "$(sed -n 2p "$BATS_TEST_TMPDIR/check.err")" == "ktls-check: next step: "* ]]
+        local config=unknown
+        if [[ -r /boot/config-$(uname -r) ]] && grep -q '^# CONFIG_TLS is not set' "/boot/config-$(uname -r)"; then
+            config=not-set
+        elif [[ -r /proc/config.gz ]] && zcat /proc/config.gz | grep -q '^# CONFIG_TLS is not set'; then
+            config=not-set
+        fi
+        python3 - "$BATS_TEST_TMPDIR/check.json" "$config" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["software_ktls"] is False and "TCP_ULP" in r["reason"], r
+assert r["software_ktls"] is False and r["reason"] == r["diagnosis"]["why"], r
 assert not any(c["tx"] or c["rx"] for c in r["ciphers"])
 assert r["ulp"]["error"] == "No such file or directory", r["ulp"]
+d = r["diagnosis"]
+if sys.argv[2] == "not-set":   # this host's own config says so
+    assert d["case"] == "config-tls-not-set" and d["config_tls"] == "not set", d
+    assert "CONFIG_TLS is not set in " in d["why"] and "CONFIG_TLS=m" in d["next_step"], d
+else:
+    assert d["case"] != "works" and d["next_step"], d
 PY
-        # the plain-text form says so too, with the reason on stderr
-        run "$KTLS_CHECK"
+        # the plain form: one line for the missing ULP, not one per cipher
+        run --separate-stderr "$KTLS_CHECK"
         [[ $status == 1 ]]
+        [[ "$output" == *'tls ULP:           missing (setsockopt TCP_ULP "tls": No such file or directory)'* ]]
+        [[ "$output" == *"ciphers:           not probed: no tls ULP to take keys"* ]]
+        [[ $(grep -c "No such file or directory" <<<"$output") == 1 ]]
         [[ "$output" == *"software kTLS:     does NOT work"* ]]
-        [[ "$output" == *"ktls-check: no software kTLS here: setsockopt(TCP_ULP"* ]]
+        [[ "$stderr" == "$(cat "$BATS_TEST_TMPDIR/check.err")" ]]
     fi
+}
+
+@test "ktls-check: without CAP_NET_ADMIN it says so (the kernel would not autoload the module)" {
+    requires setpriv
+    [[ $(id -u) == 0 ]] || skip "needs root to drop to another user"
+    setpriv --reuid=12345 --regid=12345 --clear-groups "$KTLS_CHECK" --json >"$BATS_TEST_TMPDIR/nocap.json" || true
+    python3 - "$BATS_TEST_TMPDIR/nocap.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["diagnosis"]
+assert d["cap_net_admin"] is False, d
+if d["case"] != "works" and d["module"] and not d["module_loaded"] and d["config_tls"] != "not set":
+    assert d["case"] == "module-not-loaded-no-cap", d
+PY
+    run "$KTLS_CHECK" --json
+    [[ "$output" == *'"cap_net_admin": true'* ]]
 }
 
 @test "ktls-check: bad usage exits 2 with one line" {
     run "$KTLS_CHECK" --frobnicate
     [[ $status == 2 ]]
-    [[ "$output" == "ktls-check: unknown argument --frobnicate"* ]]
+    [[ "$output" == "ktls-check: unknown option --frobnicate (see ktls-check --help)" ]]
 }
 
 @test "ktls-run: summary numbers match the kernel counters and the bytes sent" {
@@ -105,8 +156,9 @@ PY
     local delta kernel
     delta=$(tls_delta "$before")
     [[ "$(summary_value connections offload <<<"$output")" == 2 ]]
-    [[ "$output" == *"2 processes reported TLS connections"* ]]
+    [[ "$(summary_value connections control <<<"$output")" == no-column ]] # no --sample
     if have_ktls; then
+        [[ "${lines[0]}" == "ktls-run: 2 of 2 connections offloaded" ]]
         kernel=2
         [[ "$delta" == "2 2" ]]
         [[ "$output" == *"TlsTxSw +2 TlsRxSw +2 TlsDecryptError +0"* ]]
@@ -119,14 +171,16 @@ PY
         [[ $krx -gt 0 && $((krx + orx)) == 370000 ]]
     else
         kernel=0
+        [[ "${lines[0]}" == "ktls-run: 0 of 2 connections offloaded: kernel-no-tls (run ktls-check)" ]]
         [[ "$(summary_value "bytes sent via OpenSSL" offload <<<"$output")" == 370000 ]]
-        [[ "$output" == *"offload TX kernel-no-tls"*2* ]]
+        [[ "$output" == *"    TX kernel-no-tls "*2* ]]
     fi
     # what the summary says moved is what the kernel counted
     [[ "$(summary_value "TX moved to the kernel" offload <<<"$output")" == "$kernel" ]]
     [[ "$(summary_value "RX moved to the kernel" offload <<<"$output")" == "$kernel" ]]
     [[ "$(summary_value "both directions in the kernel" offload <<<"$output")" == "$kernel" ]]
-    # --stats keeps the files: one per process, valid JSON, this run's id
+    # --stats keeps the files, and says where: one per process, valid JSON
+    [[ "$output" == *"ktls-run: stats files: $out/st.<pid>.json"* ]]
     [[ $(ls "$out"/st.*.json | wc -l) == 2 ]]
     [[ "$(stats_sum "$out/st" arms.offload.connections)" == 2 ]]
 }
@@ -151,11 +205,105 @@ PY
         [[ ${#lines[@]} == 1 && "$output" == "ktls-run: ${opt%% *} "*"is not valid"* ]]
     done
     run "$KTLS_RUN" --frob -- true
-    [[ $status == 2 && "$output" == "ktls-run: unknown option --frob"* ]]
-    run "$KTLS_RUN" --lib /nonexistent/lib.so -- true
-    [[ $status == 2 && "$output" == *"cannot find libktls-shim.so"* ]]
+    [[ $status == 2 && "$output" == "ktls-run: unknown option --frob (see ktls-run --help)" ]]
+    run "$KTLS_RUN" --mode
+    [[ $status == 2 && "$output" == "ktls-run: --mode needs a value (see ktls-run --help)" ]]
+    run "$KTLS_RUN" --mode tx
+    [[ $status == 2 && "$output" == "ktls-run: no command given (see ktls-run --help)" ]]
     run -127 "$KTLS_RUN" --quiet -- /nonexistent/program
     [[ $status == 127 ]]
+}
+
+@test "ktls-run: --lib and --log-file are checked before the command runs" {
+    local ran=$BATS_TEST_TMPDIR/ran
+    # each: exit 2, one line, and the command never ran
+    run "$KTLS_RUN" --lib /etc/passwd -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --lib /etc/passwd: not an ELF shared library" ]]
+    run "$KTLS_RUN" --lib /nonexistent/lib.so -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --lib /nonexistent/lib.so: No such file or directory" ]]
+    local libc
+    libc=$(ldd /bin/sh | awk '/libc.so/ {print $3}')
+    run "$KTLS_RUN" --lib "$libc" -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --lib $libc: not the ktls-shim library"* ]]
+    run env KTLS_SHIM_LIB=/etc/passwd "$KTLS_RUN" -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: KTLS_SHIM_LIB /etc/passwd: not an ELF shared library" ]]
+    run "$KTLS_RUN" --log-file /nonexistent/dir/shim.log -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --log-file /nonexistent/dir/shim.log: No such file or directory" ]]
+    run "$KTLS_RUN" --log-file "$BATS_TEST_TMPDIR" -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --log-file $BATS_TEST_TMPDIR: Is a directory" ]]
+    run "$KTLS_RUN" --stats /nonexistent/dir/x -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --stats /nonexistent/dir/x: directory /nonexistent/dir: No such file or directory" ]]
+    run "$KTLS_RUN" --stats /etc/passwd/x -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --stats /etc/passwd/x: /etc/passwd is not a directory" ]]
+    [[ ! -e "$ran" ]]
+    # a good library and log file: the command runs, the log gets the shim's
+    # lines, each process's first one naming the version
+    run "$KTLS_RUN" --lib "$SHIM" --log info --log-file "$BATS_TEST_TMPDIR/shim.log" -- \
+        bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 1000
+    [[ $status == 0 ]]
+    cat "$BATS_TEST_TMPDIR/shim.log"
+    local v
+    v=$("$KTLS_RUN" --version | awk 'NR == 1 {print $NF}')
+    [[ $(grep -c "ktls-shim $v in $PEER (mode both, sample 1, stats " "$BATS_TEST_TMPDIR/shim.log") == 2 ]]
+    grep -qE '^ktls-shim\[[0-9]+\] info: fd=[0-9]+ .*tx' "$BATS_TEST_TMPDIR/shim.log"
+}
+
+@test "shim messages name the error (strerror), not its number" {
+    export KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=/nonexistent/dir/shim.log
+    peer_exchange "--send 100 --expect 100" "--send 100 --expect 100"
+    unset KTLS_SHIM_LOG KTLS_SHIM_LOG_FILE
+    local errs
+    errs=$(cat "$BATS_TEST_TMPDIR/server.err")
+    echo "$errs"
+    [[ "$(head -n 1 <<<"$errs")" == "ktls-shim["*"] error: cannot open KTLS_SHIM_LOG_FILE /nonexistent/dir/shim.log: No such file or directory; logging to stderr" ]]
+    [[ "$errs" != *errno* ]]
+}
+
+@test "ktls-run: no TLS, no table: one line; exec failures say only that" {
+    run --separate-stderr "$KTLS_RUN" -- echo hi
+    [[ $status == 0 && "$output" == hi && "$stderr" == "ktls-run: no TLS connections seen" ]]
+    run --separate-stderr "$KTLS_RUN" -- false
+    [[ $status == 1 && "$stderr" == "ktls-run: no TLS connections seen" ]]
+    run -127 --separate-stderr "$KTLS_RUN" -- nosuchcmd
+    [[ "$stderr" == "ktls-run: cannot run nosuchcmd: No such file or directory" ]]
+    run -126 --separate-stderr "$KTLS_RUN" -- /etc/passwd
+    [[ "$stderr" == "ktls-run: cannot run /etc/passwd: Permission denied" ]]
+    # the private stats directory is gone and never named
+    [[ "$stderr" != *ktls-run.* ]]
+}
+
+@test "ktls-run: the control-arm column appears with --sample only" {
+    run "$KTLS_RUN" -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$output"
+    [[ "$output" != *"control arm"* && "$(summary_value connections offload <<<"$output")" == 2 ]]
+    run "$KTLS_RUN" --sample 0 -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$output"
+    [[ "$output" == *"offload arm    control arm"* ]]
+    [[ "$(summary_value connections control <<<"$output")" == 2 ]]
+    [[ "${lines[0]}" == "ktls-run: 0 of 2 connections offloaded; control arm 2 (kept in OpenSSL)" ]]
+}
+
+@test "ktls-run: says when the command exited but left processes running (a daemon)" {
+    run --separate-stderr "$KTLS_RUN" -- sh -c 'sleep 30 </dev/null >/dev/null 2>&1 & echo $!'
+    local daemon=$output
+    kill "$daemon"
+    echo "$stderr"
+    [[ $status == 0 ]]
+    [[ "$stderr" == *"ktls-run: sh exited but left 1 process running (pid $daemon): "* ]]
+    local kept
+    kept=$(sed -n 's/^ktls-run: their stats go on into \(.*\) (kept; remove it when they are done)$/\1/p' <<<"$stderr")
+    [[ -d "$kept" && "$kept" == */ktls-run.* ]]
+    rm -rf "$kept"
+}
+
+@test "--version: both tools, the library's version with ktls-run's" {
+    local v
+    v=$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/version.h")
+    [[ -n "$v" ]]
+    run "$KTLS_RUN" --version
+    [[ $status == 0 && "${lines[0]}" == "ktls-run (ktls-shim) $v" && "${lines[1]}" == "library: $SHIM, ktls-shim $v" ]]
+    run "$KTLS_CHECK" --version
+    [[ $status == 0 && "$output" == "ktls-check (ktls-shim) $v" ]]
 }
 
 @test "bad knob values: one line each on stderr, safe defaults, traffic unharmed" {
@@ -290,20 +438,86 @@ assert total == 40, total
 PY
 }
 
-@test "make install: PREFIX and DESTDIR layout, and the installed ktls-run finds its library" {
-    local stage="$BATS_TEST_TMPDIR/stage" prefix="$BATS_TEST_TMPDIR/prefix"
-    # -o: use what `make` built; the guest sees the repository read-only
-    local keep=(-o build/libktls-shim.so -o build/ktls-run -o build/ktls-check)
-    make -s -C "$REPO" "${keep[@]}" install DESTDIR="$stage" PREFIX=/usr/local
-    [[ -x "$stage/usr/local/lib/libktls-shim.so" && -x "$stage/usr/local/bin/ktls-run" ]]
-    [[ -x "$stage/usr/local/bin/ktls-check" ]]
-    cmp "$stage/usr/local/lib/libktls-shim.so" "$SHIM"
-    make -s -C "$REPO" "${keep[@]}" install PREFIX="$prefix"
-    run "$prefix/bin/ktls-run" --quiet -- sh -c 'echo "$LD_PRELOAD"'
-    [[ $status == 0 && "$output" == "$prefix/lib/libktls-shim.so" ]]
-    # and the installed probe gives the same verdict as the built one
-    local want=0 got=0
-    "$KTLS_CHECK" >/dev/null 2>&1 || want=$?
-    "$prefix/bin/ktls-check" >/dev/null 2>&1 || got=$?
-    [[ $got == "$want" ]]
+@test "ss -tie shows tcp-ulp-tls on a socket the shim moved, and only there" {
+    requires ss
+    cat >"$BATS_TEST_TMPDIR/hold.py" <<'PY'
+import socket, ssl, sys, time
+# server: echo once, then hold the connection until the client goes
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+l = socket.create_server(("127.0.0.1", 0))
+print("PORT", l.getsockname()[1], flush=True)
+c, _ = l.accept()
+s = ctx.wrap_socket(c, server_side=True)
+s.sendall(s.recv(100))
+s.recv(100)
+PY
+    shimmed python3 "$BATS_TEST_TMPDIR/hold.py" "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" \
+        >"$BATS_TEST_TMPDIR/hold.out" &
+    local server=$! port i
+    for i in $(seq 1 300); do
+        port=$(awk '/^PORT /{print $2}' "$BATS_TEST_TMPDIR/hold.out")
+        [[ -n "$port" ]] && break
+        sleep 0.1
+    done
+    # an unshimmed client: only the server's side can show the ULP
+    python3 - "$port" >"$BATS_TEST_TMPDIR/ss.txt" <<'PY' &
+import socket, ssl, subprocess, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"ping")
+assert s.recv(100) == b"ping"
+time.sleep(0.5)  # the server's RX moves at its next read
+print(subprocess.run(["ss", "-tieH", "state", "established", "( sport = :%s or dport = :%s )" % (sys.argv[1], sys.argv[1])],
+                     capture_output=True, text=True).stdout)
+s.sendall(b"bye")
+PY
+    wait $!
+    wait "$server"
+    cat "$BATS_TEST_TMPDIR/ss.txt"
+    local server_line client_line
+    server_line=$(grep -A1 "127.0.0.1:$port *127.0.0.1:" "$BATS_TEST_TMPDIR/ss.txt" | tr '\n' ' ')
+    client_line=$(grep -A1 "127.0.0.1:[0-9]* *127.0.0.1:$port" "$BATS_TEST_TMPDIR/ss.txt" | tr '\n' ' ')
+    [[ -n "$server_line" && -n "$client_line" ]]
+    [[ "$client_line" != *tcp-ulp-tls* ]]
+    if have_ktls; then
+        [[ "$server_line" == *"tcp-ulp-tls version: 1.3 cipher: aes-gcm-256"* ]]
+    else
+        [[ "$server_line" != *tcp-ulp-tls* ]]
+    fi
+}
+
+@test "the log never writes into a descriptor the program reused for something else" {
+    start_peer_server --send 10 --expect 10
+    local first=$SERVER_PID first_port=$SERVER_PORT
+    start_peer_server --send 10 --expect 10
+    local out=$BATS_TEST_TMPDIR/other.txt
+    # a shimmed client logs (the log file opens), closes every descriptor (as
+    # a daemon does), opens another file that gets the log's number, and
+    # makes a second connection: its log lines must not land in that file
+    KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$BATS_TEST_TMPDIR/shim.log shimmed python3 - \
+        "$first_port" "$SERVER_PORT" "$out" <<'PY' 2>"$BATS_TEST_TMPDIR/client.err"
+import os, socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+def exchange(port):
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)))) as s:
+        s.sendall(b"x" * 10)
+        s.recv(10)
+exchange(sys.argv[1])
+os.closerange(3, 4096)
+fds = [os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_APPEND)]
+while len(fds) < 32:   # cover the number the log had, whatever it was
+    fds.append(os.open(sys.argv[3], os.O_WRONLY | os.O_APPEND))
+exchange(sys.argv[2])
+PY
+    wait "$first" || true
+    wait_server || true
+    cat "$BATS_TEST_TMPDIR/shim.log"
+    echo "--- client stderr"; cat "$BATS_TEST_TMPDIR/client.err"
+    grep -q "info: ktls-shim " "$BATS_TEST_TMPDIR/shim.log"
+    [[ ! -s "$out" ]]
+    # the second connection's lines went to stderr instead
+    grep -q "info: fd=" "$BATS_TEST_TMPDIR/client.err"
 }

@@ -40,7 +40,7 @@ knob BENCH_GUEST_BIG_FETCHES 1 1000
 knob BENCH_GUEST_SMALL_COUNT 20 100000
 out=${BENCH_OUT:-$here/results}
 
-[[ ${BENCH_SKIP_DEPS:-0} == 1 ]] || demo/install-deps.sh
+[[ ${BENCH_SKIP_DEPS:-0} == 1 ]] || demo/install-deps.sh bench
 make -s all
 mkdir -p "$out/raw" build/bench-cert
 # one server key for every nginx, made here (under TCG an RSA keygen takes minutes)

@@ -70,6 +70,21 @@ def where(place, info):
     return "guest, EMULATED" if info.get(place, {}).get("emulated", "no") != "no" else place
 
 
+def emulation_factors(summary, places, info):
+    """How many times the emulated guest's CPU cost exceeds the host's for the
+    same work (userspace OpenSSL, the one configuration without kernel crypto
+    on both): (per GB, per handshake), each None where not measured."""
+    host = next((p for p in places if where(p, info) == p), None)
+    guest = next((p for p in places if where(p, info) != p), None)
+
+    def factor(m):
+        a, b = summary.get((guest, "userspace")), summary.get((host, "userspace"))
+        if not a or not b or not a[m] or not b[m] or not b[m][0]:
+            return None
+        return a[m][0] / b[m][0]
+    return (factor("cpu_s_per_gb"), factor("cpu_ms_per_handshake")) if host and guest else (None, None)
+
+
 def fmt(v, nd=None):
     if v is None:
         return "-"
@@ -182,12 +197,14 @@ def main():
            "(the timed passes check status and size of every response). Handshakes: a new TCP+TLS "
            "connection per small GET, full handshakes (nginx session cache and tickets off, curl "
            "--no-sessionid).", ""]
+    em_gb, em_hs = emulation_factors(summary, places, info)
+    slower = (f"in this run the same userspace-OpenSSL serving took {em_gb:.0f}x the host's CPU per GB and "
+              f"{em_hs:.0f}x per handshake" if em_gb and em_hs else "many times slower than the host")
     if any(where(p, info) != p for p in places):
-        md += ["**EMULATED** rows ran in a QEMU TCG guest (software CPU emulation; crypto is ~80x slower "
-               "than on real hardware): their absolute numbers say nothing about real speed, and only "
-               "ratios between kernel-side configurations (shim vs OpenSSL-native kTLS) mean anything "
-               "there. Host rows ran on a kernel without kTLS, so the shim passes through there "
-               "(the passthrough-overhead rows).", ""]
+        md += [f"**EMULATED** rows ran in a QEMU TCG guest (software CPU emulation: {slower}): their absolute "
+               "numbers say nothing about real speed, and only ratios between kernel-side configurations "
+               "(shim vs OpenSSL-native kTLS) mean anything there. Host rows ran on a kernel without kTLS, "
+               "so the shim passes through there (the passthrough-overhead rows).", ""]
     md += ["| where | configuration | server CPU s/GB | vs userspace | throughput MB/s | vs userspace "
            "| handshakes/s | vs userspace | server CPU ms/handshake | syscalls/MB | sendfile calls "
            "| kTLS TX sockets / connections | check |",
@@ -221,18 +238,35 @@ def main():
         return "not computable"
 
     targets = []
+    plain = []  # (shown?, sentence) for the summary at the top
     for p in ktls_places or [None]:
         if p is None:
             targets.append(("shim CPU per GB within 2% of OpenSSL-native kTLS with sendfile",
                             "NOT MEASURABLE HERE", "no kernel with kTLS was measured"))
+            plain.append((False, "how the shim compares with OpenSSL's own kTLS, or with userspace OpenSSL: no "
+                                 "kernel with kTLS was measured."))
             continue
         pr = paired(p, "shim-sendfile-on", "cpu_s_per_gb", base="native-ktls")
         em = where(p, info) != p
         if pr is None:
             targets.append(("shim CPU per GB within 2% of OpenSSL-native kTLS with sendfile",
                             "NOT MEASURABLE HERE", why_not(p, ["native-ktls", "shim-sendfile-on"], "cpu_s_per_gb")))
+            plain.append((False, "whether the shim costs what OpenSSL's own kTLS costs: "
+                                 + why_not(p, ["native-ktls", "shim-sendfile-on"], "cpu_s_per_gb") + "."))
         else:
             v, note = paired_verdict(pr, 1.02, True)
+            same = statistics.median(pr)
+            if v.startswith("MET"):
+                plain.append((True, f"serving a file with sendfile, the shim costs the same CPU per GB as OpenSSL's "
+                                    f"own kTLS (shim / native = {same:.3f}; the target was within 2%)"
+                                    + (", measured under emulation, which slows both alike, so the comparison "
+                                       "holds" if em else "") + "."))
+            elif v.startswith("NOT MET"):
+                plain.append((True, f"the shim costs more CPU per GB than OpenSSL's own kTLS (shim / native = "
+                                    f"{same:.3f}; the target was within 2%)."))
+            else:
+                plain.append((False, f"whether the shim is within 2% of OpenSSL's own kTLS: the median ratio was "
+                                     f"{same:.3f}, but the run-to-run spread was wider than that distance."))
             if em and v != "NOT MEASURABLE HERE":
                 v += " (EMULATED)"
             targets.append((
@@ -249,6 +283,11 @@ def main():
                             "userspace and kernel crypto are emulated differently"
                             + (f" (the EMULATED ratio, {r6:.2f}x, is not evidence either way)" if r6 else "")
                             + "."))
+            plain.append((False, "whether kTLS through the shim saves CPU against userspace OpenSSL (the target: "
+                                 "0.6x or less). That needs a kernel with kTLS on real hardware; the emulation "
+                                 "slows kernel and userspace crypto by different amounts, so the guest's kTLS "
+                                 "bars standing above userspace"
+                                 + (f" ({r6:.2f}x)" if r6 else "") + " are no evidence either way."))
         else:
             p6 = paired(p, "shim-sendfile-on", "cpu_s_per_gb")
             v6, n6 = paired_verdict(p6, 0.6, True) if p6 else (
@@ -256,9 +295,14 @@ def main():
             targets.append(("shim+sendfile CPU per GB at or below 0.6x userspace OpenSSL (native kTLS host)", v6,
                             (f"shim+sendfile / userspace, median of per-round ratios = {statistics.median(p6):.3f}."
                              if p6 else "") + n6))
+            plain.append((v6 != "NOT MEASURABLE HERE",
+                          (f"kTLS through the shim with sendfile used {statistics.median(p6):.2f}x the CPU per GB of "
+                           f"userspace OpenSSL ({'within' if v6 == 'MET' else 'not within' if v6 == 'NOT MET' else 'too noisy to judge against'} the 0.6x target)."
+                           if p6 else "the shim against userspace OpenSSL: " + n6.strip())))
     if not plain_places:
         targets.append(("passthrough overhead under 1% CPU and 5% handshake rate",
                         "NOT MEASURABLE HERE", "this kernel has kTLS; passthrough needs one without"))
+        plain.append((False, "what the shim costs where the kernel has no kTLS (passthrough): this kernel has kTLS."))
     for p in plain_places:
         pc = paired(p, "shim-sendfile-off", "cpu_s_per_gb")
         ph = paired(p, "shim-sendfile-off", "handshakes_per_s")
@@ -266,6 +310,9 @@ def main():
             targets.append(("passthrough overhead under 1% CPU and 5% handshake rate", "NOT MEASURABLE HERE",
                             why_not(p, ["userspace", "shim-sendfile-off"],
                                     "cpu_s_per_gb" if pc is None else "handshakes_per_s")))
+            plain.append((False, "what the shim costs where the kernel has no kTLS: "
+                                 + why_not(p, ["userspace", "shim-sendfile-off"],
+                                           "cpu_s_per_gb" if pc is None else "handshakes_per_s") + "."))
             continue
         # Without kTLS nginx never calls sendfile on a TLS connection, so the two
         # shim rows run the same code: their paired ratio is the noise floor.
@@ -283,9 +330,48 @@ def main():
         targets.append(("passthrough overhead under 5% handshake rate", vh,
                         f"{p} (no kTLS), shim vs no shim, both sendfile off, median of per-round ratios: "
                         f"handshakes/s {(statistics.median(ph) - 1) * 100:+.1f}%." + nh + aa(aa_h)))
+
+        def passthrough(verdict, what, limit, rs):
+            change = (statistics.median(rs) - 1) * 100
+            lo, hi, cover = median_ci(rs) if len(rs) > 1 else (rs[0], rs[-1], 0)
+            spread = f"{cover:.0%} confidence interval of the median ratio {lo:.3f}-{hi:.3f}"
+            if verdict == "NOT MEASURABLE HERE":
+                return (False, f"whether the shim, passing through where the kernel has no kTLS, changes {what} by "
+                               f"less than {limit}: the median was {change:+.1f}%, but this run's spread ({spread}) "
+                               f"holds the limit, so it cannot tell.")
+            return (True, f"where the kernel has no kTLS, the shim (passing through) changes {what} by "
+                          f"{'less' if verdict == 'MET' else 'more'} than {limit}: median {change:+.1f}% ({spread}).")
+        plain.append(passthrough(vc, "CPU per GB", "1%", pc))
+        plain.append(passthrough(vh, "the handshake rate", "5%", ph))
     md += ["| target | verdict | measured |", "|---|---|---|"]
     md += [f"| {t} | **{v}** | {d} |" for t, v, d in targets]
     md.append("")
+
+    # what a reader needs first: in plain words, what was and was not shown
+    intro = []
+    native = [p for p in ktls_places if where(p, info) == p]
+    if native:
+        intro.append(f"kTLS ran natively ({where(native[0], info)}, kernel {info[native[0]].get('kernel')}): every "
+                     "number here is a real measurement.")
+    elif ktls_places:
+        intro.append("This machine's kernel has no kTLS. So here the shim could only pass through (the host rows), "
+                     "and kTLS itself ran in a QEMU guest that emulates the CPU in software (the EMULATED rows"
+                     + (f"; in this run it took {em_gb:.0f}x the host's CPU per GB and {em_hs:.0f}x per handshake "
+                        "for the same userspace-OpenSSL work" if em_gb and em_hs else "")
+                     + "). The guest's absolute numbers say nothing about real speed; ratios between two "
+                     "kernel-side configurations measured there do.")
+    else:
+        intro.append("No kernel with kTLS was measured: only what the shim costs where it passes through.")
+    shown = [t for ok, t in plain if ok]
+    missing = [t for ok, t in plain if not ok]
+    head = ["## In short", ""] + intro + [""]
+    if shown:
+        head += ["Shown:"] + [f"- {t[0].upper() + t[1:]}" for t in shown] + [""]
+    if missing:
+        head += ["Not shown:"] + [f"- {t[0].upper() + t[1:]}" for t in missing] + [""]
+    if failed:
+        head += ["Some configurations FAILED their checks; their numbers are withheld (end of this file).", ""]
+    md[2:2] = head
 
     md += ["## Machine", ""]
     for p in places:
@@ -310,6 +396,8 @@ def main():
 
 
 def chart(out_dir, summary, places, info):
+    """chart.png from raw/chart.dat through raw/chart.gp (paths relative to
+    out_dir, so the script is the same wherever it is rendered)."""
     dat = os.path.join(out_dir, "raw", "chart.dat")
     panels = []
     with open(dat, "w") as f:
@@ -324,17 +412,36 @@ def chart(out_dir, summary, places, info):
                 panels.append((p, m))
     titles = {"cpu_s_per_gb": "nginx worker CPU s per GB (lower is better)",
               "handshakes_per_s": "short connections per s, a full TLS handshake each (higher is better)"}
-    gp = [f'set terminal pngcairo size {600 * len(places)},900 font ",9"',
-          f'set output "{os.path.join(out_dir, "chart.png")}"',
-          f"set multiplot layout 2,{len(places)} columnsfirst",
+    reps = sorted({s["reps"] for s in summary.values() if s["ok"]})
+    em_gb, em_hs = emulation_factors(summary, places, info)
+    factor = {"cpu_s_per_gb": (em_gb, "per GB"), "handshakes_per_s": (em_hs, "per handshake")}
+    gp = [f'set terminal pngcairo size {600 * len(places)},940 font ",9"',
+          'set output "chart.png"',
+          f'set multiplot layout 2,{len(places)} columnsfirst title "bars: median of '
+          f'{"/".join(str(r) for r in reps)} repetitions; error bars: lowest to highest repetition" '
+          'font ",10"',
           "set style data histograms", "set style histogram errorbars gap 1 lw 1",
           "set style fill solid 0.6 border -1", "set boxwidth 0.8", "set yrange [0:*]",
           "set xtics rotate by -30 nomirror", "set key off", "set grid ytics"]
     for idx, (p, m) in enumerate(panels):
+        em = where(p, info) != p
         gp.append(f'set title "{where(p, info)}: {titles[m]}"')
-        gp.append(f'plot "{dat}" index {idx} using 2:3:4:xtic(1) lc rgb "#4a7ab0"')
+        if em:
+            # said on the panel itself: a reader of the picture alone must not take these bars for speed
+            f, unit = factor[m]
+            slower = f"\\n{f:.0f}x the host's CPU {unit} for the same work" if f else ""
+            gp.append(f'set label 1 "EMULATED (QEMU TCG){slower}\\nnot real speed: compare bars within this '
+                      'panel only" at graph 0.5, graph 0.9 center font ",10" tc rgb "#b03030" front')
+            gp.append('set object 1 rect from graph 0, graph 0 to graph 1, graph 1 behind fc rgb "#fbeeee" '
+                      'fs solid 1.0 noborder')
+            gp.append("set offsets 0, 0, graph 0.3, 0")  # room above the bars for the label
+        else:
+            gp += ["unset label 1", "unset object 1", "set offsets 0, 0, 0, 0"]
+        gp.append(f'plot "raw/chart.dat" index {idx} using 2:3:4:xtic(1) lc rgb "{"#b07a7a" if em else "#4a7ab0"}"')
     gp.append("unset multiplot")
-    subprocess.run(["gnuplot"], input="\n".join(gp), text=True, check=True)
+    with open(os.path.join(out_dir, "raw", "chart.gp"), "w") as f:
+        f.write("\n".join(gp) + "\n")
+    subprocess.run(["gnuplot", "raw/chart.gp"], cwd=out_dir, check=True)
 
 
 if __name__ == "__main__":

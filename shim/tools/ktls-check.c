@@ -1,7 +1,9 @@
 /* ktls-check: what this machine's kernel TLS can do, probed for real on a
  * loopback TCP pair: does the tls ULP attach, and which TLS version x cipher
- * x direction does setsockopt(SOL_TLS) accept. Exit 0 when software kTLS
- * works (at least one pair in both directions), 1 with the reason when not. */
+ * x direction does setsockopt(SOL_TLS) accept. Where it does not, which case
+ * this is (kernel config, module, capability) and the next step. Exit 0 when
+ * software kTLS works (at least one pair in both directions), 1 with the
+ * reason when not. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -19,7 +21,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "check_diag.h"
 #include "crypto_info.h"
+#include "version.h"
 
 struct probe {
     int version; /* 0x0303, 0x0304 */
@@ -112,6 +116,124 @@ static void probe_cipher(struct probe *p)
     }
     close(c);
     close(s);
+}
+
+/* TLS 1.3 KeyUpdate: from 6.14 a second TLS_TX with the next key rekeys;
+ * before, it fails (EBUSY). 0 when accepted, else the errno. */
+static int probe_rekey(void)
+{
+    int c, s, e = tcp_pair(&c, &s);
+    if (e)
+        return e;
+    static const uint8_t key[16] = {0x42}, next_key[16] = {0x43}, iv[12] = {0x24};
+    union ktls_crypto_info info;
+    size_t len = ktls_crypto_info_pack(&info, 0x0304, KTLS_CIPHER_AES_128_GCM, key, iv, 0);
+    if (!(e = attach_ulp(c)))
+        e = setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) ? errno : 0;
+    if (!e) {
+        len = ktls_crypto_info_pack(&info, 0x0304, KTLS_CIPHER_AES_128_GCM, next_key, iv, 0);
+        e = setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) ? errno : 0;
+    }
+    close(c);
+    close(s);
+    return e;
+}
+
+/* ---- why not: the kernel's config, its tls module, this process's rights ---- */
+
+static int exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* "CONFIG_TLS=m" -> module; "# CONFIG_TLS is not set" -> not set */
+static enum config_tls config_line(const char *line, enum config_tls seen)
+{
+    if (!strncmp(line, "CONFIG_TLS=", 11))
+        return line[11] == 'y' ? CONFIG_TLS_BUILTIN : line[11] == 'm' ? CONFIG_TLS_MODULE : seen;
+    if (!strncmp(line, "# CONFIG_TLS is not set", 23))
+        return CONFIG_TLS_NOT_SET;
+    return seen;
+}
+
+/* /proc/config.gz through zlib, loaded only if there (no link-time dependency) */
+static enum config_tls config_gz(const char *path)
+{
+    void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!z)
+        return CONFIG_TLS_UNKNOWN;
+    void *(*gz_open)(const char *, const char *) = (void *(*)(const char *, const char *))dlsym(z, "gzopen");
+    char *(*gz_gets)(void *, char *, int) = (char *(*)(void *, char *, int))dlsym(z, "gzgets");
+    int (*gz_close)(void *) = (int (*)(void *))dlsym(z, "gzclose");
+    enum config_tls v = CONFIG_TLS_UNKNOWN;
+    void *f = gz_open && gz_gets && gz_close ? gz_open(path, "rb") : NULL;
+    if (f) {
+        char line[512];
+        while (gz_gets(f, line, sizeof(line)))
+            v = config_line(line, v);
+        gz_close(f);
+    }
+    dlclose(z);
+    return v;
+}
+
+static enum config_tls kernel_config(const char *release, char *source, size_t cap)
+{
+    snprintf(source, cap, "/boot/config-%s", release);
+    FILE *f = fopen(source, "r");
+    if (f) {
+        enum config_tls v = CONFIG_TLS_UNKNOWN;
+        char line[512];
+        while (fgets(line, sizeof(line), f))
+            v = config_line(line, v);
+        fclose(f);
+        if (v != CONFIG_TLS_UNKNOWN)
+            return v;
+    }
+    snprintf(source, cap, "/proc/config.gz");
+    if (exists(source)) {
+        enum config_tls v = config_gz(source);
+        if (v != CONFIG_TLS_UNKNOWN)
+            return v;
+    }
+    source[0] = 0;
+    return CONFIG_TLS_UNKNOWN;
+}
+
+static int module_file(const char *release, char *out, size_t cap)
+{
+    static const char *const suffixes[] = {"", ".xz", ".zst", ".gz"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(out, cap, "/lib/modules/%s/kernel/net/tls/tls.ko%s", release, suffixes[i]);
+        if (exists(out))
+            return 1;
+    }
+    return 0;
+}
+
+static int has_cap_net_admin(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long eff = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "CapEff: %llx", &eff) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (eff >> 12) & 1; /* CAP_NET_ADMIN */
+}
+
+static int read_flag(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int v = 0;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
 }
 
 /* ---- OpenSSL: which one a dynamically linked program here would get ---- */
@@ -246,39 +368,48 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: ktls-check [--json]\n"
+        else if (!strcmp(argv[i], "--version")) {
+            printf("ktls-check (ktls-shim) %s\n", KTLS_SHIM_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: ktls-check [--json] [--version]\n"
                    "Probes kernel TLS on a loopback TCP pair. Exit 0 when software kTLS works,\n"
-                   "1 when it does not (the reason is printed), 2 on bad usage.\n");
+                   "1 when it does not (the reason and the next step are printed), 2 on bad usage.\n"
+                   "See ktls-check(1).\n");
             return 0;
         } else {
-            fprintf(stderr, "ktls-check: unknown argument %s (usage: ktls-check [--json])\n", argv[i]);
+            fprintf(stderr, "ktls-check: unknown option %s (see ktls-check --help)\n", argv[i]);
             return 2;
         }
     }
     struct utsname u;
     uname(&u);
-    int ulp_err = probe_ulp();
-    int works = 0;
+    int ulp_err = probe_ulp(), pairs_both = 0, rekey_err = -1;
     for (size_t i = 0; i < NPROBES; i++) {
         if (ulp_err)
             probes[i].tx_err = probes[i].rx_err = ulp_err;
         else
             probe_cipher(&probes[i]);
-        works |= !probes[i].tx_err && !probes[i].rx_err;
+        pairs_both += !probes[i].tx_err && !probes[i].rx_err;
     }
-    char reason[256] = "";
-    if (ulp_err == ENOENT)
-        snprintf(reason, sizeof(reason),
-                 "setsockopt(TCP_ULP, \"tls\"): %s: the kernel has no tls module (CONFIG_TLS) or "
-                 "cannot load it",
-                 strerror(ulp_err));
-    else if (ulp_err)
-        snprintf(reason, sizeof(reason), "setsockopt(TCP_ULP, \"tls\"): %s", strerror(ulp_err));
-    else if (!works)
-        snprintf(reason, sizeof(reason),
-                 "the tls ULP attaches but no cipher is accepted in both directions (crypto "
-                 "modules missing?)");
+    if (!ulp_err)
+        rekey_err = probe_rekey();
+    int works = pairs_both > 0;
+
+    char config_source[300], module_path[300];
+    struct diag_facts facts = {
+        .release = u.release,
+        .ulp_err = ulp_err,
+        .pairs_both = pairs_both,
+        .config = kernel_config(u.release, config_source, sizeof(config_source)),
+        .module_loaded = exists("/sys/module/tls"),
+        .cap_net_admin = has_cap_net_admin(),
+        .modules_disabled = read_flag("/proc/sys/kernel/modules_disabled"),
+    };
+    facts.config_source = config_source[0] ? config_source : NULL;
+    facts.module_path = module_file(u.release, module_path, sizeof(module_path)) ? module_path : NULL;
+    struct diag d;
+    check_diagnose(&facts, &d);
 
     struct openssl_info o;
     find_openssl(&o);
@@ -300,10 +431,29 @@ int main(int argc, char **argv)
         printf("{\n  \"kernel\": ");
         json_str(u.release);
         printf(",\n  \"software_ktls\": %s,\n  \"reason\": ", works ? "true" : "false");
-        if (reason[0])
-            json_str(reason);
+        if (!works)
+            json_str(d.why);
         else
             fputs("null", stdout);
+        printf(",\n  \"diagnosis\": {\"case\": ");
+        json_str(d.name);
+        printf(", \"why\": ");
+        json_str(d.why);
+        printf(", \"next_step\": ");
+        json_str(d.next);
+        printf(", \"config_tls\": \"%s\", \"config_source\": ",
+               (const char *[]){"unknown", "not set", "m", "y"}[facts.config]);
+        if (facts.config_source)
+            json_str(facts.config_source);
+        else
+            fputs("null", stdout);
+        printf(", \"module\": ");
+        if (facts.module_path)
+            json_str(facts.module_path);
+        else
+            fputs("null", stdout);
+        printf(", \"module_loaded\": %s, \"cap_net_admin\": %s}", facts.module_loaded ? "true" : "false",
+               facts.cap_net_admin ? "true" : "false");
         printf(",\n  \"ulp\": {\"attaches\": %s, \"error\": ", ulp_err ? "false" : "true");
         json_err(ulp_err);
         printf("},\n  \"ciphers\": [\n");
@@ -315,9 +465,14 @@ int main(int argc, char **argv)
             json_err(p->tx_err);
             printf(", \"rx_error\": ");
             json_err(p->rx_err);
+            printf(", \"min_kernel\": ");
+            json_str(check_min_kernel(p->version, p->cipher_name));
             printf("}%s\n", i + 1 < NPROBES ? "," : "");
         }
-        printf("  ],\n  \"tls_stat\": {");
+        printf("  ],\n  \"rekey\": {\"tls\": \"1.3\", \"tx\": %s, \"error\": ", rekey_err == 0 ? "true" : "false");
+        json_err(rekey_err < 0 ? ulp_err : rekey_err);
+        printf(", \"min_kernel\": \"%s\"}", CHECK_REKEY_MIN_KERNEL);
+        printf(",\n  \"tls_stat\": {");
         for (int i = 0; i < nstat; i++) {
             printf("%s", i ? ", " : "");
             json_str(names[i]);
@@ -343,14 +498,25 @@ int main(int argc, char **argv)
         printf("]}\n}\n");
     } else {
         printf("kernel:            %s\n", u.release);
-        printf("tls ULP:           %s\n", ulp_err ? strerror(ulp_err) : "attaches");
-        printf("ciphers (setsockopt SOL_TLS on a loopback pair):\n");
-        for (size_t i = 0; i < NPROBES; i++) {
-            const struct probe *p = &probes[i];
-            printf("  TLS %s %-18s TX %-3s RX %s", p->version == 0x0304 ? "1.3" : "1.2",
-                   p->cipher_name, p->tx_err ? "no" : "yes", p->rx_err ? "no" : "yes");
-            if (p->tx_err || p->rx_err)
-                printf("   (%s)", strerror(p->tx_err ? p->tx_err : p->rx_err));
+        if (ulp_err) {
+            printf("tls ULP:           missing (setsockopt TCP_ULP \"tls\": %s)\n", strerror(ulp_err));
+            printf("ciphers:           not probed: no tls ULP to take keys\n");
+        } else {
+            printf("tls ULP:           attaches\n");
+            printf("ciphers (setsockopt SOL_TLS on a loopback pair; since: first kernel with it):\n");
+            for (size_t i = 0; i < NPROBES; i++) {
+                const struct probe *p = &probes[i];
+                printf("  TLS %s %-18s TX %-3s RX %-3s  since %-15s", p->version == 0x0304 ? "1.3" : "1.2",
+                       p->cipher_name, p->tx_err ? "no" : "yes", p->rx_err ? "no" : "yes",
+                       check_min_kernel(p->version, p->cipher_name));
+                if (p->tx_err || p->rx_err)
+                    printf(" (%s)", strerror(p->tx_err ? p->tx_err : p->rx_err));
+                printf("\n");
+            }
+            printf("  TLS 1.3 KeyUpdate (rekey)  TX %-3s         since %-15s", rekey_err ? "no" : "yes",
+                   CHECK_REKEY_MIN_KERNEL);
+            if (rekey_err)
+                printf(" (%s: a peer's KeyUpdate ends the connection)", strerror(rekey_err));
             printf("\n");
         }
         printf("/proc/net/tls_stat:%s", nstat ? "\n" : " absent\n");
@@ -362,9 +528,9 @@ int main(int argc, char **argv)
         for (int i = 0; i < nnics; i++)
             printf("; %s tls-hw-tx %s, tls-hw-rx %s", nics[i].name, tri(nics[i].tx), tri(nics[i].rx));
         printf("\n");
-        printf("software kTLS:     %s\n", works ? "works" : "does NOT work");
+        printf("software kTLS:     %s\n", works ? "works" : "does NOT work (why and next step: on stderr)");
     }
     if (!works)
-        fprintf(stderr, "ktls-check: no software kTLS here: %s\n", reason);
+        fprintf(stderr, "ktls-check: no software kTLS here: %s\nktls-check: next step: %s\n", d.why, d.next);
     return works ? 0 : 1;
 }

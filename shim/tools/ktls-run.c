@@ -2,7 +2,9 @@
  * print what happened to its TLS connections (from the shim's per-process
  * stats files) next to the kernel's own counters. */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,25 +20,28 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "json_flat.h"
+#include "run_stats.h"
+#include "version.h"
 
 #define LIB_NAME "libktls-shim.so"
+#define LIB_MARKER "@(#)ktls-shim "
 
-static void usage(FILE *to)
+static void usage(void)
 {
-    fprintf(to,
-            "usage: ktls-run [options] -- command [args...]\n"
-            "  --mode both|tx|rx|off   directions to move to the kernel (KTLS_SHIM_MODE)\n"
-            "  --sample P              share of connections in the offload arm, 0..1 (KTLS_SHIM_SAMPLE)\n"
-            "  --seed N                reproducible A/B split (KTLS_SHIM_SEED)\n"
-            "  --stats PREFIX          keep stats files PREFIX.<pid>.json (KTLS_SHIM_STATS);\n"
-            "                          default: a temporary directory, removed after the summary\n"
-            "  --interval S            stats refresh period in seconds (KTLS_SHIM_STATS_INTERVAL)\n"
-            "  --log LEVEL             off|error|info|debug (KTLS_SHIM_LOG)\n"
-            "  --log-file FILE         log destination (KTLS_SHIM_LOG_FILE)\n"
-            "  --lib PATH              the shim library (default: next to ktls-run, or ../lib)\n"
-            "  --quiet                 no summary\n"
-            "The summary goes to stderr; the exit status is the command's.\n");
+    printf("usage: ktls-run [options] -- command [args...]\n"
+           "  --mode both|tx|rx|off   directions to move to the kernel (KTLS_SHIM_MODE)\n"
+           "  --sample P              share of connections in the offload arm, 0..1 (KTLS_SHIM_SAMPLE)\n"
+           "  --seed N                reproducible A/B split (KTLS_SHIM_SEED)\n"
+           "  --stats PREFIX|DIR/     keep stats files PREFIX.<pid>.json, or DIR/stats.<pid>.json\n"
+           "                          (KTLS_SHIM_STATS); default: a private directory, removed after\n"
+           "                          the summary\n"
+           "  --interval S            stats refresh period in seconds (KTLS_SHIM_STATS_INTERVAL)\n"
+           "  --log LEVEL             off|error|info|debug (KTLS_SHIM_LOG)\n"
+           "  --log-file FILE         log destination, appended to (KTLS_SHIM_LOG_FILE)\n"
+           "  --lib PATH              the shim library (default: next to ktls-run, or ../lib)\n"
+           "  --quiet                 no summary\n"
+           "  --version               print the version and the library's\n"
+           "The summary goes to stderr; the exit status is the command's. See ktls-run(1).\n");
 }
 
 /* ---- options, validated by the shim's own knob parser ---- */
@@ -57,6 +63,15 @@ static const char *opt_lookup(const char *knob)
     return NULL;
 }
 
+/* The option if given, else the environment's knob (ktls-run passes it on). */
+static const char *opt_or_env(const char *knob)
+{
+    const char *v = opt_lookup(knob);
+    if (!v && (v = getenv(knob)) && !*v)
+        v = NULL;
+    return v;
+}
+
 static void opt_report(const char *message)
 {
     /* "ktls-shim: KNOB="v" is not valid (expected ...); using ..." -> the option */
@@ -72,39 +87,127 @@ static void opt_report(const char *message)
             semi && why ? (int)(semi - why) : 0, why ? why : "");
 }
 
-/* ---- finding the library ---- */
+/* ---- the library: found, and checked to be this project's for this machine ---- */
 
 static int readable(const char *p)
 {
     return access(p, R_OK) == 0;
 }
 
-static int find_lib(const char *given, char *out, size_t cap)
+/* 1 with the path in out and how it was named in label; 0 with *why set. */
+static int find_lib(const char *given, char *out, size_t cap, char *label, size_t lcap, char *why, size_t wcap)
 {
-    if (!given)
-        given = getenv("KTLS_SHIM_LIB");
+    const char *from = "--lib";
+    if (!given && (given = getenv("KTLS_SHIM_LIB")) && *given)
+        from = "KTLS_SHIM_LIB";
     if (given && *given) {
-        if (!realpath(given, out) || !readable(out))
+        snprintf(label, lcap, "%s %s", from, given);
+        if (!realpath(given, out) || !readable(out)) {
+            snprintf(why, wcap, "%s: %s", label, strerror(errno));
             return 0;
+        }
         return 1;
     }
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
+    if (n <= 0) {
+        snprintf(why, wcap, "cannot find %s (/proc/self/exe: %s); give --lib PATH", LIB_NAME, strerror(errno));
         return 0;
+    }
     self[n] = 0;
     const char *dir = dirname(self);
     /* build/ layout (tools beside the library), then PREFIX/bin + PREFIX/lib */
     snprintf(out, cap, "%s/%s", dir, LIB_NAME);
-    if (readable(out))
+    if (readable(out)) {
+        snprintf(label, lcap, "%s", out);
         return 1;
+    }
     snprintf(out, cap, "%s/../lib/%s", dir, LIB_NAME);
     char resolved[PATH_MAX];
     if (readable(out) && realpath(out, resolved)) {
         snprintf(out, cap, "%s", resolved);
+        snprintf(label, lcap, "%s", out);
         return 1;
     }
+    snprintf(why, wcap, "cannot find %s in %s or %s/../lib; give --lib PATH or KTLS_SHIM_LIB", LIB_NAME, dir, dir);
     return 0;
+}
+
+/* e_ident class and e_machine of an ELF header, or -1 when not ELF. */
+static int elf_kind(const unsigned char *h, size_t len, int *class, int *machine, int *type)
+{
+    if (len < sizeof(Elf64_Ehdr) || memcmp(h, ELFMAG, SELFMAG) != 0)
+        return -1;
+    *class = h[EI_CLASS];
+    uint16_t m, t;
+    memcpy(&t, h + offsetof(Elf64_Ehdr, e_type), 2);
+    memcpy(&m, h + offsetof(Elf64_Ehdr, e_machine), 2); /* same offset in Elf32 */
+    *machine = m;
+    *type = t;
+    return 0;
+}
+
+static size_t read_head(const char *path, unsigned char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, cap);
+    close(fd);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* A shared object for this machine that carries the shim's version marker.
+ * 0 with *why set (naming the library as label), else 1 with its version. */
+static int check_lib(const char *lib, const char *label, char *version, size_t vcap, char *why, size_t wcap)
+{
+    unsigned char mine[64], head[64];
+    int class, machine, type, my_class, my_machine, my_type;
+    size_t n = read_head(lib, head, sizeof(head));
+    if (elf_kind(head, n, &class, &machine, &type) != 0) {
+        snprintf(why, wcap, "%s: not an ELF shared library", label);
+        return 0;
+    }
+    if (elf_kind(mine, read_head("/proc/self/exe", mine, sizeof(mine)), &my_class, &my_machine, &my_type) == 0
+        && (class != my_class || machine != my_machine)) {
+        snprintf(why, wcap, "%s: built for another machine (ELF class %d, machine %d; this is %d, %d)", label,
+                 class, machine, my_class, my_machine);
+        return 0;
+    }
+    if (type != ET_DYN) {
+        snprintf(why, wcap, "%s: an ELF file but not a shared library", label);
+        return 0;
+    }
+    FILE *f = fopen(lib, "rb");
+    if (!f) {
+        snprintf(why, wcap, "%s: %s", label, strerror(errno));
+        return 0;
+    }
+    /* the marker: "@(#)ktls-shim VERSION\0", looked for in a sliding window */
+    static char buf[65536 + 64];
+    size_t keep = 0, got;
+    const size_t mlen = strlen(LIB_MARKER);
+    int found = 0;
+    while (!found && (got = fread(buf + keep, 1, sizeof(buf) - keep - 1, f)) > 0) {
+        size_t len = keep + got;
+        for (size_t i = 0; i + mlen < len; i++)
+            if (buf[i] == '@' && !memcmp(buf + i, LIB_MARKER, mlen)) {
+                size_t v = i + mlen, end = v;
+                while (end < len && buf[end] && end - v < vcap - 1)
+                    end++;
+                snprintf(version, vcap, "%.*s", (int)(end - v), buf + v);
+                found = 1;
+                break;
+            }
+        keep = len < 64 ? len : 64;
+        memmove(buf, buf + len - keep, keep);
+    }
+    fclose(f);
+    if (!found) {
+        snprintf(why, wcap, "%s: not the ktls-shim library (no ktls-shim version marker in it)", label);
+        return 0;
+    }
+    return 1;
 }
 
 /* LD_PRELOAD takes ':' or ' ' separated paths; keep what is there, put the
@@ -128,15 +231,87 @@ static int set_preload(const char *lib)
     return setenv("LD_PRELOAD", lib, 1);
 }
 
+/* ---- up-front checks of where the shim will write ---- */
+
+static int check_log_file(const char *path)
+{
+    /* the shim appends to it the same way (and creates it) */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "ktls-run: --log-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* PREFIX's directory must exist and take new files. A PREFIX that is a
+ * directory (or ends in '/') means DIR/stats. Sets *root_only when only root
+ * may write there, which a program that drops privileges runs into. */
+static int check_stats_prefix(const char *given, char *prefix, size_t cap, int *root_only)
+{
+    struct statx sx;
+    size_t n = strlen(given);
+    if ((n && given[n - 1] == '/') || (statx(AT_FDCWD, given, 0, STATX_TYPE, &sx) == 0 && S_ISDIR(sx.stx_mode)))
+        snprintf(prefix, cap, "%s%sstats", given, n && given[n - 1] == '/' ? "" : "/");
+    else
+        snprintf(prefix, cap, "%s", given);
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof(copy), "%s", prefix);
+    const char *dir = dirname(copy);
+    if (statx(AT_FDCWD, dir, 0, STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID, &sx) != 0) {
+        fprintf(stderr, "ktls-run: --stats %s: directory %s: %s\n", given, dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(sx.stx_mode)) {
+        fprintf(stderr, "ktls-run: --stats %s: %s is not a directory\n", given, dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "ktls-run: --stats %s: cannot write to %s: %s\n", given, dir, strerror(errno));
+        return -1;
+    }
+    *root_only = sx.stx_uid == 0 && !(sx.stx_mode & S_IWOTH) && !((sx.stx_mode & S_IWGRP) && sx.stx_gid != 0);
+    return 0;
+}
+
+/* Private to the run, yet usable by the program's own privilege drops
+ * (nginx workers run as nobody): mode 1733, others may create files but not
+ * list the directory or remove what is not theirs; the shim creates its files
+ * exclusively, never through a link, and ktls-run reads only files of this
+ * run's unguessable id. */
+static int make_private_dir(char *dir, size_t cap)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/ktls-run.XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir) || chmod(dir, 01733) != 0) {
+        fprintf(stderr, "ktls-run: cannot create a stats directory in %s: %s\n", t && *t ? t : "/tmp",
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void remove_private_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && unlinkat(dirfd(d), e->d_name, 0) != 0
+                && errno == EISDIR)
+                unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+        closedir(d);
+    }
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "ktls-run: could not remove %s: %s\n", dir, strerror(errno));
+}
+
 /* ---- kernel counters ---- */
 
-struct tls_stat {
-    long long tx_sw, rx_sw, decrypt_errors;
-};
-
-static void read_tls_stat(struct tls_stat *st)
+static void read_tls_stat(long long *tx, long long *rx, long long *decrypt_errors)
 {
-    memset(st, 0, sizeof(*st));
+    *tx = *rx = *decrypt_errors = 0;
     FILE *f = fopen("/proc/net/tls_stat", "r");
     if (!f)
         return;
@@ -144,200 +319,147 @@ static void read_tls_stat(struct tls_stat *st)
     long long v;
     while (fscanf(f, "%63s %lld", name, &v) == 2) {
         if (!strcmp(name, "TlsTxSw"))
-            st->tx_sw = v;
+            *tx = v;
         else if (!strcmp(name, "TlsRxSw"))
-            st->rx_sw = v;
+            *rx = v;
         else if (!strcmp(name, "TlsDecryptError"))
-            st->decrypt_errors = v;
+            *decrypt_errors = v;
     }
     fclose(f);
 }
 
-/* ---- summing the stats files of this run ---- */
-
-#define MAX_LEAVES 512
-struct totals {
-    char path[MAX_LEAVES][128];
-    unsigned long long sum[MAX_LEAVES];
-    int n;
-    int processes, still_running, unreadable;
-};
-
-struct file_leaves {
-    struct totals *t;
-    char run[80];
-    long pid;
-    int final;
-    char path[MAX_LEAVES][128];
-    unsigned long long value[MAX_LEAVES];
-    int n;
-};
-
-static void collect_leaf(const char *path, enum json_kind kind, const char *value, void *arg)
-{
-    struct file_leaves *f = arg;
-    if (!strcmp(path, "run") && kind == JSON_STRING)
-        snprintf(f->run, sizeof(f->run), "%s", value);
-    else if (!strcmp(path, "pid") && kind == JSON_NUMBER)
-        f->pid = strtol(value, NULL, 10);
-    else if (!strcmp(path, "final"))
-        f->final = kind == JSON_TRUE;
-    else if (!strncmp(path, "arms.", 5) && kind == JSON_NUMBER && f->n < MAX_LEAVES) {
-        snprintf(f->path[f->n], sizeof(f->path[0]), "%s", path + 5);
-        f->value[f->n++] = strtoull(value, NULL, 10);
-    }
-}
-
-static void add_total(struct totals *t, const char *path, unsigned long long v)
-{
-    int i;
-    for (i = 0; i < t->n; i++)
-        if (!strcmp(t->path[i], path))
-            break;
-    if (i == t->n) {
-        if (t->n == MAX_LEAVES)
-            return;
-        snprintf(t->path[t->n++], sizeof(t->path[0]), "%s", path);
-        t->sum[i] = 0;
-    }
-    t->sum[i] += v;
-}
-
-static unsigned long long total(const struct totals *t, const char *path)
-{
-    for (int i = 0; i < t->n; i++)
-        if (!strcmp(t->path[i], path))
-            return t->sum[i];
-    return 0;
-}
-
-static void read_stats(struct totals *t, const char *prefix, const char *run_id)
-{
-    char dir_buf[PATH_MAX], base_buf[PATH_MAX];
-    snprintf(dir_buf, sizeof(dir_buf), "%s", prefix);
-    snprintf(base_buf, sizeof(base_buf), "%s", prefix);
-    const char *dir = dirname(dir_buf), *base = basename(base_buf);
-    size_t blen = strlen(base);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    static struct file_leaves f;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *name = e->d_name;
-        size_t n = strlen(name);
-        /* PREFIX.<digits>.json */
-        if (n <= blen + 6 || strncmp(name, base, blen) != 0 || name[blen] != '.'
-            || strcmp(name + n - 5, ".json") != 0 || strspn(name + blen + 1, "0123456789") != n - blen - 6)
-            continue;
-        char path[PATH_MAX * 2];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        FILE *fp = fopen(path, "r");
-        if (!fp)
-            continue;
-        static char text[65536];
-        size_t len = fread(text, 1, sizeof(text), fp);
-        fclose(fp);
-        memset(&f, 0, sizeof(f));
-        if (json_flatten(text, len, collect_leaf, &f) != 0) {
-            t->unreadable++;
-            continue;
-        }
-        if (strcmp(f.run, run_id) != 0)
-            continue; /* an earlier run's file under the same prefix */
-        t->processes++;
-        if (!f.final && f.pid > 0 && kill((pid_t)f.pid, 0) == 0)
-            t->still_running++;
-        for (int i = 0; i < f.n; i++)
-            add_total(t, f.path[i], f.value[i]);
-    }
-    closedir(d);
-}
-
-static void row(const struct totals *t, const char *label, const char *leaf)
-{
-    char a[128], b[128];
-    snprintf(a, sizeof(a), "offload.%s", leaf);
-    snprintf(b, sizeof(b), "control.%s", leaf);
-    fprintf(stderr, "  %-34s %14llu %14llu\n", label, total(t, a), total(t, b));
-}
-
-static void print_summary(const struct totals *t, const char *prefix, const struct tls_stat *before,
-                          const struct tls_stat *after, int have_kernel_stat)
-{
-    fprintf(stderr, "ktls-run: %d process%s reported TLS connections (stats %s.<pid>.json)\n",
-            t->processes, t->processes == 1 ? "" : "es", prefix);
-    if (t->still_running)
-        fprintf(stderr, "ktls-run: %d of them still running: their numbers are the last refresh\n",
-                t->still_running);
-    if (t->unreadable)
-        fprintf(stderr, "ktls-run: %d stats file(s) could not be read\n", t->unreadable);
-    fprintf(stderr, "  %-34s %14s %14s\n", "", "offload arm", "control arm");
-    static const char *const rows[][2] = {
-        {"connections", "connections"},
-        {"TX moved to the kernel", "tx.kernel"},
-        {"RX moved to the kernel", "rx.kernel"},
-        {"both directions in the kernel", "outcome.both"},
-        {"only TX in the kernel", "outcome.tx_only"},
-        {"only RX in the kernel", "outcome.rx_only"},
-        {"neither (all in OpenSSL)", "outcome.none"},
-        {"bytes sent via kernel", "bytes.kernel_tx"},
-        {"bytes sent via kernel sendfile", "bytes.kernel_sendfile"},
-        {"bytes received via kernel", "bytes.kernel_rx"},
-        {"bytes sent via OpenSSL", "bytes.openssl_tx"},
-        {"bytes received via OpenSSL", "bytes.openssl_rx"},
-        {"bytes sendfile emulated", "bytes.emulated_sendfile"},
-    };
-    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++)
-        row(t, rows[r][0], rows[r][1]);
-    int any = 0;
-    for (int i = 0; i < t->n; i++) {
-        const char *p = t->path[i], *dot = strchr(p, '.');
-        if (!dot || (strncmp(dot + 1, "tx.fallback.", 12) && strncmp(dot + 1, "rx.fallback.", 12)))
-            continue;
-        if (!any++)
-            fprintf(stderr, "  fallbacks (arm, direction, reason):\n");
-        fprintf(stderr, "    %-7.*s %s %-32s %10llu\n", (int)(dot - p), p, dot[1] == 't' ? "TX" : "RX",
-                dot + 13, t->sum[i]);
-    }
-    if (have_kernel_stat)
-        fprintf(stderr,
-                "ktls-run: kernel /proc/net/tls_stat over the run (whole machine): TlsTxSw +%lld "
-                "TlsRxSw +%lld TlsDecryptError +%lld\n",
-                after->tx_sw - before->tx_sw, after->rx_sw - before->rx_sw,
-                after->decrypt_errors - before->decrypt_errors);
-    else
-        fprintf(stderr, "ktls-run: no /proc/net/tls_stat: this kernel has no kTLS loaded\n");
-}
-
-static void remove_stats_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') {
-                char p[PATH_MAX * 2];
-                snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(dir);
-}
+/* ---- the command's process tree ---- */
 
 static pid_t child;
 
-static void forward(int sig)
+static void forward(int sig, siginfo_t *info, void *context)
 {
-    if (child > 0)
+    (void)context;
+    /* ^C, ^\ and hangups from the terminal reach the command's process group
+     * already (SI_KERNEL); passing them on would deliver them twice */
+    if (child > 0 && !(info && info->si_code == SI_KERNEL))
         kill(child, sig);
+}
+
+/* The processes descended from this one that are still running (a server
+ * that daemonized: as the subreaper, ktls-run inherits its orphans). */
+static int list_descendants(pid_t *out, int cap)
+{
+    static pid_t pids[32768], ppids[32768];
+    int n = 0, found = 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 32768) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char path[300], text[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        text[len] = 0;
+        /* "pid (comm) state ppid ...": comm may hold anything, so from the last ')' */
+        const char *close_paren = strrchr(text, ')');
+        char state;
+        int ppid;
+        if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 || state == 'Z')
+            continue;
+        pids[n] = (pid_t)atoi(e->d_name);
+        ppids[n++] = (pid_t)ppid;
+    }
+    closedir(d);
+    /* breadth first from this process */
+    pid_t queue[4096];
+    int head = 0, tail = 0;
+    queue[tail++] = getpid();
+    while (head < tail) {
+        pid_t parent = queue[head++];
+        for (int i = 0; i < n; i++)
+            if (ppids[i] == parent && tail < 4096) {
+                queue[tail++] = pids[i];
+                if (found < cap)
+                    out[found] = pids[i];
+                found++;
+            }
+    }
+    return found;
+}
+
+/* Runs argv with its exit status in *status; 1 when it could not be
+ * executed at all (the child said why). */
+static int run_command(char **argv, int *status)
+{
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        fprintf(stderr, "ktls-run: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    /* orphans of the command (a daemonizing server) become ours, so they can be named */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    child = fork();
+    if (child < 0) {
+        fprintf(stderr, "ktls-run: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (child == 0) {
+        close(report[0]);
+        execvp(argv[0], argv);
+        int err = errno;
+        fprintf(stderr, "ktls-run: cannot run %s: %s\n", argv[0], strerror(err));
+        (void)!write(report[1], &err, sizeof(err));
+        _exit(err == ENOENT ? 127 : 126);
+    }
+    close(report[1]);
+    struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++)
+        sigaction(sigs[k], &sa, NULL);
+    int err = 0;
+    ssize_t got;
+    while ((got = read(report[0], &err, sizeof(err))) < 0 && errno == EINTR)
+        ;
+    close(report[0]);
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, 0);
+        if (p == child) {
+            *status = st;
+            break;
+        }
+        if (p < 0 && errno != EINTR)
+            break;
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ; /* orphans that already ended */
+    return got == (ssize_t)sizeof(err) ? 1 : 0;
+}
+
+/* ---- main ---- */
+
+static int print_version(const char *lib_opt)
+{
+    printf("ktls-run (ktls-shim) %s\n", KTLS_SHIM_VERSION);
+    char lib[PATH_MAX], label[PATH_MAX + 32], why[2 * PATH_MAX + 128], version[64];
+    if (!find_lib(lib_opt, lib, sizeof(lib), label, sizeof(label), why, sizeof(why)))
+        printf("library: %s\n", why);
+    else if (!check_lib(lib, label, version, sizeof(version), why, sizeof(why)))
+        printf("library: %s\n", why);
+    else
+        printf("library: %s, ktls-shim %s\n", lib, version);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *lib_opt = NULL;
-    int quiet = 0, i;
+    int quiet = 0, want_version = 0, i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -345,11 +467,11 @@ int main(int argc, char **argv)
             break;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
+            usage();
             return 0;
         }
-        if (!strcmp(a, "--quiet")) {
-            quiet = 1;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--version")) {
+            *(a[2] == 'q' ? &quiet : &want_version) = 1;
             continue;
         }
         const char *name = a, *val = NULL;
@@ -366,59 +488,59 @@ int main(int argc, char **argv)
         if (!known) {
             if (a[0] != '-')
                 break; /* the command itself, without "--" */
-            fprintf(stderr, "ktls-run: unknown option %s\n", a);
-            usage(stderr);
+            fprintf(stderr, "ktls-run: unknown option %s (see ktls-run --help)\n", a);
             return 2;
         }
         if (!val) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "ktls-run: %s needs a value\n", a);
+                fprintf(stderr, "ktls-run: %s needs a value (see ktls-run --help)\n", a);
                 return 2;
             }
             val = argv[++i];
         }
+        if (!*val) {
+            fprintf(stderr, "ktls-run: %s needs a non-empty value\n", name);
+            return 2;
+        }
         if (!strcmp(name, "--lib"))
             lib_opt = val;
         for (size_t k = 0; k < NOPTS; k++)
-            if (!strcmp(name, opt_names[k][0])) {
-                if (!*val) {
-                    fprintf(stderr, "ktls-run: %s needs a non-empty value\n", name);
-                    return 2;
-                }
+            if (!strcmp(name, opt_names[k][0]))
                 opt_values[k] = val;
-            }
     }
+    if (want_version)
+        return print_version(lib_opt);
     if (i >= argc) {
-        fprintf(stderr, "ktls-run: no command given\n");
-        usage(stderr);
+        fprintf(stderr, "ktls-run: no command given (see ktls-run --help)\n");
         return 2;
     }
     struct shim_config cfg;
     if (config_parse(&cfg, opt_lookup, opt_report) != 0)
         return 2;
 
-    char lib[PATH_MAX];
-    if (!find_lib(lib_opt, lib, sizeof(lib))) {
-        fprintf(stderr, "ktls-run: cannot find %s (%s); use --lib PATH or KTLS_SHIM_LIB\n", LIB_NAME,
-                lib_opt ? lib_opt : "not next to ktls-run nor in ../lib");
+    char lib[PATH_MAX], label[PATH_MAX + 32], why[2 * PATH_MAX + 256], version[64];
+    if (!find_lib(lib_opt, lib, sizeof(lib), label, sizeof(label), why, sizeof(why))
+        || !check_lib(lib, label, version, sizeof(version), why, sizeof(why))) {
+        fprintf(stderr, "ktls-run: %s\n", why);
         return 2;
     }
+    if (strcmp(version, KTLS_SHIM_VERSION) != 0)
+        fprintf(stderr, "ktls-run: note: %s is ktls-shim %s; this ktls-run is %s\n", lib, version,
+                KTLS_SHIM_VERSION);
+    const char *log_file = opt_or_env("KTLS_SHIM_LOG_FILE");
+    if (log_file && check_log_file(log_file) != 0)
+        return 2;
 
-    /* stats: the user's prefix, or a private temporary one */
+    /* stats: the user's prefix, or a private directory */
     char tmpdir[PATH_MAX] = "", prefix[PATH_MAX];
-    const char *stats_opt = opt_lookup("KTLS_SHIM_STATS");
-    if (!stats_opt && getenv("KTLS_SHIM_STATS") && *getenv("KTLS_SHIM_STATS"))
-        stats_opt = getenv("KTLS_SHIM_STATS");
-    if (stats_opt)
-        snprintf(prefix, sizeof(prefix), "%s", stats_opt);
-    else {
-        const char *t = getenv("TMPDIR");
-        snprintf(tmpdir, sizeof(tmpdir), "%s/ktls-run.XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(tmpdir)) {
-            fprintf(stderr, "ktls-run: cannot create a stats directory in %s: %s\n",
-                    t && *t ? t : "/tmp", strerror(errno));
+    int root_only = 0;
+    const char *stats_opt = opt_or_env("KTLS_SHIM_STATS");
+    if (stats_opt) {
+        if (check_stats_prefix(stats_opt, prefix, sizeof(prefix), &root_only) != 0)
+            return 2;
+    } else {
+        if (make_private_dir(tmpdir, sizeof(tmpdir)) != 0)
             return 1;
-        }
         snprintf(prefix, sizeof(prefix), "%s/stats", tmpdir);
     }
     uint64_t rnd = 0;
@@ -437,39 +559,48 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct tls_stat before, after;
-    read_tls_stat(&before);
-    child = fork();
-    if (child < 0) {
-        fprintf(stderr, "ktls-run: fork: %s\n", strerror(errno));
+    struct run_kernel_delta kernel;
+    long long tx0, rx0, de0;
+    read_tls_stat(&tx0, &rx0, &de0);
+    int status = 0, not_run = run_command(argv + i, &status);
+    if (not_run < 0)
         return 1;
-    }
-    if (child == 0) {
-        execvp(argv[i], argv + i);
-        fprintf(stderr, "ktls-run: cannot run %s: %s\n", argv[i], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
-    }
-    /* the terminal's ^C reaches the child too; forwarded signals cover kill(1) */
-    struct sigaction sa = {.sa_handler = forward};
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++)
-        sigaction(sigs[k], &sa, NULL);
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    read_tls_stat(&after);
+    read_tls_stat(&kernel.tx_sw, &kernel.rx_sw, &kernel.decrypt_errors);
+    kernel.tx_sw -= tx0;
+    kernel.rx_sw -= rx0;
+    kernel.decrypt_errors -= de0;
+    kernel.have = access("/proc/net/tls_stat", F_OK) == 0;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 
-    if (!quiet) {
-        static struct totals t;
-        read_stats(&t, prefix, run_id);
-        struct stat sb;
-        print_summary(&t, prefix, &before, &after, stat("/proc/net/tls_stat", &sb) == 0);
+    pid_t left[8];
+    int nleft = not_run ? 0 : list_descendants(left, 8);
+    if (!quiet && !not_run) {
+        static struct run_totals t;
+        run_stats_read(&t, prefix, run_id);
+        char stats_dir[PATH_MAX];
+        snprintf(stats_dir, sizeof(stats_dir), "%s", prefix);
+        struct run_summary s = {
+            .stats_shown = tmpdir[0] ? NULL : prefix,
+            .control_column = opt_or_env("KTLS_SHIM_SAMPLE") != NULL,
+            .kernel = kernel,
+            .root_only_dir = root_only && geteuid() == 0 ? dirname(stats_dir) : NULL,
+            .private_dir = tmpdir[0] != 0,
+        };
+        run_summary_print(stderr, &t, &s);
         if (WIFSIGNALED(status))
             fprintf(stderr, "ktls-run: %s killed by signal %d\n", argv[i], WTERMSIG(status));
     }
-    if (tmpdir[0])
-        remove_stats_dir(tmpdir);
+    if (nleft) {
+        fprintf(stderr, "ktls-run: %s exited but left %d process%s running (pid", argv[i], nleft,
+                nleft == 1 ? "" : "es");
+        for (int k = 0; k < nleft && k < 8; k++)
+            fprintf(stderr, "%s %d", k ? "," : "", (int)left[k]);
+        fprintf(stderr, "%s): this summary ends with the command, not with them; run a server in the "
+                        "foreground (e.g. nginx -g 'daemon off;') to count all of its connections\n",
+                nleft > 8 ? ", ..." : "");
+        if (tmpdir[0])
+            fprintf(stderr, "ktls-run: their stats go on into %s (kept; remove it when they are done)\n", tmpdir);
+    } else if (tmpdir[0])
+        remove_private_dir(tmpdir);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "json_flat.h"
 #include "stats.h"
 #include "unit.h"
+#include "version.h"
 
 TEST(arm_draw_edges_are_exact)
 {
@@ -52,24 +53,39 @@ TEST(reason_keys)
     CHECK_STR(tiny, "abc");
 }
 
+/* shim/stats.c's live table: per direction, and "other" once full */
 TEST(reason_table_counts_per_direction_and_overflows_into_other)
 {
-    static struct stats_arm_counts a;
-    memset(&a, 0, sizeof(a));
-    stats_count_reason(&a, "cipher (none)", 1);
-    stats_count_reason(&a, "cipher (the kernel has no such AEAD)", 0);
-    stats_count_reason(&a, "cipher (none)", 1);
-    REQUIRE(a.nreasons == 1);
-    CHECK_STR(a.reasons[0].key, "cipher");
-    CHECK_EQ_INT(a.reasons[0].n[1], 2);
-    CHECK_EQ_INT(a.reasons[0].n[0], 1);
+    stats_direction(STATS_ARM_CONTROL, 1, "cipher (none)");
+    stats_direction(STATS_ARM_CONTROL, 0, "cipher (the kernel has no such AEAD)");
+    stats_direction(STATS_ARM_CONTROL, 1, "cipher (none)");
+    static struct stats_snapshot s;
+    stats_read(&s);
+    const struct stats_arm_counts *a = &s.arm[STATS_ARM_CONTROL];
+    REQUIRE(a->nreasons == 1);
+    CHECK_STR(a->reasons[0].key, "cipher");
+    CHECK_EQ_INT(a->reasons[0].n[1], 2);
+    CHECK_EQ_INT(a->reasons[0].n[0], 1);
     for (int i = 0; i < STATS_MAX_REASONS + 5; i++) {
         char r[32];
         snprintf(r, sizeof(r), "reason-%d", i);
-        stats_count_reason(&a, r, 0);
+        stats_direction(STATS_ARM_CONTROL, 0, r);
     }
-    CHECK_EQ_INT(a.nreasons, STATS_MAX_REASONS);
-    CHECK_STR(a.reasons[STATS_MAX_REASONS - 1].key, "other");
+    stats_read(&s);
+    CHECK_EQ_INT(a->nreasons, STATS_MAX_REASONS);
+    CHECK_STR(a->reasons[STATS_MAX_REASONS - 2].key, "reason-21");
+    CHECK_STR(a->reasons[STATS_MAX_REASONS - 1].key, "other");
+    CHECK_EQ_INT(a->reasons[STATS_MAX_REASONS - 1].n[0], 7); /* reason-22 .. reason-28 */
+    uint64_t total = 0;
+    for (int i = 0; i < a->nreasons; i++)
+        total += a->reasons[i].n[0] + a->reasons[i].n[1];
+    CHECK_EQ_INT(total, 3 + STATS_MAX_REASONS + 5); /* nothing lost */
+}
+
+static void add_reason(struct stats_arm_counts *a, const char *key, int tx)
+{
+    snprintf(a->reasons[a->nreasons].key, sizeof(a->reasons[0].key), "%s", key);
+    a->reasons[a->nreasons++].n[tx] = 1;
 }
 
 struct leaves {
@@ -96,7 +112,7 @@ TEST(render_parses_back_to_the_numbers)
     s.updated_unix = 200;
     s.final = 1;
     s.mode = "both";
-    s.sample = 0.5;
+    stats_format_sample(0.5, s.sample, sizeof(s.sample));
     s.seed_set = 1;
     s.seed = 18446744073709551615ULL;
     s.kernel_tls = 1;
@@ -105,8 +121,9 @@ TEST(render_parses_back_to_the_numbers)
     s.arm[STATS_ARM_OFFLOAD].kernel[0] = 2;
     s.arm[STATS_ARM_OFFLOAD].outcome[STATS_TX_ONLY] = 1;
     s.arm[STATS_ARM_OFFLOAD].bytes[STATS_KERNEL_SENDFILE] = 1ULL << 40;
-    stats_count_reason(&s.arm[STATS_ARM_OFFLOAD], "key-update (keys changed before the move)", 0);
-    stats_count_reason(&s.arm[STATS_ARM_CONTROL], "ab-control (sampled)", 1);
+    s.signal = 15;
+    add_reason(&s.arm[STATS_ARM_OFFLOAD], "key-update", 0);
+    add_reason(&s.arm[STATS_ARM_CONTROL], "ab-control", 1);
     char json[16384];
     size_t len = stats_render(&s, json, sizeof(json));
     REQUIRE(len > 0 && len == strlen(json));
@@ -114,7 +131,8 @@ TEST(render_parses_back_to_the_numbers)
     memset(&l, 0, sizeof(l));
     CHECK_EQ_INT(json_flatten(json, len, gather, &l), 0);
     static const char *const want[] = {
-        "pid=4242\n", "exe=s:/usr/sbin/ng\"inx\n\n", "run=s:run-1\n", "final=true\n",
+        "pid=4242\n", "exe=s:/usr/sbin/ng\"inx\n\n", "run=s:run-1\n", "final=true\n", "signal=15\n",
+        "version=s:" KTLS_SHIM_VERSION "\n", "started_unix=100\n", "updated_unix=200\n",
         "config.sample=0.5\n", "config.seed=18446744073709551615\n", "kernel_tls=true\n",
         "arms.offload.connections=3\n", "arms.offload.tx.kernel=3\n", "arms.offload.rx.kernel=2\n",
         "arms.offload.outcome.tx_only=1\n", "arms.offload.bytes.kernel_sendfile=1099511627776\n",
@@ -128,10 +146,17 @@ TEST(render_parses_back_to_the_numbers)
     CHECK_EQ_INT(stats_render(&s, json, 100), 0);
     s.seed_set = 0;
     s.run_id = NULL;
+    s.signal = 0;
+    s.pid = -7; /* negative numbers render too */
     len = stats_render(&s, json, sizeof(json));
     memset(&l, 0, sizeof(l));
     CHECK_EQ_INT(json_flatten(json, len, gather, &l), 0);
     CHECK(strstr(l.text, "config.seed=null\n") && strstr(l.text, "run=null\n"));
+    CHECK(strstr(l.text, "signal=null\n") && strstr(l.text, "pid=-7\n"));
+    /* every length cut short gives 0, never a partial document */
+    for (size_t cap = 0; cap < len; cap += 97)
+        CHECK_EQ_INT(stats_render(&s, json, cap), 0);
+    CHECK_EQ_INT(stats_render(&s, json, len + 1), len);
 }
 
 TEST(json_reader_rejects_malformed_input)

@@ -1,0 +1,324 @@
+#include "run_stats.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json_flat.h"
+
+/* ---- reading ---- */
+
+struct file_leaves {
+    char run[80], exe[128];
+    long pid;
+    int final, signal;
+    long long updated;
+    char path[RUN_MAX_LEAVES][128];
+    unsigned long long value[RUN_MAX_LEAVES];
+    int n;
+};
+
+static void collect_leaf(const char *path, enum json_kind kind, const char *value, void *arg)
+{
+    struct file_leaves *f = arg;
+    if (!strcmp(path, "run") && kind == JSON_STRING)
+        snprintf(f->run, sizeof(f->run), "%s", value);
+    else if (!strcmp(path, "exe") && kind == JSON_STRING)
+        snprintf(f->exe, sizeof(f->exe), "%s", value);
+    else if (!strcmp(path, "pid") && kind == JSON_NUMBER)
+        f->pid = strtol(value, NULL, 10);
+    else if (!strcmp(path, "signal") && kind == JSON_NUMBER)
+        f->signal = (int)strtol(value, NULL, 10);
+    else if (!strcmp(path, "updated_unix") && kind == JSON_NUMBER)
+        f->updated = strtoll(value, NULL, 10);
+    else if (!strcmp(path, "final"))
+        f->final = kind == JSON_TRUE;
+    else if (!strncmp(path, "arms.", 5) && kind == JSON_NUMBER && f->n < RUN_MAX_LEAVES) {
+        snprintf(f->path[f->n], sizeof(f->path[0]), "%s", path + 5);
+        f->value[f->n++] = strtoull(value, NULL, 10);
+    }
+}
+
+static void add_total(struct run_totals *t, const char *path, unsigned long long v)
+{
+    int i;
+    for (i = 0; i < t->n; i++)
+        if (!strcmp(t->path[i], path))
+            break;
+    if (i == t->n) {
+        if (t->n == RUN_MAX_LEAVES)
+            return;
+        snprintf(t->path[t->n++], sizeof(t->path[0]), "%s", path);
+        t->sum[i] = 0;
+    }
+    t->sum[i] += v;
+}
+
+unsigned long long run_total(const struct run_totals *t, const char *path)
+{
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->path[i], path))
+            return t->sum[i];
+    return 0;
+}
+
+/* PREFIX.<digits>.json */
+static int is_stats_name(const char *name, const char *base)
+{
+    size_t n = strlen(name), blen = strlen(base);
+    return n > blen + 6 && !strncmp(name, base, blen) && name[blen] == '.' && !strcmp(name + n - 5, ".json")
+        && strspn(name + blen + 1, "0123456789") == n - blen - 6;
+}
+
+/* A regular file's text, never through a link (others may write to the
+ * directory); 0 with errno when not. */
+static size_t read_regular(const char *path, char *text, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct statx sx;
+    size_t len = 0;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &sx) == 0 && S_ISREG(sx.stx_mode)) {
+        ssize_t n;
+        while (len < cap && (n = read(fd, text + len, cap - len)) > 0)
+            len += (size_t)n;
+    }
+    close(fd);
+    return len;
+}
+
+void run_stats_read(struct run_totals *t, const char *prefix, const char *run_id)
+{
+    char dir_buf[PATH_MAX], base_buf[PATH_MAX];
+    snprintf(dir_buf, sizeof(dir_buf), "%s", prefix);
+    snprintf(base_buf, sizeof(base_buf), "%s", prefix);
+    const char *dir = dirname(dir_buf), *base = basename(base_buf);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    static struct file_leaves f;
+    static char text[65536];
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_stats_name(e->d_name, base))
+            continue;
+        char path[PATH_MAX * 2];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        size_t len = read_regular(path, text, sizeof(text));
+        memset(&f, 0, sizeof(f));
+        if (!len || json_flatten(text, len, collect_leaf, &f) != 0) {
+            t->unreadable++;
+            continue;
+        }
+        if (strcmp(f.run, run_id) != 0) {
+            t->foreign++; /* an earlier run under the same prefix, or a stranger's */
+            continue;
+        }
+        if (t->nprocs < RUN_MAX_PROCS) {
+            struct run_process *p = &t->procs[t->nprocs++];
+            p->pid = f.pid;
+            snprintf(p->exe, sizeof(p->exe), "%s", f.exe);
+            p->final = f.final;
+            p->signal = f.signal;
+            p->updated_unix = f.updated;
+            p->alive = f.pid > 0 && (kill((pid_t)f.pid, 0) == 0 || errno == EPERM);
+        }
+        for (int i = 0; i < f.n; i++)
+            add_total(t, f.path[i], f.value[i]);
+    }
+    closedir(d);
+}
+
+/* ---- the summary ---- */
+
+static const char *short_name(const char *exe)
+{
+    const char *slash = strrchr(exe, '/');
+    return slash ? slash + 1 : exe[0] ? exe : "?";
+}
+
+static void clock_of(long long unix_time, char *out, size_t cap)
+{
+    time_t when = (time_t)unix_time;
+    struct tm tm;
+    if (!localtime_r(&when, &tm) || !strftime(out, cap, "%H:%M:%S", &tm))
+        snprintf(out, cap, "%lld", unix_time);
+}
+
+/* The offload arm's fallback reasons, most frequent first: "kernel-no-tls" or
+ * "custom-bio 3, kernel-no-tls 2" (count: connections, the larger of TX/RX). */
+static int reasons_line(const struct run_totals *t, char *out, size_t cap, int *ask_check)
+{
+    struct {
+        const char *key;
+        unsigned long long n;
+    } r[64];
+    int nr = 0;
+    for (int i = 0; i < t->n; i++) {
+        const char *p = t->path[i];
+        if (strncmp(p, "offload.tx.fallback.", 20) && strncmp(p, "offload.rx.fallback.", 20))
+            continue;
+        const char *key = p + 20;
+        int j;
+        for (j = 0; j < nr && strcmp(r[j].key, key); j++)
+            ;
+        if (j == nr) {
+            if (nr == 64)
+                continue;
+            r[nr].key = key;
+            r[nr++].n = 0;
+        }
+        if (t->sum[i] > r[j].n)
+            r[j].n = t->sum[i];
+    }
+    for (int a = 1; a < nr; a++) /* a handful: insertion sort */
+        for (int b = a; b > 0 && r[b].n > r[b - 1].n; b--) {
+            __typeof__(r[0]) tmp = r[b];
+            r[b] = r[b - 1];
+            r[b - 1] = tmp;
+        }
+    size_t len = 0;
+    out[0] = 0;
+    for (int j = 0; j < nr && len < cap; j++) {
+        if (nr == 1)
+            len += (size_t)snprintf(out + len, cap - len, "%s", r[j].key);
+        else
+            len += (size_t)snprintf(out + len, cap - len, "%s%s %llu", j ? ", " : "", r[j].key, r[j].n);
+        if (!strcmp(r[j].key, "kernel-no-tls") || !strncmp(r[j].key, "setsockopt-", 11))
+            *ask_check = 1;
+    }
+    return nr;
+}
+
+static void headline(FILE *to, const struct run_totals *t)
+{
+    unsigned long long on = run_total(t, "offload.connections"), off = run_total(t, "control.connections");
+    unsigned long long both = run_total(t, "offload.outcome.both"), tx = run_total(t, "offload.outcome.tx_only"),
+                       rx = run_total(t, "offload.outcome.rx_only");
+    unsigned long long moved = both + tx + rx;
+    char reasons[512];
+    int ask_check = 0, nreasons = reasons_line(t, reasons, sizeof(reasons), &ask_check);
+    fprintf(to, "ktls-run: %llu of %llu connection%s offloaded", moved, on + off, on + off == 1 ? "" : "s");
+    if (moved && (tx || rx)) {
+        fprintf(to, " (both directions %llu", both);
+        if (tx)
+            fprintf(to, ", only TX %llu", tx);
+        if (rx)
+            fprintf(to, ", only RX %llu", rx);
+        fprintf(to, ")");
+    }
+    if (nreasons)
+        fprintf(to, "%s%s", moved ? "; in OpenSSL: " : ": ", reasons);
+    if (off)
+        fprintf(to, "; control arm %llu (kept in OpenSSL)", off);
+    if (ask_check)
+        fprintf(to, " (run ktls-check)");
+    else if (nreasons)
+        fprintf(to, " (reasons: ktls-shim(7))");
+    fprintf(to, "\n");
+}
+
+static void process_notes(FILE *to, const struct run_totals *t, const struct run_summary *s)
+{
+    for (int i = 0; i < t->nprocs; i++) {
+        const struct run_process *p = &t->procs[i];
+        if (p->final)
+            continue;
+        char when[32];
+        clock_of(p->updated_unix, when, sizeof(when));
+        if (p->alive)
+            fprintf(to, "ktls-run: pid %ld (%s) is still running; its numbers are from its last refresh at %s\n",
+                    p->pid, short_name(p->exe), when);
+        else
+            fprintf(to, "ktls-run: pid %ld (%s) ended without final stats; numbers from its last refresh at %s\n",
+                    p->pid, short_name(p->exe), when);
+    }
+    if (t->unreadable)
+        fprintf(to, "ktls-run: %d stats file%s could not be read\n", t->unreadable, t->unreadable == 1 ? "" : "s");
+    if (t->foreign && s->private_dir)
+        fprintf(to, "ktls-run: ignored %d file%s in the stats directory that this run did not write\n", t->foreign,
+                t->foreign == 1 ? "" : "s");
+}
+
+static void row(FILE *to, const struct run_totals *t, const char *label, const char *leaf, int control)
+{
+    char a[128], b[128];
+    snprintf(a, sizeof(a), "offload.%s", leaf);
+    snprintf(b, sizeof(b), "control.%s", leaf);
+    if (control)
+        fprintf(to, "  %-34s %14llu %14llu\n", label, run_total(t, a), run_total(t, b));
+    else
+        fprintf(to, "  %-34s %14llu\n", label, run_total(t, a));
+}
+
+static void table(FILE *to, const struct run_totals *t, int control)
+{
+    static const char *const rows[][2] = {
+        {"connections", "connections"},
+        {"TX moved to the kernel", "tx.kernel"},
+        {"RX moved to the kernel", "rx.kernel"},
+        {"both directions in the kernel", "outcome.both"},
+        {"only TX in the kernel", "outcome.tx_only"},
+        {"only RX in the kernel", "outcome.rx_only"},
+        {"neither (all in OpenSSL)", "outcome.none"},
+        {"bytes sent via kernel", "bytes.kernel_tx"},
+        {"bytes sent via kernel sendfile", "bytes.kernel_sendfile"},
+        {"bytes received via kernel", "bytes.kernel_rx"},
+        {"bytes sent via OpenSSL", "bytes.openssl_tx"},
+        {"bytes received via OpenSSL", "bytes.openssl_rx"},
+        {"bytes sendfile emulated", "bytes.emulated_sendfile"},
+    };
+    if (control)
+        fprintf(to, "  %-34s %14s %14s\n", "", "offload arm", "control arm");
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++)
+        row(to, t, rows[r][0], rows[r][1], control);
+    int any = 0;
+    for (int i = 0; i < t->n; i++) {
+        const char *p = t->path[i], *dot = strchr(p, '.');
+        if (!dot || (strncmp(dot + 1, "tx.fallback.", 12) && strncmp(dot + 1, "rx.fallback.", 12)))
+            continue;
+        if (!any++)
+            fprintf(to, control ? "  fallbacks (arm, direction, reason):\n" : "  fallbacks (direction, reason):\n");
+        if (control)
+            fprintf(to, "    %-7.*s %s %-32s %10llu\n", (int)(dot - p), p, dot[1] == 't' ? "TX" : "RX", dot + 13,
+                    t->sum[i]);
+        else
+            fprintf(to, "    %s %-40s %10llu\n", dot[1] == 't' ? "TX" : "RX", dot + 13, t->sum[i]);
+    }
+}
+
+void run_summary_print(FILE *to, const struct run_totals *t, const struct run_summary *s)
+{
+    unsigned long long connections = run_total(t, "offload.connections") + run_total(t, "control.connections");
+    if (!connections) {
+        fprintf(to, "ktls-run: no TLS connections seen\n");
+        if (s->root_only_dir)
+            fprintf(to,
+                    "ktls-run: note: only root may write to %s: a program that switches to another user "
+                    "(nginx workers) cannot leave its stats there (mode 1733 lets it)\n",
+                    s->root_only_dir);
+        process_notes(to, t, s);
+        return;
+    }
+    headline(to, t);
+    process_notes(to, t, s);
+    table(to, t, s->control_column || run_total(t, "control.connections"));
+    if (s->kernel.have)
+        fprintf(to,
+                "ktls-run: kernel /proc/net/tls_stat over the run (whole machine): TlsTxSw +%lld TlsRxSw +%lld "
+                "TlsDecryptError +%lld\n",
+                s->kernel.tx_sw, s->kernel.rx_sw, s->kernel.decrypt_errors);
+    else
+        fprintf(to, "ktls-run: no /proc/net/tls_stat: this kernel has no kTLS loaded\n");
+    if (s->stats_shown)
+        fprintf(to, "ktls-run: stats files: %s.<pid>.json\n", s->stats_shown);
+}

@@ -1,0 +1,304 @@
+#!/usr/bin/env bats
+# Stats files as an operator meets them: a stock nginx whose workers drop to
+# nobody, a directory that cannot be written, and processes that end by a
+# signal. On a kernel without kTLS the connections are still counted (with
+# the fallback reason kernel-no-tls), so all of this holds on the host too.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+KTLS_RUN="$REPO/build/ktls-run"
+
+setup_file() {
+    # ECDSA keeps handshakes cheap under the emulated CPU
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$BATS_FILE_TMPDIR/key.pem" -out "$BATS_FILE_TMPDIR/cert.pem" \
+        -days 2 -subj /CN=localhost >/dev/null 2>&1
+}
+
+teardown() {
+    [[ -n "${RUN_PID:-}" ]] && kill "$RUN_PID" 2>/dev/null || true
+    [[ -n "${SERVER_DIR:-}" && -f "$SERVER_DIR/logs/nginx.pid" ]] && kill -QUIT "$(cat "$SERVER_DIR/logs/nginx.pid")" 2>/dev/null || true
+    [[ -n "${SERVER_DIR:-}" ]] && rm -rf "$SERVER_DIR"
+    return 0
+}
+
+# A stock nginx configuration (no `user` line: as root its workers run as
+# nobody) in a directory nobody can read, under ktls-run in the foreground.
+# start_stock_nginx [ktls-run options...]; sets SERVER_DIR, NGINX_PORT, RUN_PID
+start_stock_nginx() {
+    SERVER_DIR=$(mktemp -d /tmp/ktls-stock.XXXXXX)
+    chmod 755 "$SERVER_DIR"
+    mkdir -p "$SERVER_DIR/logs" "$SERVER_DIR/html"
+    cp "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" "$SERVER_DIR/"
+    head -c 30000 /dev/urandom >"$SERVER_DIR/html/file.bin"
+    NGINX_PORT=$(free_port)
+    cat >"$SERVER_DIR/nginx.conf" <<CONF
+worker_processes 1;
+error_log $SERVER_DIR/logs/error.log;
+pid $SERVER_DIR/logs/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$NGINX_PORT ssl;
+        ssl_certificate $SERVER_DIR/cert.pem;
+        ssl_certificate_key $SERVER_DIR/key.pem;
+        root $SERVER_DIR/html;
+    }
+}
+CONF
+    # TMPDIR: ktls-run's private directory is the only one in there
+    mkdir -m 755 "$SERVER_DIR/tmp"
+    TMPDIR=$SERVER_DIR/tmp "$KTLS_RUN" "$@" -- nginx -p "$SERVER_DIR" -c "$SERVER_DIR/nginx.conf" \
+        -g 'daemon off;' 2>"$SERVER_DIR/summary.txt" &
+    RUN_PID=$!
+    wait_port "$NGINX_PORT"
+}
+
+# GET /file.bin N times, a connection each; prints how many arrived intact
+fetch_file() {
+    python3 - "$NGINX_PORT" "$1" "$SERVER_DIR/html/file.bin" <<'PY'
+import hashlib, http.client, ssl, sys
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+want = hashlib.sha256(open(path, "rb").read()).hexdigest()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+ok = 0
+for _ in range(n):
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    c.request("GET", "/file.bin")
+    r = c.getresponse()
+    ok += r.status == 200 and hashlib.sha256(r.read()).hexdigest() == want
+    c.close()
+print(ok)
+PY
+}
+
+stop_run() { # waits for ktls-run; its summary in SUMMARY
+    kill -QUIT "$(cat "$SERVER_DIR/logs/nginx.pid")"
+    wait "$RUN_PID" || true
+    RUN_PID=
+    SUMMARY=$(cat "$SERVER_DIR/summary.txt")
+    echo "$SUMMARY"
+}
+
+@test "stock nginx under ktls-run as root: workers run as nobody and their connections are counted" {
+    requires nginx setpriv
+    [[ $(id -u) == 0 ]] || skip "needs root (nginx drops to nobody only from root)"
+    start_stock_nginx
+    local master worker dir
+    master=$(cat "$SERVER_DIR/logs/nginx.pid")
+    worker=$(pgrep -P "$master")
+    [[ "$(ps -o user= -p "$worker")" == nobody ]]
+    [[ "$(fetch_file 3)" == 3 ]]
+    # the private directory: others may create files, not list it or remove what is not theirs
+    dir=$(echo "$SERVER_DIR"/tmp/ktls-run.*)
+    [[ "$(stat -c '%a %U' "$dir")" == "1733 root" ]]
+    ls "$dir/stats.$worker.json"
+    [[ "$(stat -c %U "$dir/stats.$worker.json")" == nobody ]]
+    run setpriv --reuid=12345 --regid=12345 --clear-groups ls "$dir"
+    [[ $status != 0 && "$output" == *"Permission denied"* ]]
+    run setpriv --reuid=12345 --regid=12345 --clear-groups rm -f "$dir/stats.$worker.json"
+    [[ $status != 0 && "$output" == *"Operation not permitted"* ]]
+    # a stranger's file in it (wrong run id) is ignored and said
+    setpriv --reuid=12345 --regid=12345 --clear-groups sh -c "printf '%s' '{\"pid\": 1, \"run\": \"forged\", \"final\": true, \"arms\": {\"offload\": {\"connections\": 1000}}}' >'$dir/stats.1.json'"
+    stop_run
+    if have_ktls; then
+        [[ "$(head -n 1 <<<"$SUMMARY")" == "ktls-run: 3 of 3 connections offloaded" ]]
+    else
+        [[ "$(head -n 1 <<<"$SUMMARY")" == "ktls-run: 0 of 3 connections offloaded: kernel-no-tls (run ktls-check)" ]]
+    fi
+    [[ "$SUMMARY" == *"ktls-run: ignored 1 file in the stats directory that this run did not write"* ]]
+    [[ "$SUMMARY" != *"ended without final stats"* ]]
+    [[ ! -e "$dir" ]]
+}
+
+@test "stock nginx with --stats DIR/: the worker's final file is there, owned by nobody" {
+    requires nginx
+    [[ $(id -u) == 0 ]] || skip "needs root (nginx drops to nobody only from root)"
+    local kept
+    kept=$(mktemp -d /tmp/ktls-kept.XXXXXX)
+    chmod 1733 "$kept"
+    start_stock_nginx --stats "$kept/"
+    [[ "$(fetch_file 2)" == 2 ]]
+    stop_run
+    [[ "$SUMMARY" == *"ktls-run: stats files: $kept/stats.<pid>.json"* ]]
+    python3 - "$kept" <<'PY'
+import glob, json, os, pwd, sys
+files = glob.glob(sys.argv[1] + "/stats.*.json")
+assert len(files) == 1, files
+s = json.load(open(files[0]))
+assert s["final"] is True and s["signal"] is None, s
+assert s["arms"]["offload"]["connections"] == 2, s
+assert pwd.getpwuid(os.stat(files[0]).st_uid).pw_name == "nobody"
+assert not glob.glob(sys.argv[1] + "/*.tmp")
+PY
+    rm -rf "$kept"
+}
+
+@test "stats to a root-only --stats directory from stock nginx: the worker says why, ktls-run hints" {
+    requires nginx
+    [[ $(id -u) == 0 ]] || skip "needs root (nginx drops to nobody only from root)"
+    local kept
+    kept=$(mktemp -d /tmp/ktls-kept.XXXXXX) # 0700, root's
+    start_stock_nginx --stats "$kept/"
+    [[ "$(fetch_file 2)" == 2 ]]
+    stop_run
+    [[ "$(head -n 1 <<<"$SUMMARY")" == "ktls-run: no TLS connections seen" ]]
+    [[ "$SUMMARY" == *"ktls-run: note: only root may write to $kept: a program that switches to another user (nginx workers) cannot leave its stats there (mode 1733 lets it)"* ]]
+    # nginx sends its workers' stderr to its error log: one line there, with the reason
+    cat "$SERVER_DIR/logs/error.log"
+    [[ $(grep -c "ktls-shim\[[0-9]*\] error: cannot write stats file $kept/stats.[0-9]*.json: Permission denied" \
+        "$SERVER_DIR/logs/error.log") == 1 ]]
+    rm -rf "$kept"
+}
+
+@test "KTLS_SHIM_STATS in a missing directory: one line with the reason, once per process" {
+    export KTLS_SHIM_STATS=/nonexistent/dir/x
+    peer_exchange "--send 1000 --expect 1000" "--send 1000 --expect 1000"
+    unset KTLS_SHIM_STATS
+    assert_intact
+    local side
+    for side in server client; do
+        echo "$side: $(cat "$BATS_TEST_TMPDIR/$side.err")"
+        # the handshake's write and the exit's: two attempts, one line
+        [[ $(grep -c . "$BATS_TEST_TMPDIR/$side.err") == 1 ]]
+        grep -qx "ktls-shim\[[0-9]*\] error: cannot write stats file /nonexistent/dir/x\.[0-9]*\.json: No such file or directory (KTLS_SHIM_STATS; said once per process)" \
+            "$BATS_TEST_TMPDIR/$side.err"
+    done
+    # KTLS_SHIM_LOG=off silences it like any other message
+    export KTLS_SHIM_STATS=/nonexistent/dir/x KTLS_SHIM_LOG=off
+    peer_exchange "--send 10 --expect 10" "--send 10 --expect 10"
+    unset KTLS_SHIM_STATS KTLS_SHIM_LOG
+    [[ ! -s "$BATS_TEST_TMPDIR/server.err" ]]
+}
+
+# A Python TLS server that echoes each connection's first line ten times.
+# python_server ARGS...: runs it under ktls-run --stats; sets RUN_PID, PORT, SERVER_PID
+python_server() {
+    cat >"$BATS_TEST_TMPDIR/server.py" <<'PY'
+import signal, socket, ssl, sys
+mode = sys.argv[3]
+if mode == "own-handler":
+    def bye(sig, frame):
+        print("handler ran", flush=True)
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, bye)
+elif mode == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+listener = socket.create_server(("127.0.0.1", 0))
+print("PORT", listener.getsockname()[1], flush=True)
+while True:
+    conn, _ = listener.accept()
+    with ctx.wrap_socket(conn, server_side=True) as s:
+        s.sendall(s.recv(100) * 10)
+PY
+    "$KTLS_RUN" --stats "$BATS_TEST_TMPDIR/st" -- python3 "$BATS_TEST_TMPDIR/server.py" \
+        "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" "$1" \
+        >"$BATS_TEST_TMPDIR/server.out" 2>"$BATS_TEST_TMPDIR/summary.txt" &
+    RUN_PID=$!
+    local i
+    for i in $(seq 1 300); do
+        PORT=$(awk '/^PORT /{print $2}' "$BATS_TEST_TMPDIR/server.out")
+        [[ -n "$PORT" ]] && break
+        sleep 0.1
+    done
+    SERVER_PID=$(pgrep -P "$RUN_PID")
+    [[ -n "$PORT" && -n "$SERVER_PID" ]]
+}
+
+connect_n() { # N: N connections, "hello" each; prints how many got 50 bytes back
+    python3 - "$PORT" "$1" <<'PY'
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+ok = 0
+for _ in range(int(sys.argv[2])):
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])))) as s:
+        s.sendall(b"hello")
+        data = b""
+        while len(data) < 50:
+            d = s.recv(100)
+            if not d:
+                break
+            data += d
+        ok += data == b"hello" * 10
+print(ok)
+PY
+}
+
+@test "SIGTERM at its default: the final stats are written and the process still dies of SIGTERM" {
+    python_server default
+    [[ "$(connect_n 5)" == 5 ]]
+    kill -TERM "$SERVER_PID"
+    local status=0
+    wait "$RUN_PID" || status=$?
+    RUN_PID=
+    cat "$BATS_TEST_TMPDIR/summary.txt"
+    [[ $status == 143 ]] # ktls-run passes on 128 + SIGTERM
+    grep -q "^ktls-run: python3 killed by signal 15$" "$BATS_TEST_TMPDIR/summary.txt"
+    ! grep -q "without final stats" "$BATS_TEST_TMPDIR/summary.txt"
+    python3 - "$BATS_TEST_TMPDIR/st.$SERVER_PID.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["final"] is True and s["signal"] == 15, s
+a = s["arms"]["offload"]
+assert a["connections"] == 5, a
+# every byte accounted for, wherever it went
+assert a["bytes"]["kernel_tx"] + a["bytes"]["openssl_tx"] == 250, a["bytes"]
+assert a["bytes"]["kernel_rx"] + a["bytes"]["openssl_rx"] == 25, a["bytes"]
+PY
+}
+
+@test "SIGTERM with the program's own handler: its handler runs, its exit status stands, final stats from exit()" {
+    python_server own-handler
+    [[ "$(connect_n 2)" == 2 ]]
+    kill -TERM "$SERVER_PID"
+    local status=0
+    wait "$RUN_PID" || status=$?
+    RUN_PID=
+    [[ $status == 3 ]]
+    grep -qx "handler ran" "$BATS_TEST_TMPDIR/server.out"
+    python3 - "$BATS_TEST_TMPDIR/st.$SERVER_PID.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["final"] is True and s["signal"] is None and s["arms"]["offload"]["connections"] == 2, s
+PY
+}
+
+@test "SIGTERM ignored by the program stays ignored; after SIGKILL ktls-run says the numbers are stale" {
+    python_server ignore
+    [[ "$(connect_n 3)" == 3 ]]
+    kill -TERM "$SERVER_PID"
+    sleep 0.5
+    kill -0 "$SERVER_PID" # still there
+    [[ "$(connect_n 1)" == 1 ]]
+    kill -KILL "$SERVER_PID"
+    wait "$RUN_PID" || true
+    RUN_PID=
+    local summary updated
+    summary=$(cat "$BATS_TEST_TMPDIR/summary.txt")
+    echo "$summary"
+    updated=$(python3 -c 'import json, sys, time; s = json.load(open(sys.argv[1])); assert s["final"] is False, s; print(time.strftime("%H:%M:%S", time.localtime(s["updated_unix"])))' \
+        "$BATS_TEST_TMPDIR/st.$SERVER_PID.json")
+    [[ "$summary" == *"ktls-run: pid $SERVER_PID (python3"*") ended without final stats; numbers from its last refresh at $updated"* ]]
+}
+
+@test "--log-file with stock nginx: the workers (nobody) log into the file ktls-run created as root" {
+    requires nginx
+    [[ $(id -u) == 0 ]] || skip "needs root (nginx drops to nobody only from root)"
+    local log=$BATS_TEST_TMPDIR/shim.log
+    start_stock_nginx --log info --log-file "$log"
+    local worker
+    worker=$(pgrep -P "$(cat "$SERVER_DIR/logs/nginx.pid")")
+    [[ "$(fetch_file 2)" == 2 ]]
+    stop_run
+    cat "$log"
+    [[ "$(stat -c '%U %a' "$log")" == "root 644" ]]
+    # nginx's master opened it before forking (it logs its version line); the worker inherited it
+    grep -q "^ktls-shim\[$worker\] info: fd=[0-9]* tx " "$log"
+    ! grep -q "cannot open KTLS_SHIM_LOG_FILE" "$SERVER_DIR/logs/error.log"
+}

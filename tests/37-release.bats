@@ -1,0 +1,168 @@
+#!/usr/bin/env bats
+# What ships: the library and tools load on older glibc (the sidecar preloads
+# them into application images older than the build machine).
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+@test "glibc: the library and tools need no symbol version newer than GLIBC_2.28" {
+    requires objdump readelf
+    run make -s -C "$REPO" -o build/libktls-shim.so -o build/ktls-run -o build/ktls-check check-glibc
+    echo "$output"
+    [[ $status == 0 && "$output" == "glibc ok: "* ]]
+    local f newest
+    for f in "$SHIM" "$REPO/build/ktls-run" "$REPO/build/ktls-check"; do
+        newest=$(objdump -T "$f" | grep -o 'GLIBC_[0-9][0-9.]*' | sort -u -V | tail -n 1)
+        echo "$f: $newest"
+        [[ "$(printf '%s\n' "$newest" GLIBC_2.28 | sort -V | tail -n 1)" == GLIBC_2.28 ]]
+    done
+    # before glibc 2.34 the loader looks for a versioned symbol in the file
+    # the version names: dlsym must be asked of libdl.so.2, not libc.so.6
+    readelf -W -V "$SHIM" | grep -A1 'File: libdl.so.2' | grep -q 'Name: GLIBC_2.2.5'
+    readelf -d "$SHIM" | grep -q 'NEEDED.*\[libdl.so.2\]'
+}
+
+@test "glibc: the check fails for a library linked the ordinary way (it can fail)" {
+    requires objdump readelf
+    local lib=$BATS_TEST_TMPDIR/plain.so
+    printf '#include <dlfcn.h>\nvoid *f(void) { return dlsym(RTLD_NEXT, "x"); }\n' >"$BATS_TEST_TMPDIR/p.c"
+    cc -shared -fPIC "$BATS_TEST_TMPDIR/p.c" -o "$lib" -ldl
+    run "$REPO/shim/glibc/check-glibc.sh" GLIBC_2.28 "$lib"
+    echo "$output"
+    [[ $status == 1 ]]
+    if objdump -T "$lib" | grep -q 'GLIBC_2\.3[4-9]'; then
+        [[ "$output" == *"needs GLIBC_2.3"*"dlsym"* ]]
+    fi
+    # pinning the version alone still names the wrong file for older loaders
+    printf '#include <dlfcn.h>\n__asm__(".symver dlsym, dlsym@GLIBC_2.2.5");\nvoid *f(void) { return dlsym(RTLD_NEXT, "x"); }\n' \
+        >"$BATS_TEST_TMPDIR/s.c"
+    cc -shared -fPIC "$BATS_TEST_TMPDIR/s.c" -o "$lib" -ldl
+    run "$REPO/shim/glibc/check-glibc.sh" GLIBC_2.28 "$lib"
+    echo "$output"
+    if readelf -W -V "$lib" | grep -A1 'File: libc.so.6' | grep -q GLIBC_2.2.5; then
+        [[ $status == 1 && "$output" == *"dlsym (from libc.so.6, not libdl.so.2)"* ]]
+    fi
+}
+
+@test "glibc: the tools' constructors and destructors still run once (pinned entry point)" {
+    [[ "$(cc -dumpmachine)" == x86_64-* ]] || skip "the base version GLIBC_2.2.5 is x86_64's"
+    local d=$BATS_TEST_TMPDIR
+    cat >"$d/c.c" <<'C'
+#include <stdio.h>
+__attribute__((constructor)) static void up(int argc, char **argv) { printf("ctor %d %s\n", argc, argv[1]); }
+__attribute__((destructor)) static void down(void) { printf("dtor\n"); }
+int main(int argc, char **argv) { printf("main %d %s\n", argc, argv[1]); return 7; }
+C
+    cc -std=c11 "$d/c.c" "$REPO/shim/glibc/start.c" -DKTLS_GLIBC_BASE='"GLIBC_2.2.5"' \
+        -Wl,--wrap=__libc_start_main -o "$d/c"
+    run -7 "$d/c" arg
+    [[ "$output" == $'ctor 2 arg\nmain 2 arg\ndtor' ]]
+    objdump -T "$d/c" | grep -q '(GLIBC_2.2.5) *__libc_start_main'
+}
+
+@test "make install / uninstall: PREFIX and DESTDIR, a stripped library, man pages, nothing else touched" {
+    local stage="$BATS_TEST_TMPDIR/stage" prefix="$BATS_TEST_TMPDIR/prefix" v
+    v=$(make -s -C "$REPO" version)
+    [[ "$v" == "$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/version.h")" ]]
+    # -o: use what `make` built; the guest sees the repository read-only
+    local keep=(-o build/libktls-shim.so -o build/ktls-run -o build/ktls-check)
+    make -s -C "$REPO" "${keep[@]}" install DESTDIR="$stage" PREFIX=/usr/local
+    local lib=$stage/usr/local/lib/libktls-shim.so
+    [[ "$(stat -c %a "$lib")" == 644 && -x "$stage/usr/local/bin/ktls-run" && -x "$stage/usr/local/bin/ktls-check" ]]
+    # stripped (no .symtab), still the same library: interposers exported, version marker kept
+    ! readelf -S "$lib" | grep -q '\.symtab'
+    ! readelf -S "$stage/usr/local/bin/ktls-run" | grep -q '\.symtab'
+    [[ $(stat -c %s "$lib") -lt $(stat -c %s "$SHIM") ]]
+    "$REPO/tests/check-exports.sh" "$lib"
+    [[ "$(nm -D --defined-only "$lib" | sort)" == "$(nm -D --defined-only "$SHIM" | sort)" ]]
+    # man pages, with the version filled in, rendering without warnings
+    local page
+    for page in man1/ktls-run.1 man1/ktls-check.1 man7/ktls-shim.7; do
+        [[ "$(head -n 1 "$stage/usr/local/share/man/$page")" == *"\"ktls-shim $v\""* ]]
+        run groff -man -Tutf8 -ww -z "$stage/usr/local/share/man/$page"
+        [[ $status == 0 && -z "$output" ]]
+    done
+    # a real prefix: the installed ktls-run finds and checks its library
+    mkdir -p "$prefix/bin" "$prefix/share/man/man1"
+    echo keep >"$prefix/bin/other-tool"
+    echo keep >"$prefix/share/man/man1/other.1"
+    make -s -C "$REPO" "${keep[@]}" install PREFIX="$prefix"
+    run "$prefix/bin/ktls-run" --version
+    [[ "${lines[1]}" == "library: $prefix/lib/libktls-shim.so, ktls-shim $v" ]]
+    run "$prefix/bin/ktls-run" --quiet -- sh -c 'echo "$LD_PRELOAD"'
+    [[ $status == 0 && "$output" == "$prefix/lib/libktls-shim.so" ]]
+    local want=0 got=0
+    "$REPO/build/ktls-check" >/dev/null 2>&1 || want=$?
+    "$prefix/bin/ktls-check" >/dev/null 2>&1 || got=$?
+    [[ $got == "$want" ]]
+    run man -M "$prefix/share/man" -P cat ktls-shim
+    [[ "$output" == *KTLS_SHIM_STATS_INTERVAL* ]]
+    # uninstall: exactly what install put there
+    make -s -C "$REPO" uninstall PREFIX="$prefix"
+    make -s -C "$REPO" uninstall DESTDIR="$stage" PREFIX=/usr/local
+    [[ "$(cd "$prefix" && find . -type f | sort | tr '\n' ' ')" == "./bin/other-tool ./share/man/man1/other.1 " ]]
+    [[ -z "$(find "$stage" -type f)" ]]
+}
+
+@test "docs: every knob and every fallback reason the code has is in the README and ktls-shim(7)" {
+    local knobs reasons k
+    knobs=$(grep -o '"KTLS_SHIM[A-Z_]*"' "$REPO/shim/config.c" | tr -d '"' | sort -u)
+    [[ $(wc -l <<<"$knobs") -ge 9 ]]
+    for k in $knobs; do
+        grep -q "\`$k\`" "$REPO/README.md" || { echo "README lacks $k"; return 1; }
+        grep -q "^\.B $k\$" "$REPO/shim/man/ktls-shim.7" || { echo "ktls-shim.7 lacks $k"; return 1; }
+    done
+    # reason keys as the stats spell them: text before " (", spaces as '-'
+    reasons=$(python3 - "$REPO"/shim/*.c <<'PY'
+import re, sys
+keys = set()
+for f in sys.argv[1:]:
+    if f.endswith("/stats.c"):
+        continue
+    for line in open(f):
+        if re.search(r'fall_back\(|why = "|return "', line):
+            for s in re.findall(r'"((?:[^"\\]|\\.)*)"', line):
+                if re.match(r'^[a-z][a-z0-9 _A-Z-]*( \(.*\))?$', s):
+                    keys.add(s.split(" (")[0].replace(" ", "-"))
+print("\n".join(sorted(keys)))
+PY
+)
+    echo "$reasons"
+    [[ $(wc -l <<<"$reasons") -ge 20 ]]
+    for k in $reasons; do
+        grep -q "\`$k\`" "$REPO/README.md" || { echo "README's troubleshooting lacks $k"; return 1; }
+        grep -q "^\.BR $k" "$REPO/shim/man/ktls-shim.7" || { echo "ktls-shim.7 lacks $k"; return 1; }
+    done
+}
+
+@test "docs: the README's first screen says what it needs; user docs speak to users" {
+    local first
+    first=$(head -n 24 "$REPO/README.md")
+    [[ "$first" == *"Requirements"* && "$first" == *Linux* && "$first" == *CONFIG_TLS* ]]
+    [[ "$first" == *"glibc"*"2.28"* && "$first" == *"build-essential libssl-dev"* ]]
+    # the light test next to the quick start, and make test beside it
+    grep -q '^make test-unit ' "$REPO/README.md"
+    grep -q '^- `make test-unit`: the light one' "$REPO/README.md"
+    grep -q '^- `make test`: everything' "$REPO/README.md"
+    grep -q 'ss -tie' "$REPO/README.md" && grep -q 'tcp-ulp-tls' "$REPO/README.md"
+    grep -q 'Environment=LD_PRELOAD=' "$REPO/README.md"
+    # no talk of the machines this was built on
+    run grep -rniE 'these (build )?machines' "$REPO/README.md" "$REPO/demo" "$REPO/shim/man" --include='*.md' --include='*.[17]' --include='*.yaml'
+    [[ $status == 1 ]]
+}
+
+@test "systemd drop-in: systemd reads it, and it preloads the installed library" {
+    requires systemd-analyze
+    local d=$BATS_TEST_TMPDIR/units
+    mkdir -p "$d/ktls-demo.service.d"
+    printf '[Service]\nExecStart=/bin/true\n' >"$d/ktls-demo.service"
+    cp "$REPO/demo/systemd/ktls-shim.conf" "$d/ktls-demo.service.d/"
+    run env SYSTEMD_LOG_LEVEL=debug systemd-analyze verify "$d/ktls-demo.service"
+    [[ $status == 0 ]]
+    [[ "$output" != *"Unknown key"* && "$output" != *"Invalid"* ]]
+    [[ "$output" == *"DropIn Path: $d/ktls-demo.service.d/ktls-shim.conf"* ]]
+    [[ "$output" == *"Environment: LD_PRELOAD=/usr/local/lib/libktls-shim.so"* ]]
+    [[ "$output" == *"RuntimeDirectoryMode: 1733"* && "$output" == *"RuntimeDirectoryPreserve: yes"* ]]
+    # the same library path make install uses by default
+    grep -q '^PREFIX ?= /usr/local$' "$REPO/Makefile"
+}
