@@ -9,11 +9,12 @@ SHIM_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=shim/exports.map
                 -Wl,-z,relro -Wl,-z,now
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_HDRS := $(wildcard shim/*.h)
+SHIM_OBJS := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRCS))
 LIB := $(BUILD)/libktls-shim.so
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
-             shim/kernel.c shim/log.c \
+             shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c \
              shim/tools/json_flat.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -23,12 +24,17 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm demo bench clean install check-exports asan fuzz fuzz-build
+.PHONY: all test test-unit test-host test-vm demo bench clean install check-exports check-layers asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
-$(LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map | $(BUILD)
-	$(CC) $(SHIM_CFLAGS) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+# One object per source: tests/check-layers.sh reads them one by one.
+$(LIB): $(SHIM_OBJS) shim/exports.map | $(BUILD)
+	$(CC) $(SHIM_CFLAGS) $(SHIM_OBJS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+
+$(BUILD)/obj/%.o: shim/%.c $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
 # Operator tools: no OpenSSL at link time either (ktls-check dlopens it).
 $(BUILD)/ktls-run: shim/tools/ktls-run.c shim/tools/json_flat.c shim/config.c $(SHIM_HDRS) shim/tools/json_flat.h | $(BUILD)
@@ -53,7 +59,7 @@ FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_keylog $(BUILD)/fuz
 FUZZ_SRCS_config := shim/config.c
 FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
 FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
-                    shim/stats.c shim/stats_format.c tests/fuzz/stub_stats_kernel.c
+                    shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
@@ -78,9 +84,13 @@ $(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) | $(BUILD)
 $(BUILD):
 	mkdir -p $@
 
-# The library must not pull OpenSSL in, and must export only the interposers.
-check-exports: $(LIB)
+# The library must not pull OpenSSL in, must export exactly the interposers,
+# and its layers must call only downward.
+check-exports: $(LIB) check-layers
 	@tests/check-exports.sh $(LIB)
+
+check-layers: $(SHIM_OBJS)
+	@tests/check-layers.sh $(BUILD)/obj shim/exports.map
 
 test-unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests

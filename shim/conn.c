@@ -5,11 +5,10 @@
 #include <string.h>
 
 #include "fdmap.h"
-#include "kernel.h"
 #include "keylog.h"
 #include "keysched.h"
 #include "log.h"
-#include "offload.h"
+#include "stats.h"
 
 struct ctx_hooks {
     msg_cb_fn app_msg_cb;
@@ -29,7 +28,7 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     struct conn *c = ptr;
     if (!c)
         return;
-    offload_conn_end(c);
+    conn_end(c);
     fdmap_forget(c->fd, c);
     conn_scrub(c);
     free(c->file_buf);
@@ -114,7 +113,8 @@ void conn_scrub(struct conn *c)
 /* When TX belongs to the kernel, any record OpenSSL builds (an alert, a
  * KeyUpdate reply, a ticket) would reach the socket as application data of
  * the kernel's stream. Point OpenSSL's writes at a sink before it flushes and
- * fail the connection instead. */
+ * fail the connection instead; the report (and the socket shutdown if no sink
+ * could be made) waits until OpenSSL has returned. */
 static void divert_openssl_writes(struct conn *c, SSL *s)
 {
     if (c->wbio_diverted)
@@ -124,54 +124,26 @@ static void divert_openssl_writes(struct conn *c, SSL *s)
     if (sink)
         o->SSL_set0_wbio(s, sink); /* drops one reference; rbio keeps the socket */
     else
-        shutdown(c->fd, SHUT_RDWR);
+        c->deferred.shutdown_socket = 1;
     c->wbio_diverted = 1;
     c->fatal = 1;
-    LOG_ERROR("fd=%d OpenSSL wrote a record after TX moved to the kernel (post-handshake "
-              "message the kernel cannot follow); connection failed closed",
-              c->fd);
+    c->deferred.divert_report = 1;
 }
 
+/* Runs inside OpenSSL: counts records and records what needs doing; no I/O. */
 static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
     struct conn *c = conn_get(ssl);
     if (c) {
         struct conn_dir *d = &c->dir[write_p ? CONN_TX : CONN_RX];
-        const uint8_t *b = buf;
-        switch (content_type) {
-        case SSL3_RT_HEADER:
-            if (write_p && c->dir[CONN_TX].state == DIR_KERNEL)
-                divert_openssl_writes(c, ssl);
-            d->records_since_ccs++;
-            d->records_since_finished++;
-            /* OpenSSL 3.0 reports a received ChangeCipherSpec only as this
-             * header, so the TLS 1.2 epoch is keyed on the record type */
-            if (len >= 1 && b[0] == SSL3_RT_CHANGE_CIPHER_SPEC) {
-                d->records_since_ccs = 0;
-                d->saw_ccs = 1;
-            }
-            break;
-        case SSL3_RT_CHANGE_CIPHER_SPEC:
-            /* TLS 1.2: the next record (Finished) is sequence 0 of the new keys */
-            d->records_since_ccs = 0;
-            d->saw_ccs = 1;
-            break;
-        case SSL3_RT_HANDSHAKE:
-            /* TLS 1.3: keys move to the application secrets right after Finished */
-            if (len >= 1 && b[0] == SSL3_MT_FINISHED) {
-                d->records_since_finished = 0;
-                d->saw_finished = 1;
-            } else if (len >= 1 && b[0] == SSL3_MT_KEY_UPDATE)
-                d->saw_key_update = 1;
-            break;
-        case SSL3_RT_ALERT:
-            /* the alert OpenSSL meant to send went to the sink: send it for real */
-            if (write_p && c->wbio_diverted && len == 2)
-                (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, buf, 2);
-            break;
-        default:
-            break;
+        if (content_type == SSL3_RT_HEADER && write_p && c->dir[CONN_TX].state == DIR_KERNEL)
+            divert_openssl_writes(c, ssl);
+        recseq_observe(&d->seq, content_type, buf, len);
+        /* the alert OpenSSL meant to send went to the sink: send it for real */
+        if (content_type == SSL3_RT_ALERT && write_p && c->wbio_diverted && len == 2) {
+            memcpy(c->deferred.alert_bytes, buf, 2);
+            c->deferred.alert = 1;
         }
     }
     if (c && c->app_msg_cb)
@@ -298,6 +270,58 @@ struct conn *conn_attach(SSL *s, int observe)
 
 void conn_reset(struct conn *c)
 {
-    offload_conn_end(c);
+    conn_end(c);
     conn_init_fields(c, c->ssl);
+}
+
+static const char *const dir_name[2] = {"rx", "tx"};
+
+static int settled(const struct conn_dir *dir)
+{
+    return dir->state == DIR_KERNEL || dir->state == DIR_FALLBACK;
+}
+
+/* Once per connection, when both directions have found their owner. */
+static void count_outcome(struct conn *c)
+{
+    if (c->outcome_counted || !settled(&c->dir[CONN_TX]) || !settled(&c->dir[CONN_RX]))
+        return;
+    c->outcome_counted = 1;
+    stats_outcome(c->arm, c->dir[CONN_TX].state == DIR_KERNEL, c->dir[CONN_RX].state == DIR_KERNEL);
+}
+
+void conn_fall_back(struct conn *c, int d, enum fallback_reason why, int err)
+{
+    struct conn_dir *dir = &c->dir[d];
+    if (settled(dir))
+        return;
+    const char *text = reason_text(why);
+    dir->state = DIR_FALLBACK;
+    stats_direction(c->arm, d == CONN_TX, text);
+    count_outcome(c);
+    dir->reason = why;
+    dir->reason_errno = err;
+    ks_scrub(dir->key, sizeof(dir->key));
+    ks_scrub(dir->iv, sizeof(dir->iv));
+    if (err)
+        LOG_INFO("fd=%d %s stays in OpenSSL: %s (%s)", c->fd, dir_name[d], text, strerror(err));
+    else
+        LOG_INFO("fd=%d %s stays in OpenSSL: %s", c->fd, dir_name[d], text);
+}
+
+void conn_mark_kernel(struct conn *c, int d, uint64_t seq)
+{
+    c->dir[d].state = DIR_KERNEL;
+    c->dir[d].seq_at_install = seq;
+    stats_direction(c->arm, d == CONN_TX, NULL);
+    count_outcome(c);
+}
+
+void conn_end(struct conn *c)
+{
+    if (!c->decided)
+        return;
+    for (int d = CONN_TX; d >= CONN_RX; d--)
+        conn_fall_back(c, d, FB_ENDED_BEFORE_MOVE, 0);
+    stats_tick();
 }

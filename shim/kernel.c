@@ -1,5 +1,6 @@
 #include "kernel.h"
 
+#include "libc.h"
 #include "log.h"
 
 #include <errno.h>
@@ -25,7 +26,7 @@ static int probe(void)
      * ENOENT means no tls module. Nothing is attached either way. */
     int rc = kernel_setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
     int err = rc == 0 ? 0 : errno;
-    close(fd);
+    libc()->close(fd);
     return rc == 0 || err == ENOTCONN;
 }
 

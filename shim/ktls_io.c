@@ -371,6 +371,24 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
     return 1;
 }
 
+void kio_flush_deferred(struct conn *c)
+{
+    struct conn_deferred *d = &c->deferred;
+    if (!d->divert_report && !d->shutdown_socket && !d->alert)
+        return;
+    int saved = errno;
+    if (d->divert_report)
+        LOG_ERROR("fd=%d OpenSSL wrote a record after TX moved to the kernel (post-handshake "
+                  "message the kernel cannot follow); connection failed closed",
+                  c->fd);
+    if (d->shutdown_socket)
+        shutdown(c->fd, SHUT_RDWR);
+    if (d->alert)
+        (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, d->alert_bytes, 2);
+    memset(d, 0, sizeof(*d));
+    errno = saved;
+}
+
 int kio_failure_return(const struct conn *c)
 {
     /* 0 for close_notify, EOF, or a zero-length call; -1 otherwise */
@@ -406,6 +424,7 @@ int kio_shutdown(struct conn *c, SSL *s)
             shim_depth++;
             int r = REAL(SSL_shutdown)(s);
             shim_depth--;
+            kio_flush_deferred(c);
             c->err_override = -1;
             if (r < 0)
                 return r;
@@ -418,6 +437,7 @@ int kio_shutdown(struct conn *c, SSL *s)
             shim_depth++;
             int r = REAL(SSL_shutdown)(s);
             shim_depth--;
+            kio_flush_deferred(c);
             c->err_override = -1;
             return r;
         }

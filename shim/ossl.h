@@ -67,6 +67,10 @@ struct ossl_table {
 const struct ossl_table *ossl(void);
 void ossl_missing(const char *name) __attribute__((noreturn));
 
+typedef long (*bio_ctrl_fn)(BIO *b, int cmd, long larg, void *parg);
+/* The real BIO_ctrl, usable before libssl is loaded. */
+bio_ctrl_fn ossl_bio_ctrl(void);
+
 /* The real definition of an interposed function, for a hook to pass on to. */
 #define REAL(name) (ossl()->name ? ossl()->name : (ossl_missing(#name), ossl()->name))
 

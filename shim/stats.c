@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "kernel.h"
+#include "libc.h"
 
 /* ---- the process's counters ---- */
 
@@ -164,9 +165,9 @@ static void write_file(int final)
             break;
         off += (size_t)n;
     }
-    int ok = off == len && close(fd) == 0;
+    int ok = off == len && libc()->close(fd) == 0;
     if (off != len)
-        close(fd);
+        libc()->close(fd);
     if (!ok || rename(tmp, path) != 0)
         unlink(tmp);
 }

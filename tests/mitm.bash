@@ -30,6 +30,7 @@ ec_variant() {
 start_ec_server() {
     local runner=$1 d=$BATS_TEST_TMPDIR i
     shift
+    rm -f "$d/srv.out" # a second server in the same test: never read the first one's PORT
     $runner "$PEER" server --port 0 --cert "$BATS_FILE_TMPDIR/ec.pem" --key "$BATS_FILE_TMPDIR/ec.key" \
         --timeout 60 "$@" >"$d/srv.out" 2>"$d/srv.err" &
     EC_SERVER_PID=$!
@@ -46,6 +47,8 @@ start_ec_server() {
 start_proxy() {
     local target=$1 i
     shift
+    # a second proxy in the same test: never read the first one's PORT line
+    rm -f "$BATS_TEST_TMPDIR/proxy.out"
     "$PROXY" --target "$target" "$@" >"$BATS_TEST_TMPDIR/proxy.out" 2>&1 &
     PROXY_PID=$!
     for i in $(seq 1 600); do

@@ -1,0 +1,117 @@
+#include "fileserve.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fdmap.h"
+#include "kernel.h"
+#include "ktls_io.h"
+#include "libc.h"
+#include "route.h"
+#include "stats.h"
+
+#define FILE_CHUNK 16384 /* one TLS record of plaintext */
+
+/* Write one chunk of the file through the connection. The chunk stays in
+ * c->file_buf until it has been taken, so a retry after WANT_WRITE repeats
+ * the same write. Returns bytes taken (>0), 0 at end of file, or -1 (errno
+ * set; *ssl_error is SSL_get_error's answer when the write failed). */
+static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset, size_t count,
+                                int *ssl_error)
+{
+    *ssl_error = SSL_ERROR_SYSCALL;
+    if (!c->file_buf && !(c->file_buf = malloc(FILE_CHUNK))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (!c->file_pending) {
+        size_t want = count < FILE_CHUNK ? count : FILE_CHUNK;
+        if (want == 0)
+            return 0;
+        ssize_t n = offset ? pread(in_fd, c->file_buf, want, *offset)
+                           : read(in_fd, c->file_buf, want);
+        if (n <= 0)
+            return n;
+        c->file_pending = (size_t)n;
+    }
+    size_t w = 0;
+    if (!route_write_ex(c, s, c->file_buf, c->file_pending, &w)) {
+        *ssl_error = route_get_error(c, s, 0);
+        if (*ssl_error == SSL_ERROR_WANT_WRITE || *ssl_error == SSL_ERROR_WANT_READ)
+            errno = EAGAIN;
+        else if (*ssl_error != SSL_ERROR_SYSCALL)
+            errno = EIO;
+        return -1;
+    }
+    if (w < c->file_pending)
+        memmove(c->file_buf, c->file_buf + w, c->file_pending - w);
+    c->file_pending -= w;
+    stats_add_bytes(c->arm, STATS_EMULATED_SENDFILE, (uint64_t)w);
+    if (offset)
+        *offset += (off_t)w;
+    return (ssize_t)w;
+}
+
+ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
+{
+    struct conn *c = tracked(s);
+    if (!c) {
+        if (!ossl()->SSL_sendfile)
+            ossl_missing("SSL_sendfile");
+        return ossl()->SSL_sendfile(s, fd, offset, size, flags);
+    }
+    if (c->fatal || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)) {
+        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+        c->err_override = SSL_ERROR_SSL;
+        return -1;
+    }
+    if (kernel_owns(c, CONN_TX)) {
+        off_t off = offset;
+        ssize_t n = libc()->sendfile(c->fd, fd, &off, size);
+        if (n >= 0) {
+            c->kernel_sendfile_bytes += (uint64_t)n;
+            stats_add_bytes(c->arm, STATS_KERNEL_SENDFILE, (uint64_t)n);
+            c->err_override = SSL_ERROR_NONE;
+            return n;
+        }
+        int err = errno;
+        c->err_override = (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == EBUSY)
+                              ? SSL_ERROR_WANT_WRITE
+                              : SSL_ERROR_SYSCALL;
+        errno = err;
+        return -1;
+    }
+    /* TX stays in OpenSSL: rather than failing as OpenSSL would, serve it */
+    int ssl_error;
+    off_t off = offset;
+    return write_file_chunk(c, s, fd, &off, size, &ssl_error);
+}
+
+ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offset, size_t count)
+{
+    struct conn *c = shim_depth ? NULL : fdmap_lookup(out_fd);
+    if (!c || kernel_owns(c, CONN_TX))
+        return real(out_fd, in_fd, offset, count); /* plain socket, or the kernel encrypts */
+    int ssl_error;
+    return write_file_chunk(c, c->ssl, in_fd, offset, count, &ssl_error);
+}
+
+/* nginx uses SSL_sendfile only when BIO_get_ktls_send() on the write BIO says
+ * so; answer for sockets whose TX the shim handed to the kernel. OpenSSL's own
+ * calls (from inside our hooks) get OpenSSL's answer. OpenSSL 3 asks on every
+ * SSL_write, so a kernel without kTLS, where nothing can be the kernel's,
+ * answers before the fd lookup and its lock (perf: 0.3% of an nginx worker). */
+long fileserve_bio_ctrl(bio_ctrl_fn real, BIO *b, int cmd, long larg, void *parg)
+{
+    long r = real(b, cmd, larg, parg);
+    if (cmd != BIO_CTRL_GET_KTLS_SEND || r > 0 || shim_depth || !b || !fdmap_active()
+        || !kernel_tls_available())
+        return r;
+    int fd = -1;
+    if (ossl()->BIO_method_type(b) != BIO_TYPE_SOCKET || real(b, BIO_C_GET_FD, 0, &fd) <= 0)
+        return r;
+    struct conn *c = fdmap_lookup(fd);
+    return c && kernel_owns(c, CONN_TX) ? 1 : r;
+}
