@@ -79,7 +79,7 @@ $(BUILD)/static_echo: tests/progs/static_echo.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -static $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) | $(BUILD)
-	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lcrypto -lpthread
+	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lssl -lcrypto -lpthread
 
 $(BUILD):
 	mkdir -p $@

@@ -81,8 +81,8 @@ static enum fallback_reason check_eligible(struct conn *c, SSL *s)
     if (!cipher)
         return FB_CIPHER_NONE;
     c->cipher_name = o->SSL_CIPHER_get_name(cipher);
-    int ccm8 = c->cipher_name && strstr(c->cipher_name, "CCM8") != NULL;
-    c->cipher = ktls_cipher_from_nid(o->SSL_CIPHER_get_cipher_nid(cipher), ccm8);
+    c->cipher = ktls_cipher_for_suite(o->SSL_CIPHER_get_cipher_nid(cipher),
+                                      o->SSL_CIPHER_get_protocol_id(cipher));
     if (!c->cipher)
         return FB_CIPHER_UNSUPPORTED;
     if (o->SSL_get_current_compression(s))

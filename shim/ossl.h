@@ -28,7 +28,7 @@
 #define OSSL_CALLED(X)                                                            \
     X(SSL_get_SSL_CTX) X(SSL_is_init_finished) X(SSL_in_before) X(SSL_version)    \
     X(SSL_is_server) X(SSL_is_dtls) X(SSL_get_current_cipher)                     \
-    X(SSL_CIPHER_get_cipher_nid) X(SSL_CIPHER_get_name)                           \
+    X(SSL_CIPHER_get_cipher_nid) X(SSL_CIPHER_get_name) X(SSL_CIPHER_get_protocol_id) \
     X(SSL_CIPHER_get_handshake_digest) X(SSL_get_session)                         \
     X(SSL_SESSION_get_master_key) X(SSL_SESSION_get_max_fragment_length)          \
     X(SSL_get_client_random) X(SSL_get_server_random) X(SSL_get_rbio)             \
