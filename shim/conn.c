@@ -35,12 +35,21 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     free(c);
 }
 
-/* SSL_dup copies ex_data pointers; two SSLs must never share one conn. */
+/* SSL_dup makes its copy with SSL_new (our hook attached a conn to it), then
+ * copies ex_data: *from_d is what will be stored in the copy. Two SSLs must
+ * never share one conn, and the copy's own conn must not be overwritten
+ * (it would leak and the copy would lose the application's message
+ * callback, which the shim keeps in the conn): keep the copy's conn and
+ * carry the callback over. */
 static int conn_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
                        long argl, void *argp)
 {
-    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
-    *from_d = NULL;
+    (void)from, (void)argl, (void)argp;
+    const struct conn *src = *from_d;
+    struct conn *dst = ossl()->CRYPTO_get_ex_data(to, idx);
+    if (dst && src && src->observed && dst->observed)
+        dst->app_msg_cb = src->app_msg_cb;
+    *from_d = dst;
     return 1;
 }
 

@@ -34,6 +34,7 @@ struct conn_dir {
     uint8_t key[32];            /* while DIR_PENDING only */
     uint8_t iv[12];
     struct recseq seq;          /* records under the current keys */
+    unsigned ccs_at_decide;     /* seq.ccs_count when the keys were derived */
     uint64_t seq_at_install;
 };
 

@@ -134,11 +134,24 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
     ssize_t n = recvmsg(fd, &msg, flags);
-    *type = TLS_RECORD_APPLICATION_DATA;
-    if (n < 0)
+    *type = 0;
+    if (n <= 0)
         return n;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE)
-            memcpy(type, CMSG_DATA(c), 1);
+    /* A kTLS socket labels every record. Bytes without a label (a socket
+     * that is not, or no longer, the kernel's TLS) or with the label cut off
+     * are never data: dropped, and the caller fails the connection, as
+     * s2n-tls does. */
+    int labelled = 0;
+    if (!(msg.msg_flags & MSG_CTRUNC))
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE
+                && c->cmsg_len >= CMSG_LEN(1)) {
+                memcpy(type, CMSG_DATA(c), 1);
+                labelled = 1;
+            }
+    if (!labelled) {
+        errno = ENOMSG;
+        return -1;
+    }
     return n;
 }

@@ -40,7 +40,9 @@ ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len);
  * so the mark is read (SO_ERROR clears it) and the send tried once more.
  * The alert is then pushed out at once (see push_queued_segments). */
 ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2]);
-/* recvmsg with a record-type cmsg; *type is the record's content type. */
+/* recvmsg with a record-type cmsg; *type is the record's content type.
+ * Bytes that arrive without that cmsg (or with it truncated) fail with
+ * ENOMSG: they did not come from the kernel's TLS. */
 ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type);
 
 #endif

@@ -206,6 +206,11 @@ static int recv_error(struct conn *c, SSL *s, int err)
     case EIO:
         return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
                      "kTLS: record type not deliverable (EIO)");
+    case ENOMSG:
+        /* no alert: the socket may not be the kernel's TLS any more, and an
+         * alert would go out in clear */
+        return fatal(c, s, SSL_R_UNEXPECTED_RECORD, 0,
+                     "kTLS: bytes without a record type (not a kTLS socket, or the cmsg was cut)");
     default:
         /* connection-level failure: SSL_ERROR_SYSCALL with errno intact */
         errno = err;

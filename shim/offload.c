@@ -181,6 +181,7 @@ static void decide(struct conn *c, SSL *s)
     }
     int wanted = config_get()->dirs;
     for (int d = 0; d < 2; d++) {
+        c->dir[d].ccs_at_decide = c->dir[d].seq.ccs_count;
         if (wanted & (d == CONN_TX ? SHIM_DIR_TX : SHIM_DIR_RX))
             c->dir[d].state = DIR_PENDING;
         else
@@ -191,10 +192,12 @@ static void decide(struct conn *c, SSL *s)
 }
 
 /* A direction may move only on a record boundary with nothing of it buffered
- * inside OpenSSL. */
+ * inside OpenSSL, and never while a handshake (a renegotiation) is under way. */
 static int ready(struct conn *c, SSL *s, int d)
 {
     const struct ossl_table *o = ossl();
+    if (!o->SSL_is_init_finished(s))
+        return 0;
     if (d == CONN_TX)
         return !c->tx_write_pending && o->SSL_want(s) != SSL_WRITING;
     if (o->SSL_has_pending(s) || strcmp(o->SSL_rstate_string(s), "RH") != 0)
@@ -221,6 +224,10 @@ static void install(struct conn *c, int d)
     int tls13 = c->version == TLS1_3_VERSION;
     if (dir->seq.saw_key_update) {
         conn_fall_back(c, d, FB_KEY_UPDATE, 0);
+        return;
+    }
+    if (!tls13 && dir->seq.ccs_count != dir->ccs_at_decide) {
+        conn_fall_back(c, d, FB_RENEGOTIATION, 0);
         return;
     }
     if (!(tls13 ? dir->seq.saw_finished : dir->seq.saw_ccs)) {

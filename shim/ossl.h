@@ -36,7 +36,7 @@
     X(SSL_get_shutdown) X(SSL_set_shutdown) X(SSL_get_options) X(SSL_ctrl)         \
     X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
     X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
-    X(SSL_want) X(CRYPTO_get_ex_new_index) X(BIO_method_type)                     \
+    X(SSL_want) X(CRYPTO_get_ex_new_index) X(CRYPTO_get_ex_data) X(BIO_method_type) \
     X(BIO_next) X(BIO_new) X(BIO_s_null) X(HMAC) X(OPENSSL_cleanse)               \
     X(OpenSSL_version_num)
 

@@ -31,6 +31,7 @@ static const char *const texts[FB_COUNT] = {
     [FB_UNSEEN_HANDSHAKE] = "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)",
     [FB_SHUTDOWN_BEFORE_MOVE] = "shutdown (close_notify before the move)",
     [FB_ENDED_BEFORE_MOVE] = "ended-before-move (the connection ended first)",
+    [FB_RENEGOTIATION] = "renegotiation (a new handshake changed the keys before the move)",
 };
 
 const char *reason_text(enum fallback_reason r)

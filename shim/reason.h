@@ -35,6 +35,7 @@ enum fallback_reason {
     FB_UNSEEN_HANDSHAKE,
     FB_SHUTDOWN_BEFORE_MOVE,
     FB_ENDED_BEFORE_MOVE,
+    FB_RENEGOTIATION,
     FB_COUNT
 };
 

@@ -11,12 +11,14 @@ void recseq_observe(struct recseq *r, int content_type, const uint8_t *buf, size
         if (len >= 1 && buf[0] == RECSEQ_RT_CHANGE_CIPHER_SPEC) {
             r->since_ccs = 0;
             r->saw_ccs = 1;
+            r->ccs_count++;
         }
         break;
     case RECSEQ_RT_CHANGE_CIPHER_SPEC:
         /* TLS 1.2: the next record (Finished) is sequence 0 of the new keys */
         r->since_ccs = 0;
         r->saw_ccs = 1;
+        r->ccs_count++;
         break;
     case RECSEQ_RT_HANDSHAKE:
         /* TLS 1.3: keys move to the application secrets right after Finished */

@@ -32,7 +32,8 @@ static uint8_t app_stream[1 << 16];
 static size_t app_played, app_delivered;
 static int sent_alerts;
 
-static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET};
+static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET,
+                             ENOMSG};
 
 static int next_chunk(void)
 {
