@@ -23,7 +23,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
-         $(BUILD)/tls_threads
+         $(BUILD)/tls_threads $(BUILD)/fd_reuse
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
@@ -62,7 +62,8 @@ FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_keylog $(BUILD)/fuz
 FUZZ_SRCS_config := shim/config.c
 FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
 FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
-                    shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c
+                    shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
+                    shim/conn.c shim/fdmap.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

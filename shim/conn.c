@@ -283,6 +283,12 @@ void conn_reset(struct conn *c)
     conn_init_fields(c, c->ssl);
 }
 
+int conn_socket_intact(const struct conn *c, int check_identity)
+{
+    return c->fd >= 0 && fdmap_owns(c->fd, c)
+           && (!check_identity || kernel_same_socket(c->fd, &c->sock));
+}
+
 static const char *const dir_name[2] = {"rx", "tx"};
 
 static int settled(const struct conn_dir *dir)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "crypto_info.h"
+#include "kernel.h"
 #include "ossl.h"
 #include "reason.h"
 #include "recseq.h"
@@ -57,7 +58,9 @@ struct ctl_progress {           /* a control record read only in part */
 
 struct conn {
     SSL *ssl;
-    int fd;
+    int fd;                     /* the socket's descriptor when decided, and... */
+    struct sock_id sock;        /* ...the socket it named then */
+    BIO *bio;                   /* the SSL's socket BIO then (read = write) */
     int attached_early;         /* saw the handshake from its first record */
     int observed;               /* our msg/keylog observers are installed */
     int decided;
@@ -121,5 +124,9 @@ void conn_ctx_set_app_keylog_cb(SSL_CTX *ctx, keylog_cb_fn cb);
 keylog_cb_fn conn_ctx_app_keylog_cb(const SSL_CTX *ctx);
 /* Wipe secrets and pending keys. */
 void conn_scrub(struct conn *c);
+/* c->fd still belongs to this connection: the fd map says so (no close,
+ * dup2 or reuse seen), and with check_identity it still names the socket
+ * pinned when the connection was decided (a close the shim could not see). */
+int conn_socket_intact(const struct conn *c, int check_identity);
 
 #endif

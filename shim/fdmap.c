@@ -10,10 +10,10 @@ static struct conn **slots;
 static size_t nslots;
 static atomic_int active;
 
-void fdmap_register(int fd, struct conn *c)
+int fdmap_register(int fd, struct conn *c)
 {
     if (fd < 0)
-        return;
+        return 0;
     pthread_mutex_lock(&lock);
     if ((size_t)fd >= nslots) {
         size_t n = nslots ? nslots : 256;
@@ -22,7 +22,7 @@ void fdmap_register(int fd, struct conn *c)
         struct conn **grown = realloc(slots, n * sizeof(*grown));
         if (!grown) {
             pthread_mutex_unlock(&lock);
-            return;
+            return 0;
         }
         memset(grown + nslots, 0, (n - nslots) * sizeof(*grown));
         slots = grown;
@@ -31,6 +31,27 @@ void fdmap_register(int fd, struct conn *c)
     slots[fd] = c;
     atomic_store(&active, 1);
     pthread_mutex_unlock(&lock);
+    return 1;
+}
+
+void fdmap_forget_range(unsigned lo, unsigned hi)
+{
+    if (!fdmap_active())
+        return;
+    pthread_mutex_lock(&lock);
+    for (size_t fd = lo; fd < nslots && fd <= hi; fd++)
+        slots[fd] = NULL;
+    pthread_mutex_unlock(&lock);
+}
+
+int fdmap_owns(int fd, const struct conn *c)
+{
+    if (fd < 0 || !fdmap_active())
+        return 0;
+    pthread_mutex_lock(&lock);
+    int owns = (size_t)fd < nslots && slots[fd] == c;
+    pthread_mutex_unlock(&lock);
+    return owns;
 }
 
 void fdmap_forget(int fd, const struct conn *c)

@@ -8,9 +8,14 @@
 
 struct conn;
 
-void fdmap_register(int fd, struct conn *c);
+/* 1, or 0 when fd cannot be tracked (out of memory). */
+int fdmap_register(int fd, struct conn *c);
 /* Drop fd; with c != NULL only if it still maps to c. */
 void fdmap_forget(int fd, const struct conn *c);
+/* Drop every fd from lo to hi (close_range, closefrom). */
+void fdmap_forget_range(unsigned lo, unsigned hi);
+/* 1 if fd maps to c. */
+int fdmap_owns(int fd, const struct conn *c);
 /* The connection on fd, or NULL. */
 struct conn *fdmap_lookup(int fd);
 /* Cheap: 0 until the first registration, so close() costs nothing before. */

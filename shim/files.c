@@ -1,5 +1,13 @@
 /* The interposed libc and libcrypto entry points for serving files on TLS
- * sockets (fileserve.c does the work) and for keeping the fd map honest. */
+ * sockets (fileserve.c does the work) and for keeping the fd map honest:
+ * every way a program can close or replace a descriptor through libc drops
+ * its entry, so a reused number never looks like the old connection. (A
+ * close the shim cannot see, a raw syscall, is caught where it matters by
+ * the pinned socket identity; see conn_socket_intact.) */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
 #include "fdmap.h"
 #include "fileserve.h"
 #include "hooks.h"
@@ -24,6 +32,51 @@ EXPORT int close(int fd)
 {
     fdmap_forget(fd, NULL); /* a reused number must never look like this connection */
     return libc()->close(fd);
+}
+
+/* dup2/dup3 close newfd first. Its entry goes once that has happened: a call
+ * that fails leaves newfd (and its connection) as they were. */
+EXPORT int dup2(int oldfd, int newfd)
+{
+    int r = libc()->dup2(oldfd, newfd);
+    if (r >= 0 && oldfd != newfd)
+        fdmap_forget(newfd, NULL);
+    return r;
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    int r = libc()->dup3(oldfd, newfd, flags);
+    if (r >= 0)
+        fdmap_forget(newfd, NULL);
+    return r;
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    int r = libc()->close_range(first, last, flags);
+    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+        fdmap_forget_range(first, last);
+    return r;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+    libc()->closefrom(lowfd);
+    if (lowfd >= 0)
+        fdmap_forget_range((unsigned)lowfd, ~0u);
+}
+
+/* fclose closes the stream's descriptor inside libc, out of close()'s sight
+ * (fdopen on a socket, then fclose). */
+EXPORT int fclose(FILE *stream)
+{
+    int saved = errno;
+    int fd = stream ? fileno(stream) : -1;
+    errno = saved;
+    if (fd >= 0)
+        fdmap_forget(fd, NULL);
+    return libc()->fclose(stream);
 }
 
 EXPORT long BIO_ctrl(BIO *b, int cmd, long larg, void *parg)

@@ -68,6 +68,13 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
         return -1;
     }
     if (kernel_owns(c, CONN_TX)) {
+        if (!conn_socket_intact(c, 1)) {
+            /* the kernel would send the file in clear on whatever the number names now */
+            c->fatal = 1;
+            c->err_override = SSL_ERROR_SYSCALL;
+            errno = EBADF;
+            return -1;
+        }
         off_t off = offset;
         ssize_t n = libc()->sendfile(c->fd, fd, &off, size);
         if (n >= 0) {
@@ -92,6 +99,8 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
 ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offset, size_t count)
 {
     struct conn *c = shim_depth ? NULL : fdmap_lookup(out_fd);
+    if (c && !kernel_same_socket(out_fd, &c->sock))
+        c = NULL; /* the number was reused (a close the shim did not see): not ours */
     if (!c || kernel_owns(c, CONN_TX))
         return real(out_fd, in_fd, offset, count); /* plain socket, or the kernel encrypts */
     int ssl_error;
@@ -102,7 +111,10 @@ ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offse
  * so; answer for sockets whose TX the shim handed to the kernel. OpenSSL's own
  * calls (from inside our hooks) get OpenSSL's answer. OpenSSL 3 asks on every
  * SSL_write, so a kernel without kTLS, where nothing can be the kernel's,
- * answers before the fd lookup and its lock (perf: 0.3% of an nginx worker). */
+ * answers before the fd lookup and its lock (perf: 0.3% of an nginx worker).
+ * A "1" makes OpenSSL write plaintext to the socket, so it is said only for
+ * the very BIO of a connection whose TX the shim moved, on the socket pinned
+ * then, and only while the kernel really has TLS_TX on it. */
 long fileserve_bio_ctrl(bio_ctrl_fn real, BIO *b, int cmd, long larg, void *parg)
 {
     long r = real(b, cmd, larg, parg);
@@ -113,5 +125,8 @@ long fileserve_bio_ctrl(bio_ctrl_fn real, BIO *b, int cmd, long larg, void *parg
     if (ossl()->BIO_method_type(b) != BIO_TYPE_SOCKET || real(b, BIO_C_GET_FD, 0, &fd) <= 0)
         return r;
     struct conn *c = fdmap_lookup(fd);
-    return c && kernel_owns(c, CONN_TX) ? 1 : r;
+    return c && kernel_owns(c, CONN_TX) && c->bio == b && kernel_same_socket(fd, &c->sock)
+                   && kernel_tx_installed(fd)
+               ? 1
+               : r;
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -67,6 +68,35 @@ int kernel_has_ulp(int fd)
     if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, name, &len) != 0)
         return 0;
     return strcmp(name, "tls") == 0;
+}
+
+int kernel_sock_id(int fd, struct sock_id *id)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+int kernel_same_socket(int fd, const struct sock_id *id)
+{
+    int saved = errno;
+    struct sock_id now;
+    int same = kernel_sock_id(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
+    errno = saved;
+    return same;
+}
+
+int kernel_tx_installed(int fd)
+{
+    int saved = errno;
+    struct tls_crypto_info info;
+    socklen_t len = sizeof(info);
+    int on = getsockopt(fd, SOL_TLS, TLS_TX, &info, &len) == 0;
+    errno = saved;
+    return on;
 }
 
 int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len)

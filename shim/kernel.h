@@ -28,6 +28,18 @@ void kernel_tls_probe_reset(void);
 int kernel_attach_ulp(int fd);
 /* 1 if the socket already carries the tls ULP (someone else's kTLS). */
 int kernel_has_ulp(int fd);
+/* Which socket a descriptor names (its device and inode): descriptor
+ * numbers are reused, this is not. */
+struct sock_id {
+    uint64_t dev, ino;
+};
+/* 0 with *id filled, -1 if fd is not open. */
+int kernel_sock_id(int fd, struct sock_id *id);
+/* 1 if fd names the socket id, 0 if it is closed or names another file. */
+int kernel_same_socket(int fd, const struct sock_id *id);
+/* 1 if the kernel encrypts what is sent on fd (its TLS_TX is set). */
+int kernel_tx_installed(int fd);
+
 /* TLS_TX (tx=1) or TLS_RX (tx=0). 0 or an errno. After 0 there is no way
  * back for that direction. */
 int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len);

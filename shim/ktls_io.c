@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fdmap.h"
 #include "kernel.h"
 #include "log.h"
 #include "stats.h"
@@ -66,7 +67,8 @@ static void add_shutdown(SSL *s, int flag)
 
 static void send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
 {
-    if (c->dir[CONN_TX].state != DIR_KERNEL || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN))
+    if (c->dir[CONN_TX].state != DIR_KERNEL || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)
+        || !conn_socket_intact(c, 1))
         return;
     uint8_t alert[2] = {level, desc};
     int saved = errno;
@@ -74,6 +76,24 @@ static void send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
     errno = saved;
     if (level == ALERT_FATAL)
         add_shutdown(s, SSL_SENT_SHUTDOWN);
+}
+
+/* The descriptor must still belong to the connection whose keys the kernel
+ * holds: closed, replaced (dup2, close_range...) or reused, the connection
+ * fails for good, as if the descriptor were just closed (EBADF), rather than
+ * read from or write to another socket. Writes also compare the socket's
+ * identity (one fstat): after a close the shim cannot see (a raw syscall) and
+ * a reuse, a write would put plaintext on the new socket; reads need not,
+ * the new socket's bytes arrive without the kernel's record type. */
+static int socket_lost(struct conn *c, SSL *s, int check_identity)
+{
+    if (conn_socket_intact(c, check_identity) && ossl()->SSL_get_rbio(s) == c->bio)
+        return 0;
+    c->fatal = 1;
+    LOG_INFO("fd=%d the connection's socket was closed or replaced: failed closed", c->fd);
+    errno = EBADF;
+    fail(c, SSL_ERROR_SYSCALL);
+    return 1;
 }
 
 /* A fatal protocol error: tell the peer when we can, fail every later call. */
@@ -278,6 +298,8 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         /* as OpenSSL: nothing read; SSL_get_error decides from OpenSSL's state */
         return fail(c, -1);
     }
+    if (socket_lost(c, s, 0))
+        return 0;
     for (;;) {
         enum ctl_event ev = CTL_CONTINUE;
         if (ctl_in_progress(c) && !ctl_continue(c, s, &ev))
@@ -346,6 +368,8 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
         /* s_client writes 0 bytes at stdin EOF and expects SSL_ERROR_SYSCALL */
         return fail(c, -1);
     }
+    if (socket_lost(c, s, 1))
+        return 0;
     int partial = (o->SSL_ctrl(s, SSL_CTRL_MODE, 0, NULL) & SSL_MODE_ENABLE_PARTIAL_WRITE) != 0;
     while (off < len) {
         ssize_t n = send(c->fd, (const char *)buf + off, len - off, 0);
@@ -388,7 +412,7 @@ void kio_flush_deferred(struct conn *c)
                   c->fd);
     if (d->shutdown_socket)
         shutdown(c->fd, SHUT_RDWR);
-    if (d->alert)
+    if (d->alert && conn_socket_intact(c, 1))
         (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, d->alert_bytes, 2);
     memset(d, 0, sizeof(*d));
     errno = saved;
@@ -416,6 +440,8 @@ int kio_shutdown(struct conn *c, SSL *s)
                 fail(c, SSL_ERROR_SSL);
                 return -1;
             }
+            if (socket_lost(c, s, 1))
+                return -1;
             uint8_t alert[2] = {ALERT_WARNING, ALERT_CLOSE_NOTIFY};
             if (kernel_send_record(c->fd, TLS_RECORD_ALERT, alert, sizeof(alert)) < 0) {
                 int err = errno;

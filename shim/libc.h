@@ -5,10 +5,16 @@
 #ifndef KTLS_SHIM_LIBC_H
 #define KTLS_SHIM_LIBC_H
 
+#include <stdio.h>
 #include <sys/types.h>
 
 struct libc_table {
     int (*close)(int fd);
+    int (*dup2)(int oldfd, int newfd);
+    int (*dup3)(int oldfd, int newfd, int flags);
+    int (*close_range)(unsigned first, unsigned last, int flags);
+    void (*closefrom)(int lowfd);
+    int (*fclose)(FILE *stream);
     ssize_t (*sendfile)(int out_fd, int in_fd, off_t *offset, size_t count);
     ssize_t (*sendfile64)(int out_fd, int in_fd, off_t *offset, size_t count);
 };

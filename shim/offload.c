@@ -26,7 +26,7 @@ static void fall_back_both(struct conn *c, enum fallback_reason why, int err)
     conn_fall_back(c, CONN_RX, why, err);
 }
 
-static int socket_fd(SSL *s, enum fallback_reason *why)
+static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why)
 {
     const struct ossl_table *o = ossl();
     BIO *rbio = o->SSL_get_rbio(s), *wbio = o->SSL_get_wbio(s);
@@ -62,6 +62,7 @@ static int socket_fd(SSL *s, enum fallback_reason *why)
         *why = FB_ULP_PRESENT;
         return -1;
     }
+    *bio = rbio;
     return fd;
 }
 
@@ -165,9 +166,13 @@ static void decide(struct conn *c, SSL *s)
     /* Known before anything else, so sendfile() on this socket is never let
      * through in clear, whatever the kernel can do. */
     enum fallback_reason why = FB_NONE;
-    c->fd = socket_fd(s, &why);
-    if (c->fd >= 0)
-        fdmap_register(c->fd, c);
+    c->fd = socket_fd(s, &c->bio, &why);
+    /* pinned: a descriptor number can be closed and reused; the socket it
+     * names now is what the kernel's keys will belong to */
+    if (c->fd >= 0 && (kernel_sock_id(c->fd, &c->sock) != 0 || !fdmap_register(c->fd, c))) {
+        c->fd = -1;
+        why = FB_NO_FD;
+    }
     if (!why && c->arm == STATS_ARM_CONTROL)
         why = FB_AB_CONTROL;
     if (!why)
@@ -213,6 +218,10 @@ static int ready(struct conn *c, SSL *s, int d)
 static void install(struct conn *c, int d)
 {
     struct conn_dir *dir = &c->dir[d];
+    if (!conn_socket_intact(c, 1)) {
+        fall_back_both(c, FB_SOCKET_CHANGED, 0);
+        return;
+    }
     if (!c->ulp_attached) {
         int err = kernel_attach_ulp(c->fd);
         if (err) {

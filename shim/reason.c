@@ -32,6 +32,7 @@ static const char *const texts[FB_COUNT] = {
     [FB_SHUTDOWN_BEFORE_MOVE] = "shutdown (close_notify before the move)",
     [FB_ENDED_BEFORE_MOVE] = "ended-before-move (the connection ended first)",
     [FB_RENEGOTIATION] = "renegotiation (a new handshake changed the keys before the move)",
+    [FB_SOCKET_CHANGED] = "socket-changed (the descriptor was closed or names another socket)",
 };
 
 const char *reason_text(enum fallback_reason r)

@@ -36,6 +36,7 @@ enum fallback_reason {
     FB_SHUTDOWN_BEFORE_MOVE,
     FB_ENDED_BEFORE_MOVE,
     FB_RENEGOTIATION,
+    FB_SOCKET_CHANGED,
     FB_COUNT
 };
 
