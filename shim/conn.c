@@ -1,6 +1,8 @@
 #include "conn.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,38 @@ struct ctx_hooks {
     int keylog_installed;
 };
 
+/* The state and its reference count, kept outside struct conn so that
+ * SSL_clear's reset of the state leaves the count alone. */
+struct conn_holder {
+    atomic_int refs;
+    atomic_int alive;
+    struct conn conn;
+};
+
+static struct conn_holder *holder(const struct conn *c)
+{
+    return (struct conn_holder *)((char *)c - offsetof(struct conn_holder, conn));
+}
+
+void conn_hold(struct conn *c)
+{
+    atomic_fetch_add_explicit(&holder(c)->refs, 1, memory_order_relaxed);
+}
+
+void conn_release(struct conn *c)
+{
+    struct conn_holder *h = holder(c);
+    if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(c->file_buf);
+    free(h);
+}
+
+int conn_alive(const struct conn *c)
+{
+    return atomic_load_explicit(&holder(c)->alive, memory_order_acquire);
+}
+
 static int ssl_index = -1, ctx_index = -1;
 static int module_ready;
 static pthread_once_t module_once = PTHREAD_ONCE_INIT;
@@ -28,11 +62,13 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     struct conn *c = ptr;
     if (!c)
         return;
+    atomic_store_explicit(&holder(c)->alive, 0, memory_order_release);
     conn_end(c);
+    /* out of the fd map, then no lookup is still about to take a reference */
     fdmap_forget(c->fd, c);
+    fdmap_quiesce(c->fd);
     conn_scrub(c);
-    free(c->file_buf);
-    free(c);
+    conn_release(c);
 }
 
 /* SSL_dup makes its copy with SSL_new (our hook attached a conn to it), then
@@ -68,9 +104,21 @@ static int ctx_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **fro
     return 1;
 }
 
+/* A forked child must not find ctx_lock held by a thread it does not have. */
+static void lock_ctx(void)
+{
+    pthread_mutex_lock(&ctx_lock);
+}
+
+static void unlock_ctx(void)
+{
+    pthread_mutex_unlock(&ctx_lock);
+}
+
 static void module_init(void)
 {
     const struct ossl_table *o = ossl();
+    pthread_atfork(lock_ctx, unlock_ctx, unlock_ctx);
     if (!o->complete)
         return;
     ssl_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, conn_ex_dup,
@@ -255,9 +303,12 @@ struct conn *conn_attach(SSL *s, int observe)
     struct conn *c = conn_get(s);
     if (c)
         return c;
-    c = calloc(1, sizeof(*c));
-    if (!c)
+    struct conn_holder *box = calloc(1, sizeof(*box));
+    if (!box)
         return NULL;
+    atomic_init(&box->refs, 1);
+    atomic_init(&box->alive, 1);
+    c = &box->conn;
     c->fd = -1;
     SSL_CTX *ctx = ossl()->SSL_get_SSL_CTX(s);
     pthread_mutex_lock(&ctx_lock);
@@ -266,7 +317,7 @@ struct conn *conn_attach(SSL *s, int observe)
     pthread_mutex_unlock(&ctx_lock);
     conn_init_fields(c, s);
     if (!ossl()->SSL_set_ex_data(s, ssl_index, c)) {
-        free(c);
+        free(box);
         return NULL;
     }
     if (observe) {

@@ -104,6 +104,12 @@ struct conn *conn_get(const SSL *s);
 /* Attach state to s (idempotent); with observe, also the record-counting and
  * keylog observers the kernel hand-over needs. NULL on allocation failure. */
 struct conn *conn_attach(SSL *s, int observe);
+/* References: the SSL holds one; fdmap_acquire takes one for a caller that
+ * found the connection by its descriptor. The state is freed with the last. */
+void conn_hold(struct conn *c);
+void conn_release(struct conn *c);
+/* 0 once the SSL the state belonged to is being freed. */
+int conn_alive(const struct conn *c);
 /* Back to a fresh, before-handshake state (SSL_clear). Directions still
  * undecided are counted as never moved first. */
 void conn_reset(struct conn *c);

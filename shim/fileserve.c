@@ -98,13 +98,20 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
 
 ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offset, size_t count)
 {
-    struct conn *c = shim_depth ? NULL : fdmap_lookup(out_fd);
-    if (c && !kernel_same_socket(out_fd, &c->sock))
-        c = NULL; /* the number was reused (a close the shim did not see): not ours */
-    if (!c || kernel_owns(c, CONN_TX))
-        return real(out_fd, in_fd, offset, count); /* plain socket, or the kernel encrypts */
+    struct conn *c = shim_depth ? NULL : fdmap_acquire(out_fd);
+    /* plain socket, the kernel encrypts, the SSL is going away, or the number
+     * was reused (a close the shim did not see): a real sendfile */
+    if (!c || kernel_owns(c, CONN_TX) || !conn_alive(c) || !kernel_same_socket(out_fd, &c->sock)) {
+        if (c)
+            conn_release(c);
+        return real(out_fd, in_fd, offset, count);
+    }
     int ssl_error;
-    return write_file_chunk(c, c->ssl, in_fd, offset, count, &ssl_error);
+    ssize_t n = write_file_chunk(c, c->ssl, in_fd, offset, count, &ssl_error);
+    int saved = errno;
+    conn_release(c);
+    errno = saved;
+    return n;
 }
 
 /* nginx uses SSL_sendfile only when BIO_get_ktls_send() on the write BIO says
@@ -124,9 +131,11 @@ long fileserve_bio_ctrl(bio_ctrl_fn real, BIO *b, int cmd, long larg, void *parg
     int fd = -1;
     if (ossl()->BIO_method_type(b) != BIO_TYPE_SOCKET || real(b, BIO_C_GET_FD, 0, &fd) <= 0)
         return r;
-    struct conn *c = fdmap_lookup(fd);
-    return c && kernel_owns(c, CONN_TX) && c->bio == b && kernel_same_socket(fd, &c->sock)
-                   && kernel_tx_installed(fd)
-               ? 1
-               : r;
+    struct conn *c = fdmap_acquire(fd);
+    if (!c)
+        return r;
+    int yes = kernel_owns(c, CONN_TX) && c->bio == b && kernel_same_socket(fd, &c->sock)
+              && kernel_tx_installed(fd);
+    conn_release(c);
+    return yes ? 1 : r;
 }

@@ -81,12 +81,32 @@ void ossl_missing(const char *name)
     abort();
 }
 
+/* Held while resolving (dlopen, dlsym): a forked child must not inherit it
+ * held by a thread it does not have. */
+static void lock_table(void)
+{
+    pthread_mutex_lock(&table_lock);
+}
+
+static void unlock_table(void)
+{
+    pthread_mutex_unlock(&table_lock);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void install_fork_handlers(void)
+{
+    pthread_atfork(lock_table, unlock_table, unlock_table);
+}
+
 /* Resolved again until libssl is there: libcrypto (and our BIO_ctrl) can be
  * in use long before a program dlopens libssl (Python's _ssl). */
 const struct ossl_table *ossl(void)
 {
     if (atomic_load_explicit(&table_ready, memory_order_acquire))
         return &table;
+    pthread_once(&fork_once, install_fork_handlers);
     pthread_mutex_lock(&table_lock);
     if (!atomic_load_explicit(&table_ready, memory_order_relaxed)) {
         resolve();

@@ -79,6 +79,16 @@ sanitized_exchange() { # VARIANT BYTES [ARGS FOR BOTH ENDS...]
     assert_offload client 1 1
 }
 
+# The fd map hands connections to lookups (sendfile, BIO_get_ktls_send) while
+# other threads free them: a lookup must never hold freed memory.
+@test "ASan+UBSan shim: 8x8 threads freeing and reusing while another looks up every descriptor, no report" {
+    run shimmed "$REPO/build/tls_threads" threads --threads 8 --conns 6 --bytes 16384 --tls 1.3 --probe
+    echo "$output"
+    SUBJ_RC=$status PEER_RC=0
+    [[ $status == 0 && "$output" == *"THREADS ok=48 failed=0"* ]]
+    ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' <<<"$output"
+}
+
 @test "ASan+UBSan shim: tampered record, truncation and a KeyUpdate end cleanly, no report" {
     mitm_run client 1 13_aes256 "--expect 16384 --send 65536" "--send 16384 --expect 65536" --dir s2c --action flip
     assert_clean "$BATS_TEST_TMPDIR/srv.err" "$BATS_TEST_TMPDIR/cli.err"
