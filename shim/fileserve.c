@@ -54,14 +54,32 @@ static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset
     return (ssize_t)w;
 }
 
+/* OpenSSL's own kTLS (Options KTLS) has TX: OpenSSL's own answer, not ours. */
+static int openssl_sends_ktls(const SSL *s)
+{
+    const struct ossl_table *o = ossl();
+    BIO *wbio = o->SSL_get_wbio(s);
+    return wbio && o->BIO_ctrl(wbio, BIO_CTRL_GET_KTLS_SEND, 0, NULL) > 0;
+}
+
+static ossl_ssize_t openssl_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
+{
+    if (!ossl()->SSL_sendfile) {
+        /* only a program mixing OpenSSL builds gets here: fail the call, not the process */
+        kio_push_error(ERR_R_SHOULD_NOT_HAVE_BEEN_CALLED,
+                       "ktls-shim: no SSL_sendfile in the OpenSSL the shim found");
+        errno = ENOSYS;
+        return -1;
+    }
+    return ossl()->SSL_sendfile(s, fd, offset, size, flags);
+}
+
 ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
 {
     struct conn *c = tracked(s);
-    if (!c) {
-        if (!ossl()->SSL_sendfile)
-            ossl_missing("SSL_sendfile");
-        return ossl()->SSL_sendfile(s, fd, offset, size, flags);
-    }
+    /* untracked, or OpenSSL's own kTLS sends: OpenSSL's zero-copy SSL_sendfile */
+    if (!c || (!kernel_owns(c, CONN_TX) && openssl_sends_ktls(s)))
+        return openssl_sendfile(s, fd, offset, size, flags);
     if (c->fatal || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)) {
         kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
         c->err_override = SSL_ERROR_SSL;

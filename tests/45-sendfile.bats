@@ -56,10 +56,10 @@ print(len(data), hashlib.sha256(data).hexdigest())
 PY
 }
 
-serve_files() {
+serve_files() { # NGINX_EXTRA: more http-level directives
     mkdir -p "$BATS_TEST_TMPDIR/nginx"
     ln -s "$BATS_FILE_TMPDIR/html" "$BATS_TEST_TMPDIR/nginx/html"
-    start_nginx "$BATS_TEST_TMPDIR/nginx" "sendfile on;"
+    start_nginx "$BATS_TEST_TMPDIR/nginx" "sendfile on; ${NGINX_EXTRA:-}"
 }
 
 @test "nginx sendfile on: 64 MiB, 1 byte and empty files arrive intact" {
@@ -123,6 +123,25 @@ traced_fetch() {
     echo "plain nginx, 64 MiB: sendfile calls=$sc bytes=$sb; write-family calls=$wc bytes=$wb" >&3
     [[ $sc == 0 ]]
     [[ $wb -ge 67108864 ]]
+}
+
+# OpenSSL's own kTLS (Options KTLS) owns TX: nginx asks BIO_get_ktls_send,
+# gets OpenSSL's 1 and calls SSL_sendfile, which the shim must hand to
+# OpenSSL (its zero-copy sendfile), not emulate with SSL_write.
+@test "nginx with OpenSSL's own kTLS (ssl_conf_command Options KTLS): SSL_sendfile stays OpenSSL's, zero-copy" {
+    local counts sc sb wc wb
+    counts=$(NGINX_EXTRA="ssl_conf_command Options KTLS;" traced_fetch)
+    read -r sc sb wc wb <<<"$counts"
+    echo "shimmed nginx, Options KTLS, 64 MiB: sendfile calls=$sc bytes=$sb; write-family calls=$wc bytes=$wb" >&3
+    [[ "$(cut -d' ' -f1-2 "$BATS_TEST_TMPDIR/fetch.out")" == "200 67108864" ]]
+    if have_ktls; then
+        [[ $sb -ge 67108864 ]]
+        [[ $wb -lt 1048576 ]]
+    else
+        # OpenSSL's kTLS cannot start here: it SSL_writes, and so does the shim
+        [[ $sc == 0 ]]
+        [[ $wb -ge 67108864 ]]
+    fi
 }
 
 check_sendfile_program() {
