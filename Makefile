@@ -10,6 +10,7 @@ SHIM_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=shim/exports.map
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_HDRS := $(wildcard shim/*.h)
 LIB := $(BUILD)/libktls-shim.so
+SHIM_OBJS := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRCS))
 
 # glibc compatibility: what `make` builds needs no symbol version newer than
 # GLIBC_2.28 (Debian 10, RHEL 8, Ubuntu 20.04 have it), so a library built here
@@ -28,24 +29,32 @@ STUB_PTHREAD := pthread_once pthread_mutex_init pthread_mutex_destroy pthread_mu
                 pthread_self pthread_create pthread_join pthread_detach
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c shim/stats.c \
-             shim/kernel.c shim/log.c shim/record_errors.c \
+# everything but the interposers (hooks.c, files.c): the unit binary calls
+# OpenSSL directly, and ossl.c finds it the way the library does
+UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
+             shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c \
+             shim/ossl.c shim/conn.c shim/fdmap.c shim/stats.c shim/offload.c \
              shim/tools/json_flat.c shim/tools/check_diag.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
-         $(BUILD)/tls_threads
+         $(BUILD)/tls_threads $(BUILD)/fd_reuse
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
 .PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench clean install uninstall version \
-        check-exports check-glibc asan fuzz fuzz-build
+        check-exports check-layers check-glibc asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
-$(LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map $(GLIBC_STUBS) | $(BUILD)
-	$(CC) $(SHIM_CFLAGS) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) $(GLIBC_STUBS) -ldl -lpthread
+# One object per source: tests/check-layers.sh reads them one by one.
+$(LIB): $(SHIM_OBJS) shim/exports.map $(GLIBC_STUBS) | $(BUILD)
+	$(CC) $(SHIM_CFLAGS) $(SHIM_OBJS) -o $@ $(SHIM_LDFLAGS) $(GLIBC_STUBS) -ldl -lpthread
+
+$(BUILD)/obj/%.o: shim/%.c $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
 # Link-time only (never installed): SONAME libdl.so.2 / libpthread.so.0, the
 # names exported at the base version (shim/glibc/stubs.c).
@@ -86,7 +95,8 @@ FUZZ_SRCS_config := shim/config.c
 FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
 FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
                     shim/record_errors.c \
-                    shim/stats.c shim/stats_format.c tests/fuzz/stub_stats_kernel.c
+                    shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
+                    shim/conn.c shim/fdmap.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
@@ -118,15 +128,19 @@ $(BUILD)/late_dlopen: tests/progs/late_dlopen.c | $(BUILD)
 $(BUILD)/static_echo: tests/progs/static_echo.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -static $< -o $@
 
-$(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) | $(BUILD)
-	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lcrypto -lpthread
+$(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) $(wildcard tests/unit/*.h) | $(BUILD)
+	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lssl -lcrypto -lpthread -ldl
 
 $(BUILD):
 	mkdir -p $@
 
-# The library must not pull OpenSSL in, and must export only the interposers.
-check-exports: $(LIB)
+# The library must not pull OpenSSL in, must export exactly the interposers,
+# and its layers must call only downward.
+check-exports: $(LIB) check-layers
 	@tests/check-exports.sh $(LIB)
+
+check-layers: $(SHIM_OBJS)
+	@tests/check-layers.sh $(BUILD)/obj shim/exports.map
 
 test-unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests

@@ -1,21 +1,54 @@
 #include "conn.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fdmap.h"
-#include "kernel.h"
 #include "keylog.h"
 #include "keysched.h"
 #include "log.h"
-#include "offload.h"
+#include "stats.h"
 
 struct ctx_hooks {
     msg_cb_fn app_msg_cb;
     keylog_cb_fn app_keylog_cb;
     int keylog_installed;
 };
+
+/* The state and its reference count, kept outside struct conn so that
+ * SSL_clear's reset of the state leaves the count alone. */
+struct conn_holder {
+    atomic_int refs;
+    atomic_int alive;
+    struct conn conn;
+};
+
+static struct conn_holder *holder(const struct conn *c)
+{
+    return (struct conn_holder *)((char *)c - offsetof(struct conn_holder, conn));
+}
+
+void conn_hold(struct conn *c)
+{
+    atomic_fetch_add_explicit(&holder(c)->refs, 1, memory_order_relaxed);
+}
+
+void conn_release(struct conn *c)
+{
+    struct conn_holder *h = holder(c);
+    if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(c->file_buf);
+    free(h);
+}
+
+int conn_alive(const struct conn *c)
+{
+    return atomic_load_explicit(&holder(c)->alive, memory_order_acquire);
+}
 
 static int ssl_index = -1, ctx_index = -1;
 static int module_ready;
@@ -29,19 +62,30 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     struct conn *c = ptr;
     if (!c)
         return;
-    offload_conn_end(c);
+    atomic_store_explicit(&holder(c)->alive, 0, memory_order_release);
+    conn_end(c);
+    /* out of the fd map, then no lookup is still about to take a reference */
     fdmap_forget(c->fd, c);
+    fdmap_quiesce(c->fd);
     conn_scrub(c);
-    free(c->file_buf);
-    free(c);
+    conn_release(c);
 }
 
-/* SSL_dup copies ex_data pointers; two SSLs must never share one conn. */
+/* SSL_dup makes its copy with SSL_new (our hook attached a conn to it), then
+ * copies ex_data: *from_d is what will be stored in the copy. Two SSLs must
+ * never share one conn, and the copy's own conn must not be overwritten
+ * (it would leak and the copy would lose the application's message
+ * callback, which the shim keeps in the conn): keep the copy's conn and
+ * carry the callback over. */
 static int conn_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
                        long argl, void *argp)
 {
-    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
-    *from_d = NULL;
+    (void)from, (void)argl, (void)argp;
+    const struct conn *src = *from_d;
+    struct conn *dst = ossl()->CRYPTO_get_ex_data(to, idx);
+    if (dst && src && src->observed && dst->observed)
+        dst->app_msg_cb = src->app_msg_cb;
+    *from_d = dst;
     return 1;
 }
 
@@ -60,9 +104,21 @@ static int ctx_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **fro
     return 1;
 }
 
+/* A forked child must not find ctx_lock held by a thread it does not have. */
+static void lock_ctx(void)
+{
+    pthread_mutex_lock(&ctx_lock);
+}
+
+static void unlock_ctx(void)
+{
+    pthread_mutex_unlock(&ctx_lock);
+}
+
 static void module_init(void)
 {
     const struct ossl_table *o = ossl();
+    pthread_atfork(lock_ctx, unlock_ctx, unlock_ctx);
     if (!o->complete)
         return;
     ssl_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, conn_ex_dup,
@@ -114,7 +170,8 @@ void conn_scrub(struct conn *c)
 /* When TX belongs to the kernel, any record OpenSSL builds (an alert, a
  * KeyUpdate reply, a ticket) would reach the socket as application data of
  * the kernel's stream. Point OpenSSL's writes at a sink before it flushes and
- * fail the connection instead. */
+ * fail the connection instead; the report (and the socket shutdown if no sink
+ * could be made) waits until OpenSSL has returned. */
 static void divert_openssl_writes(struct conn *c, SSL *s)
 {
     if (c->wbio_diverted)
@@ -124,54 +181,26 @@ static void divert_openssl_writes(struct conn *c, SSL *s)
     if (sink)
         o->SSL_set0_wbio(s, sink); /* drops one reference; rbio keeps the socket */
     else
-        shutdown(c->fd, SHUT_RDWR);
+        c->deferred.shutdown_socket = 1;
     c->wbio_diverted = 1;
     c->fatal = 1;
-    LOG_ERROR("fd=%d OpenSSL wrote a record after TX moved to the kernel (post-handshake "
-              "message the kernel cannot follow); connection failed closed",
-              c->fd);
+    c->deferred.divert_report = 1;
 }
 
+/* Runs inside OpenSSL: counts records and records what needs doing; no I/O. */
 static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
     struct conn *c = conn_get(ssl);
     if (c) {
         struct conn_dir *d = &c->dir[write_p ? CONN_TX : CONN_RX];
-        const uint8_t *b = buf;
-        switch (content_type) {
-        case SSL3_RT_HEADER:
-            if (write_p && c->dir[CONN_TX].state == DIR_KERNEL)
-                divert_openssl_writes(c, ssl);
-            d->records_since_ccs++;
-            d->records_since_finished++;
-            /* OpenSSL 3.0 reports a received ChangeCipherSpec only as this
-             * header, so the TLS 1.2 epoch is keyed on the record type */
-            if (len >= 1 && b[0] == SSL3_RT_CHANGE_CIPHER_SPEC) {
-                d->records_since_ccs = 0;
-                d->saw_ccs = 1;
-            }
-            break;
-        case SSL3_RT_CHANGE_CIPHER_SPEC:
-            /* TLS 1.2: the next record (Finished) is sequence 0 of the new keys */
-            d->records_since_ccs = 0;
-            d->saw_ccs = 1;
-            break;
-        case SSL3_RT_HANDSHAKE:
-            /* TLS 1.3: keys move to the application secrets right after Finished */
-            if (len >= 1 && b[0] == SSL3_MT_FINISHED) {
-                d->records_since_finished = 0;
-                d->saw_finished = 1;
-            } else if (len >= 1 && b[0] == SSL3_MT_KEY_UPDATE)
-                d->saw_key_update = 1;
-            break;
-        case SSL3_RT_ALERT:
-            /* the alert OpenSSL meant to send went to the sink: send it for real */
-            if (write_p && c->wbio_diverted && len == 2)
-                (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, buf, 2);
-            break;
-        default:
-            break;
+        if (content_type == SSL3_RT_HEADER && write_p && c->dir[CONN_TX].state == DIR_KERNEL)
+            divert_openssl_writes(c, ssl);
+        recseq_observe(&d->seq, content_type, buf, len);
+        /* the alert OpenSSL meant to send went to the sink: send it for real */
+        if (content_type == SSL3_RT_ALERT && write_p && c->wbio_diverted && len == 2) {
+            memcpy(c->deferred.alert_bytes, buf, 2);
+            c->deferred.alert = 1;
         }
     }
     if (c && c->app_msg_cb)
@@ -274,9 +303,12 @@ struct conn *conn_attach(SSL *s, int observe)
     struct conn *c = conn_get(s);
     if (c)
         return c;
-    c = calloc(1, sizeof(*c));
-    if (!c)
+    struct conn_holder *box = calloc(1, sizeof(*box));
+    if (!box)
         return NULL;
+    atomic_init(&box->refs, 1);
+    atomic_init(&box->alive, 1);
+    c = &box->conn;
     c->fd = -1;
     SSL_CTX *ctx = ossl()->SSL_get_SSL_CTX(s);
     pthread_mutex_lock(&ctx_lock);
@@ -285,7 +317,7 @@ struct conn *conn_attach(SSL *s, int observe)
     pthread_mutex_unlock(&ctx_lock);
     conn_init_fields(c, s);
     if (!ossl()->SSL_set_ex_data(s, ssl_index, c)) {
-        free(c);
+        free(box);
         return NULL;
     }
     if (observe) {
@@ -298,6 +330,64 @@ struct conn *conn_attach(SSL *s, int observe)
 
 void conn_reset(struct conn *c)
 {
-    offload_conn_end(c);
+    conn_end(c);
     conn_init_fields(c, c->ssl);
+}
+
+int conn_socket_intact(const struct conn *c, int check_identity)
+{
+    return c->fd >= 0 && fdmap_owns(c->fd, c)
+           && (!check_identity || kernel_same_socket(c->fd, &c->sock));
+}
+
+static const char *const dir_name[2] = {"rx", "tx"};
+
+static int settled(const struct conn_dir *dir)
+{
+    return dir->state == DIR_KERNEL || dir->state == DIR_FALLBACK;
+}
+
+/* Once per connection, when both directions have found their owner. */
+static void count_outcome(struct conn *c)
+{
+    if (c->outcome_counted || !settled(&c->dir[CONN_TX]) || !settled(&c->dir[CONN_RX]))
+        return;
+    c->outcome_counted = 1;
+    stats_outcome(c->arm, c->dir[CONN_TX].state == DIR_KERNEL, c->dir[CONN_RX].state == DIR_KERNEL);
+}
+
+void conn_fall_back(struct conn *c, int d, enum fallback_reason why, int err)
+{
+    struct conn_dir *dir = &c->dir[d];
+    if (settled(dir))
+        return;
+    const char *text = reason_text(why);
+    dir->state = DIR_FALLBACK;
+    stats_direction(c->arm, d == CONN_TX, text);
+    count_outcome(c);
+    dir->reason = why;
+    dir->reason_errno = err;
+    ks_scrub(dir->key, sizeof(dir->key));
+    ks_scrub(dir->iv, sizeof(dir->iv));
+    if (err)
+        LOG_INFO("fd=%d %s stays in OpenSSL: %s (%s)", c->fd, dir_name[d], text, strerror(err));
+    else
+        LOG_INFO("fd=%d %s stays in OpenSSL: %s", c->fd, dir_name[d], text);
+}
+
+void conn_mark_kernel(struct conn *c, int d, uint64_t seq)
+{
+    c->dir[d].state = DIR_KERNEL;
+    c->dir[d].seq_at_install = seq;
+    stats_direction(c->arm, d == CONN_TX, NULL);
+    count_outcome(c);
+}
+
+void conn_end(struct conn *c)
+{
+    if (!c->decided)
+        return;
+    for (int d = CONN_TX; d >= CONN_RX; d--)
+        conn_fall_back(c, d, FB_ENDED_BEFORE_MOVE, 0);
+    stats_tick();
 }

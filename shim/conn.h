@@ -10,7 +10,10 @@
 #include <stdint.h>
 
 #include "crypto_info.h"
+#include "kernel.h"
 #include "ossl.h"
+#include "reason.h"
+#include "recseq.h"
 
 enum conn_dir_index { CONN_RX = 0, CONN_TX = 1 };
 
@@ -27,14 +30,23 @@ typedef void (*keylog_cb_fn)(const SSL *ssl, const char *line);
 
 struct conn_dir {
     int state;
-    const char *reason;         /* why DIR_FALLBACK; static string */
+    enum fallback_reason reason; /* why DIR_FALLBACK */
     int reason_errno;
     uint8_t key[32];            /* while DIR_PENDING only */
     uint8_t iv[12];
-    uint64_t records_since_ccs;      /* TLS 1.2 epoch: starts after ChangeCipherSpec */
-    uint64_t records_since_finished; /* TLS 1.3 epoch: starts after Finished */
-    int saw_ccs, saw_finished, saw_key_update;
+    struct recseq seq;          /* records under the current keys */
+    unsigned ccs_at_decide;     /* seq.ccs_count when the keys were derived */
     uint64_t seq_at_install;
+};
+
+/* What OpenSSL's message callback found that needs I/O. The callback runs
+ * inside OpenSSL, so it only records; the data path acts once the OpenSSL
+ * call has returned (kio_flush_deferred). */
+struct conn_deferred {
+    int divert_report;          /* log that OpenSSL wrote after TX moved */
+    int shutdown_socket;        /* no sink BIO: cut the socket instead */
+    int alert;                  /* send alert_bytes through the kernel */
+    uint8_t alert_bytes[2];
 };
 
 struct ctl_progress {           /* a control record read only in part */
@@ -46,7 +58,9 @@ struct ctl_progress {           /* a control record read only in part */
 
 struct conn {
     SSL *ssl;
-    int fd;
+    int fd;                     /* the socket's descriptor when decided, and... */
+    struct sock_id sock;        /* ...the socket it named then */
+    BIO *bio;                   /* the SSL's socket BIO then (read = write) */
     int attached_early;         /* saw the handshake from its first record */
     int observed;               /* our msg/keylog observers are installed */
     int decided;
@@ -75,7 +89,13 @@ struct conn {
     /* a file chunk SSL_write has not taken yet (sendfile emulation) */
     uint8_t *file_buf;
     size_t file_pending;
+    struct conn_deferred deferred;
 };
+
+static inline int kernel_owns(const struct conn *c, int d)
+{
+    return c->dir[d].state == DIR_KERNEL;
+}
 
 /* 0 when the shim cannot work in this process (OpenSSL incomplete). */
 int conn_module_ready(void);
@@ -84,8 +104,23 @@ struct conn *conn_get(const SSL *s);
 /* Attach state to s (idempotent); with observe, also the record-counting and
  * keylog observers the kernel hand-over needs. NULL on allocation failure. */
 struct conn *conn_attach(SSL *s, int observe);
-/* Back to a fresh, before-handshake state (SSL_clear). */
+/* References: the SSL holds one; fdmap_acquire takes one for a caller that
+ * found the connection by its descriptor. The state is freed with the last. */
+void conn_hold(struct conn *c);
+void conn_release(struct conn *c);
+/* 0 once the SSL the state belonged to is being freed. */
+int conn_alive(const struct conn *c);
+/* Back to a fresh, before-handshake state (SSL_clear). Directions still
+ * undecided are counted as never moved first. */
 void conn_reset(struct conn *c);
+/* Direction d stays in OpenSSL for good (no-op once settled): counted,
+ * logged, its pending keys wiped. */
+void conn_fall_back(struct conn *c, int d, enum fallback_reason why, int err);
+/* Direction d now belongs to the kernel (after TLS_TX/TLS_RX succeeded). */
+void conn_mark_kernel(struct conn *c, int d, uint64_t seq);
+/* The connection ends (SSL_free, SSL_clear): directions still waiting for a
+ * record boundary are counted as never moved. */
+void conn_end(struct conn *c);
 /* Make sure the keylog observer sits on ctx (SSL_new, SSL_set_SSL_CTX). */
 void conn_watch_ctx(SSL_CTX *ctx);
 /* Record what the application asked for instead of replacing ours. */
@@ -95,5 +130,9 @@ void conn_ctx_set_app_keylog_cb(SSL_CTX *ctx, keylog_cb_fn cb);
 keylog_cb_fn conn_ctx_app_keylog_cb(const SSL_CTX *ctx);
 /* Wipe secrets and pending keys. */
 void conn_scrub(struct conn *c);
+/* c->fd still belongs to this connection: the fd map says so (no close,
+ * dup2 or reuse seen), and with check_identity it still names the socket
+ * pinned when the connection was decided (a close the shim could not see). */
+int conn_socket_intact(const struct conn *c, int check_identity);
 
 #endif

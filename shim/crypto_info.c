@@ -23,13 +23,32 @@ const struct ktls_cipher_desc *ktls_cipher_desc(enum ktls_cipher c)
     return NULL;
 }
 
-const struct ktls_cipher_desc *ktls_cipher_from_nid(int nid, int ccm8)
+/* IANA ids of the AES-128-CCM suites with the full 16-byte tag (RFC 6655,
+ * 7251, 8442, 8446); every *_CCM_8 suite is left out on purpose. */
+static int ccm_full_tag(unsigned id)
+{
+    switch (id) {
+    case 0xC09C: /* TLS_RSA_WITH_AES_128_CCM */
+    case 0xC09E: /* TLS_DHE_RSA_WITH_AES_128_CCM */
+    case 0xC0A4: /* TLS_PSK_WITH_AES_128_CCM */
+    case 0xC0A6: /* TLS_DHE_PSK_WITH_AES_128_CCM */
+    case 0xC0AC: /* TLS_ECDHE_ECDSA_WITH_AES_128_CCM */
+    case 0xD005: /* TLS_ECDHE_PSK_WITH_AES_128_CCM_SHA256 */
+    case 0x1304: /* TLS_AES_128_CCM_SHA256 */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+const struct ktls_cipher_desc *ktls_cipher_for_suite(int nid, unsigned suite_id)
 {
     switch (nid) {
     case NID_AES_128_GCM: return ktls_cipher_desc(KTLS_CIPHER_AES_128_GCM);
     case NID_AES_256_GCM: return ktls_cipher_desc(KTLS_CIPHER_AES_256_GCM);
     case NID_CHACHA20_POLY1305: return ktls_cipher_desc(KTLS_CIPHER_CHACHA20_POLY1305);
-    case NID_AES_128_CCM: return ccm8 ? NULL : ktls_cipher_desc(KTLS_CIPHER_AES_128_CCM);
+    case NID_AES_128_CCM:
+        return ccm_full_tag(suite_id) ? ktls_cipher_desc(KTLS_CIPHER_AES_128_CCM) : NULL;
     default: return NULL;
     }
 }

@@ -32,9 +32,12 @@ struct ktls_cipher_desc {
     size_t tls12_fixed_iv;  /* implicit IV bytes from the TLS 1.2 key block */
 };
 
-/* NIDs are passed as ints so this header needs no OpenSSL. Returns NULL when
- * the kernel has no such AEAD (or the suite is a truncated-tag CCM_8 one). */
-const struct ktls_cipher_desc *ktls_cipher_from_nid(int cipher_nid, int ccm8);
+/* The kernel cipher for a suite: its cipher NID (an int, so this header needs
+ * no OpenSSL) and its IANA id (SSL_CIPHER_get_protocol_id). NULL when the
+ * kernel has no such AEAD. AES-128-CCM and AES-128-CCM_8 share one NID; only
+ * the id tells the 16-byte tag (the kernel's) from the 8-byte one (no kernel
+ * layout), so CCM is accepted for the known 16-byte-tag ids only. */
+const struct ktls_cipher_desc *ktls_cipher_for_suite(int cipher_nid, unsigned suite_id);
 const struct ktls_cipher_desc *ktls_cipher_desc(enum ktls_cipher c);
 
 union ktls_crypto_info {

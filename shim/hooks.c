@@ -3,82 +3,19 @@
  * owns a direction, and hand kernel-owned directions to ktls_io. */
 #include <errno.h>
 #include <limits.h>
-#include <stdatomic.h>
 
 #include "conn.h"
 #include "hooks.h"
-#include "kernel.h"
 #include "ktls_io.h"
 #include "log.h"
-#include "offload.h"
 #include "ossl.h"
-#include "stats.h"
-
-static atomic_int watching; /* set once any SSL got state: skips lookups before */
-
-/* Track connections at all (also on kernels without kTLS: sendfile safety). */
-static int shim_enabled(void)
-{
-    return config_get()->dirs != SHIM_DIR_NONE && ossl()->complete && conn_module_ready();
-}
-
-/* Observe handshakes: only worth it where the kernel can take keys. */
-static int shim_wanted(void)
-{
-    return shim_enabled() && kernel_tls_available();
-}
-
-struct conn *tracked(const SSL *s)
-{
-    if (shim_depth || !s || !atomic_load_explicit(&watching, memory_order_relaxed))
-        return NULL;
-    return conn_get(s);
-}
-
-struct conn *watched(const SSL *s)
-{
-    struct conn *c = tracked(s);
-    return c && !c->passthrough ? c : NULL;
-}
-
-
-/* Bytes OpenSSL encrypted or decrypted, for the stats of the connection's arm. */
-static void count_openssl(const SSL *s, struct conn *c, enum stats_bytes kind, long long n)
-{
-    if (n <= 0 || !stats_on())
-        return;
-    if (!c)
-        c = tracked(s);
-    if (c && c->decided)
-        stats_add_bytes_slow(c->arm, kind, (uint64_t)n);
-}
-
-/* Taken before handing a call to OpenSSL: had the handshake already finished? */
-static int finished_before(const struct conn *c, const SSL *s)
-{
-    return !c->decided && ossl()->SSL_is_init_finished(s);
-}
-
-/* Runs after OpenSSL did real work: the handshake may have finished (also
- * inside SSL_read/SSL_write), or a record boundary may have been reached. */
-static void after_openssl(struct conn *c, SSL *s, int was_finished)
-{
-    int saved = errno;
-    shim_depth++;
-    offload_progress(c, s, was_finished);
-    shim_depth--;
-    errno = saved;
-}
+#include "route.h"
 
 EXPORT SSL *SSL_new(SSL_CTX *ctx)
 {
     SSL *s = REAL(SSL_new)(ctx);
-    if (s && !shim_depth) {
-        int saved = errno;
-        if (shim_enabled() && conn_attach(s, kernel_tls_available()))
-            atomic_store(&watching, 1);
-        errno = saved;
-    }
+    if (s && !shim_depth)
+        route_attach(s);
     return s;
 }
 
@@ -99,25 +36,7 @@ EXPORT int SSL_clear(SSL *s)
 static int handshake(SSL *s, int (*real)(SSL *))
 {
     struct conn *c = watched(s);
-    if (!c)
-        return real(s);
-    if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)) {
-        if (ossl()->SSL_is_init_finished(s)) {
-            c->err_override = SSL_ERROR_NONE;
-            return 1;
-        }
-        kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: no second handshake on an offloaded connection");
-        c->err_override = SSL_ERROR_SSL;
-        return -1;
-    }
-    c->err_override = -1;
-    int was = finished_before(c, s);
-    shim_depth++;
-    int ret = real(s);
-    shim_depth--;
-    if (ret == 1)
-        after_openssl(c, s, was);
-    return ret;
+    return c ? route_handshake(c, s, real) : real(s);
 }
 
 EXPORT int SSL_do_handshake(SSL *s) { return handshake(s, REAL(SSL_do_handshake)); }
@@ -126,38 +45,16 @@ EXPORT int SSL_accept(SSL *s) { return handshake(s, REAL(SSL_accept)); }
 
 /* ---- reads ---- */
 
-static int read_via_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
-                            int ex)
-{
-    c->err_override = -1;
-    int was = finished_before(c, s);
-    shim_depth++;
-    int ret;
-    if (ex)
-        ret = peek ? REAL(SSL_peek_ex)(s, buf, len, done) : REAL(SSL_read_ex)(s, buf, len, done);
-    else {
-        int num = len > INT_MAX ? INT_MAX : (int)len;
-        ret = peek ? REAL(SSL_peek)(s, buf, num) : REAL(SSL_read)(s, buf, num);
-    }
-    shim_depth--;
-    if (ret > 0)
-        c->app_data_read = 1;
-    if (ret > 0 && !peek)
-        count_openssl(s, c, STATS_OPENSSL_RX, ex ? (done ? (long long)*done : 0) : ret);
-    after_openssl(c, s, was);
-    return ret;
-}
-
 EXPORT int SSL_read(SSL *s, void *buf, int num)
 {
     struct conn *c = watched(s);
     if (!c) {
         int ret = REAL(SSL_read)(s, buf, num);
-        count_openssl(s, NULL, STATS_OPENSSL_RX, ret);
+        route_count_openssl(s, NULL, STATS_OPENSSL_RX, ret);
         return ret;
     }
     if (!kernel_owns(c, CONN_RX) || num < 0)
-        return read_via_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 0, 0);
+        return route_read_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 0, 0);
     size_t n;
     return kio_read(c, s, buf, (size_t)num, &n, 0) ? (int)n : kio_failure_return(c);
 }
@@ -168,7 +65,7 @@ EXPORT int SSL_peek(SSL *s, void *buf, int num)
     if (!c)
         return REAL(SSL_peek)(s, buf, num);
     if (!kernel_owns(c, CONN_RX) || num < 0)
-        return read_via_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 1, 0);
+        return route_read_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 1, 0);
     size_t n;
     return kio_read(c, s, buf, (size_t)num, &n, 1) ? (int)n : kio_failure_return(c);
 }
@@ -178,11 +75,11 @@ EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
     struct conn *c = watched(s);
     if (!c) {
         int ret = REAL(SSL_read_ex)(s, buf, num, readbytes);
-        count_openssl(s, NULL, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
+        route_count_openssl(s, NULL, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
         return ret;
     }
     if (!kernel_owns(c, CONN_RX))
-        return read_via_openssl(c, s, buf, num, readbytes, 0, 1);
+        return route_read_openssl(c, s, buf, num, readbytes, 0, 1);
     size_t n = 0;
     int ok = kio_read(c, s, buf, num, &n, 0);
     if (readbytes)
@@ -196,7 +93,7 @@ EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
     if (!c)
         return REAL(SSL_peek_ex)(s, buf, num, readbytes);
     if (!kernel_owns(c, CONN_RX))
-        return read_via_openssl(c, s, buf, num, readbytes, 1, 1);
+        return route_read_openssl(c, s, buf, num, readbytes, 1, 1);
     size_t n = 0;
     int ok = kio_read(c, s, buf, num, &n, 1);
     if (readbytes)
@@ -222,29 +119,12 @@ EXPORT int SSL_has_pending(const SSL *s)
 
 /* ---- writes ---- */
 
-static int write_via_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done,
-                             int ex)
-{
-    c->err_override = -1;
-    int was = finished_before(c, s);
-    shim_depth++;
-    int ret = ex ? REAL(SSL_write_ex)(s, buf, len, done)
-                 : REAL(SSL_write)(s, buf, len > INT_MAX ? INT_MAX : (int)len);
-    /* a failed write may leave a record half on the wire inside OpenSSL */
-    c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
-    shim_depth--;
-    if (ret > 0)
-        count_openssl(s, c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
-    after_openssl(c, s, was);
-    return ret;
-}
-
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
     struct conn *c = watched(s);
     if (!c) {
         int ret = REAL(SSL_write)(s, buf, num);
-        count_openssl(s, NULL, STATS_OPENSSL_TX, ret);
+        route_count_openssl(s, NULL, STATS_OPENSSL_TX, ret);
         return ret;
     }
     if (!kernel_owns(c, CONN_TX) || num < 0) {
@@ -252,7 +132,7 @@ EXPORT int SSL_write(SSL *s, const void *buf, int num)
             c->err_override = -1;
             return REAL(SSL_write)(s, buf, num);
         }
-        return write_via_openssl(c, s, buf, (size_t)num, NULL, 0);
+        return route_write_openssl(c, s, buf, (size_t)num, NULL, 0);
     }
     size_t n;
     return kio_write(c, s, buf, (size_t)num, &n) ? (int)n : kio_failure_return(c);
@@ -263,13 +143,11 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
     struct conn *c = watched(s);
     if (!c) {
         int ret = REAL(SSL_write_ex)(s, buf, num, written);
-        count_openssl(s, NULL, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
+        route_count_openssl(s, NULL, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
         return ret;
     }
-    if (!kernel_owns(c, CONN_TX))
-        return write_via_openssl(c, s, buf, num, written, 1);
     size_t n = 0;
-    int ok = kio_write(c, s, buf, num, &n);
+    int ok = route_write_ex(c, s, buf, num, &n);
     if (written)
         *written = n;
     return ok;
@@ -279,10 +157,7 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 
 EXPORT int SSL_get_error(const SSL *s, int ret)
 {
-    struct conn *c = watched(s);
-    if (c && ret <= 0 && c->err_override >= 0)
-        return c->err_override;
-    return REAL(SSL_get_error)(s, ret);
+    return route_get_error(watched(s), s, ret);
 }
 
 EXPORT int SSL_shutdown(SSL *s)
@@ -292,13 +167,7 @@ EXPORT int SSL_shutdown(SSL *s)
         return REAL(SSL_shutdown)(s);
     if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX))
         return kio_shutdown(c, s);
-    c->err_override = -1;
-    int was = finished_before(c, s);
-    shim_depth++;
-    int ret = REAL(SSL_shutdown)(s);
-    shim_depth--;
-    after_openssl(c, s, was); /* pending directions give up once shutdown started */
-    return ret;
+    return route_shutdown_openssl(c, s);
 }
 
 static int refuse_rekey(struct conn *c, const char *what)
@@ -345,7 +214,7 @@ EXPORT void SSL_set_msg_callback(SSL *s, msg_cb_fn cb)
 
 EXPORT void SSL_CTX_set_msg_callback(SSL_CTX *ctx, msg_cb_fn cb)
 {
-    if (!shim_depth && shim_wanted())
+    if (!shim_depth && route_wanted())
         conn_ctx_set_app_msg_cb(ctx, cb);
     else
         REAL(SSL_CTX_set_msg_callback)(ctx, cb);
@@ -353,7 +222,7 @@ EXPORT void SSL_CTX_set_msg_callback(SSL_CTX *ctx, msg_cb_fn cb)
 
 EXPORT void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, keylog_cb_fn cb)
 {
-    if (!shim_depth && shim_wanted())
+    if (!shim_depth && route_wanted())
         conn_ctx_set_app_keylog_cb(ctx, cb);
     else
         REAL(SSL_CTX_set_keylog_callback)(ctx, cb);
@@ -361,7 +230,7 @@ EXPORT void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, keylog_cb_fn cb)
 
 EXPORT keylog_cb_fn SSL_CTX_get_keylog_callback(const SSL_CTX *ctx)
 {
-    if (!shim_depth && shim_wanted())
+    if (!shim_depth && route_wanted())
         return conn_ctx_app_keylog_cb(ctx);
     return REAL(SSL_CTX_get_keylog_callback)(ctx);
 }

@@ -1,5 +1,6 @@
 #include "kernel.h"
 
+#include "libc.h"
 #include "log.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -25,7 +27,7 @@ static int probe(void)
      * ENOENT means no tls module. Nothing is attached either way. */
     int rc = kernel_setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
     int err = rc == 0 ? 0 : errno;
-    close(fd);
+    libc()->close(fd);
     return rc == 0 || err == ENOTCONN;
 }
 
@@ -66,6 +68,35 @@ int kernel_has_ulp(int fd)
     if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, name, &len) != 0)
         return 0;
     return strcmp(name, "tls") == 0;
+}
+
+int kernel_sock_id(int fd, struct sock_id *id)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+int kernel_same_socket(int fd, const struct sock_id *id)
+{
+    int saved = errno;
+    struct sock_id now;
+    int same = kernel_sock_id(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
+    errno = saved;
+    return same;
+}
+
+int kernel_tx_installed(int fd)
+{
+    int saved = errno;
+    struct tls_crypto_info info;
+    socklen_t len = sizeof(info);
+    int on = getsockopt(fd, SOL_TLS, TLS_TX, &info, &len) == 0;
+    errno = saved;
+    return on;
 }
 
 int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len)
@@ -133,11 +164,24 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
     ssize_t n = recvmsg(fd, &msg, flags);
-    *type = TLS_RECORD_APPLICATION_DATA;
-    if (n < 0)
+    *type = 0;
+    if (n <= 0)
         return n;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE)
-            memcpy(type, CMSG_DATA(c), 1);
+    /* A kTLS socket labels every record. Bytes without a label (a socket
+     * that is not, or no longer, the kernel's TLS) or with the label cut off
+     * are never data: dropped, and the caller fails the connection, as
+     * s2n-tls does. */
+    int labelled = 0;
+    if (!(msg.msg_flags & MSG_CTRUNC))
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE
+                && c->cmsg_len >= CMSG_LEN(1)) {
+                memcpy(type, CMSG_DATA(c), 1);
+                labelled = 1;
+            }
+    if (!labelled) {
+        errno = ENOMSG;
+        return -1;
+    }
     return n;
 }

@@ -28,6 +28,18 @@ void kernel_tls_probe_reset(void);
 int kernel_attach_ulp(int fd);
 /* 1 if the socket already carries the tls ULP (someone else's kTLS). */
 int kernel_has_ulp(int fd);
+/* Which socket a descriptor names (its device and inode): descriptor
+ * numbers are reused, this is not. */
+struct sock_id {
+    uint64_t dev, ino;
+};
+/* 0 with *id filled, -1 if fd is not open. */
+int kernel_sock_id(int fd, struct sock_id *id);
+/* 1 if fd names the socket id, 0 if it is closed or names another file. */
+int kernel_same_socket(int fd, const struct sock_id *id);
+/* 1 if the kernel encrypts what is sent on fd (its TLS_TX is set). */
+int kernel_tx_installed(int fd);
+
 /* TLS_TX (tx=1) or TLS_RX (tx=0). 0 or an errno. After 0 there is no way
  * back for that direction. */
 int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len);
@@ -40,7 +52,9 @@ ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len);
  * so the mark is read (SO_ERROR clears it) and the send tried once more.
  * The alert is then pushed out at once (see push_queued_segments). */
 ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2]);
-/* recvmsg with a record-type cmsg; *type is the record's content type. */
+/* recvmsg with a record-type cmsg; *type is the record's content type.
+ * Bytes that arrive without that cmsg (or with it truncated) fail with
+ * ENOMSG: they did not come from the kernel's TLS. */
 ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type);
 
 #endif

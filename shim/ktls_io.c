@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fdmap.h"
 #include "kernel.h"
 #include "log.h"
 #include "record_errors.h"
@@ -54,7 +55,8 @@ static void add_shutdown(SSL *s, int flag)
 
 static void send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
 {
-    if (c->dir[CONN_TX].state != DIR_KERNEL || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN))
+    if (c->dir[CONN_TX].state != DIR_KERNEL || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)
+        || !conn_socket_intact(c, 1))
         return;
     uint8_t alert[2] = {level, desc};
     int saved = errno;
@@ -82,6 +84,24 @@ static int fatal_record(struct conn *c, SSL *s, enum record_failure f, const cha
     send_alert(c, s, ALERT_FATAL, (uint8_t)record_failure_alert(f));
     LOG_INFO("fd=%d connection failed: %s", c->fd, detail);
     return fail(c, SSL_ERROR_SSL);
+}
+
+/* The descriptor must still belong to the connection whose keys the kernel
+ * holds: closed, replaced (dup2, close_range...) or reused, the connection
+ * fails for good, as if the descriptor were just closed (EBADF), rather than
+ * read from or write to another socket. Writes also compare the socket's
+ * identity (one fstat): after a close the shim cannot see (a raw syscall) and
+ * a reuse, a write would put plaintext on the new socket; reads need not,
+ * the new socket's bytes arrive without the kernel's record type. */
+static int socket_lost(struct conn *c, SSL *s, int check_identity)
+{
+    if (conn_socket_intact(c, check_identity) && ossl()->SSL_get_rbio(s) == c->bio)
+        return 0;
+    c->fatal = 1;
+    LOG_INFO("fd=%d the connection's socket was closed or replaced: failed closed", c->fd);
+    errno = EBADF;
+    fail(c, SSL_ERROR_SYSCALL);
+    return 1;
 }
 
 /* A fatal protocol error: tell the peer when we can, fail every later call. */
@@ -210,6 +230,11 @@ static int recv_error(struct conn *c, SSL *s, int err)
     case EIO:
         return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
                      "kTLS: record type not deliverable (EIO)");
+    case ENOMSG:
+        /* no alert: the socket may not be the kernel's TLS any more, and an
+         * alert would go out in clear */
+        return fatal(c, s, SSL_R_UNEXPECTED_RECORD, 0,
+                     "kTLS: bytes without a record type (not a kTLS socket, or the cmsg was cut)");
     default:
         /* connection-level failure: SSL_ERROR_SYSCALL with errno intact */
         errno = err;
@@ -277,6 +302,8 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         /* as OpenSSL: nothing read; SSL_get_error decides from OpenSSL's state */
         return fail(c, -1);
     }
+    if (socket_lost(c, s, 0))
+        return 0;
     for (;;) {
         enum ctl_event ev = CTL_CONTINUE;
         if (ctl_in_progress(c) && !ctl_continue(c, s, &ev))
@@ -345,6 +372,8 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
         /* s_client writes 0 bytes at stdin EOF and expects SSL_ERROR_SYSCALL */
         return fail(c, -1);
     }
+    if (socket_lost(c, s, 1))
+        return 0;
     int partial = (o->SSL_ctrl(s, SSL_CTRL_MODE, 0, NULL) & SSL_MODE_ENABLE_PARTIAL_WRITE) != 0;
     while (off < len) {
         ssize_t n = send(c->fd, (const char *)buf + off, len - off, 0);
@@ -375,6 +404,24 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
     return 1;
 }
 
+void kio_flush_deferred(struct conn *c)
+{
+    struct conn_deferred *d = &c->deferred;
+    if (!d->divert_report && !d->shutdown_socket && !d->alert)
+        return;
+    int saved = errno;
+    if (d->divert_report)
+        LOG_ERROR("fd=%d OpenSSL wrote a record after TX moved to the kernel (post-handshake "
+                  "message the kernel cannot follow); connection failed closed",
+                  c->fd);
+    if (d->shutdown_socket)
+        shutdown(c->fd, SHUT_RDWR);
+    if (d->alert && conn_socket_intact(c, 1))
+        (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, d->alert_bytes, 2);
+    memset(d, 0, sizeof(*d));
+    errno = saved;
+}
+
 int kio_failure_return(const struct conn *c)
 {
     /* 0 for close_notify, EOF, or a zero-length call; -1 otherwise */
@@ -397,6 +444,8 @@ int kio_shutdown(struct conn *c, SSL *s)
                 fail(c, SSL_ERROR_SSL);
                 return -1;
             }
+            if (socket_lost(c, s, 1))
+                return -1;
             uint8_t alert[2] = {ALERT_WARNING, ALERT_CLOSE_NOTIFY};
             if (kernel_send_record(c->fd, TLS_RECORD_ALERT, alert, sizeof(alert)) < 0) {
                 int err = errno;
@@ -410,6 +459,7 @@ int kio_shutdown(struct conn *c, SSL *s)
             shim_depth++;
             int r = REAL(SSL_shutdown)(s);
             shim_depth--;
+            kio_flush_deferred(c);
             c->err_override = -1;
             if (r < 0)
                 return r;
@@ -422,6 +472,7 @@ int kio_shutdown(struct conn *c, SSL *s)
             shim_depth++;
             int r = REAL(SSL_shutdown)(s);
             shim_depth--;
+            kio_flush_deferred(c);
             c->err_override = -1;
             return r;
         }

@@ -14,6 +14,9 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
 int kio_shutdown(struct conn *c, SSL *s);
 /* The int that SSL_read/SSL_write return after kio_* failed. */
 int kio_failure_return(const struct conn *c);
+/* The I/O OpenSSL's message callback had to leave for later (see
+ * struct conn_deferred): run after every real OpenSSL call. */
+void kio_flush_deferred(struct conn *c);
 /* Put an SSL-library error on the queue, as OpenSSL would. */
 void kio_push_error(int reason, const char *detail);
 

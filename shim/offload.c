@@ -20,58 +20,32 @@ static int hmac_adapter(const void *md, const uint8_t *key, size_t key_len, cons
     return ossl()->HMAC(md, key, (int)key_len, data, data_len, out, &out_len) != NULL;
 }
 
-static int settled(const struct conn_dir *dir)
+static void fall_back_both(struct conn *c, enum fallback_reason why, int err)
 {
-    return dir->state == DIR_KERNEL || dir->state == DIR_FALLBACK;
+    conn_fall_back(c, CONN_TX, why, err);
+    conn_fall_back(c, CONN_RX, why, err);
 }
 
-/* Once per connection, when both directions have found their owner. */
-static void count_outcome(struct conn *c)
-{
-    if (c->outcome_counted || !settled(&c->dir[CONN_TX]) || !settled(&c->dir[CONN_RX]))
-        return;
-    c->outcome_counted = 1;
-    stats_outcome(c->arm, c->dir[CONN_TX].state == DIR_KERNEL, c->dir[CONN_RX].state == DIR_KERNEL);
-}
-
-static void fall_back(struct conn *c, int d, const char *reason, int err)
-{
-    struct conn_dir *dir = &c->dir[d];
-    if (settled(dir))
-        return;
-    dir->state = DIR_FALLBACK;
-    stats_direction(c->arm, d == CONN_TX, reason);
-    count_outcome(c);
-    dir->reason = reason;
-    dir->reason_errno = err;
-    ks_scrub(dir->key, sizeof(dir->key));
-    ks_scrub(dir->iv, sizeof(dir->iv));
-    if (err)
-        LOG_INFO("fd=%d %s stays in OpenSSL: %s (%s)", c->fd, dir_name[d], reason, strerror(err));
-    else
-        LOG_INFO("fd=%d %s stays in OpenSSL: %s", c->fd, dir_name[d], reason);
-}
-
-static int socket_fd(SSL *s, const char **why)
+static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why)
 {
     const struct ossl_table *o = ossl();
     BIO *rbio = o->SSL_get_rbio(s), *wbio = o->SSL_get_wbio(s);
     if (!rbio || rbio != wbio) {
-        *why = "custom-bio (read and write BIOs differ)";
+        *why = FB_CUSTOM_BIO_SPLIT;
         return -1;
     }
     if (o->BIO_method_type(rbio) != BIO_TYPE_SOCKET || o->BIO_next(rbio)) {
-        *why = "custom-bio (not a plain socket BIO)";
+        *why = FB_CUSTOM_BIO_NOT_SOCKET;
         return -1;
     }
     if (o->BIO_ctrl(wbio, BIO_CTRL_GET_KTLS_SEND, 0, NULL) > 0
         || o->BIO_ctrl(rbio, BIO_CTRL_GET_KTLS_RECV, 0, NULL) > 0) {
-        *why = "openssl-ktls (OpenSSL already offloaded this socket)";
+        *why = FB_OPENSSL_KTLS;
         return -1;
     }
     int fd = -1;
     if (o->BIO_ctrl(rbio, BIO_C_GET_FD, 0, &fd) <= 0 || fd < 0) {
-        *why = "no-fd";
+        *why = FB_NO_FD;
         return -1;
     }
     int domain = 0, type = 0, proto = 0;
@@ -81,49 +55,50 @@ static int socket_fd(SSL *s, const char **why)
         || (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len)) != 0
         || (domain != AF_INET && domain != AF_INET6) || type != SOCK_STREAM
         || proto != IPPROTO_TCP) {
-        *why = "not-tcp (not an AF_INET/AF_INET6 TCP socket)";
+        *why = FB_NOT_TCP;
         return -1;
     }
     if (kernel_has_ulp(fd)) {
-        *why = "ulp-present (socket already has the tls ULP)";
+        *why = FB_ULP_PRESENT;
         return -1;
     }
+    *bio = rbio;
     return fd;
 }
 
-static const char *check_eligible(struct conn *c, SSL *s)
+static enum fallback_reason check_eligible(struct conn *c, SSL *s)
 {
     const struct ossl_table *o = ossl();
     if (!kernel_tls_available())
-        return "kernel-no-tls (setsockopt TCP_ULP \"tls\" gives ENOENT)";
+        return FB_KERNEL_NO_TLS;
     if (!c->attached_early)
-        return "attached-mid-handshake (record counts unknown)";
+        return FB_ATTACHED_MID_HANDSHAKE;
     if (o->SSL_is_dtls(s))
-        return "dtls";
+        return FB_DTLS;
     c->version = o->SSL_version(s);
     if (c->version != TLS1_2_VERSION && c->version != TLS1_3_VERSION)
-        return "version (only TLS 1.2 and 1.3)";
+        return FB_VERSION;
     const SSL_CIPHER *cipher = o->SSL_get_current_cipher(s);
     if (!cipher)
-        return "cipher (none)";
+        return FB_CIPHER_NONE;
     c->cipher_name = o->SSL_CIPHER_get_name(cipher);
-    int ccm8 = c->cipher_name && strstr(c->cipher_name, "CCM8") != NULL;
-    c->cipher = ktls_cipher_from_nid(o->SSL_CIPHER_get_cipher_nid(cipher), ccm8);
+    c->cipher = ktls_cipher_for_suite(o->SSL_CIPHER_get_cipher_nid(cipher),
+                                      o->SSL_CIPHER_get_protocol_id(cipher));
     if (!c->cipher)
-        return "cipher (the kernel has no such AEAD)";
+        return FB_CIPHER_UNSUPPORTED;
     if (o->SSL_get_current_compression(s))
-        return "compression";
+        return FB_COMPRESSION;
     SSL_SESSION *sess = o->SSL_get_session(s);
     if (!sess)
-        return "no-session";
+        return FB_NO_SESSION;
     if (o->SSL_SESSION_get_max_fragment_length(sess) != 0)
-        return "max-fragment-length (negotiated; the kernel sends 16 KiB records)";
+        return FB_MAX_FRAGMENT_LENGTH;
     if (o->SSL_get_shutdown(s) != 0)
-        return "shutdown (close_notify already in flight)";
+        return FB_SHUTDOWN_IN_FLIGHT;
     if (c->version == TLS1_3_VERSION && (!c->client_secret_len || !c->server_secret_len))
-        return "secrets-missing (keylog gave no traffic secrets)";
+        return FB_SECRETS_MISSING;
     c->is_server = o->SSL_is_server(s);
-    return NULL;
+    return FB_NONE;
 }
 
 /* Traffic keys for both directions, written into c->dir[].key/iv. */
@@ -190,38 +165,44 @@ static void decide(struct conn *c, SSL *s)
     begin(c);
     /* Known before anything else, so sendfile() on this socket is never let
      * through in clear, whatever the kernel can do. */
-    const char *why = NULL;
-    c->fd = socket_fd(s, &why);
-    if (c->fd >= 0)
-        fdmap_register(c->fd, c);
+    enum fallback_reason why = FB_NONE;
+    c->fd = socket_fd(s, &c->bio, &why);
+    /* pinned: a descriptor number can be closed and reused; the socket it
+     * names now is what the kernel's keys will belong to */
+    if (c->fd >= 0 && (kernel_sock_id(c->fd, &c->sock) != 0 || !fdmap_register(c->fd, c))) {
+        c->fd = -1;
+        why = FB_NO_FD;
+    }
     if (!why && c->arm == STATS_ARM_CONTROL)
-        why = "ab-control (KTLS_SHIM_SAMPLE put this connection in the control arm)";
+        why = FB_AB_CONTROL;
     if (!why)
         why = check_eligible(c, s);
     if (!why && !derive_keys(c, s))
-        why = "key-derivation failed";
+        why = FB_KEY_DERIVATION;
     if (why) {
-        fall_back(c, CONN_TX, why, 0);
-        fall_back(c, CONN_RX, why, 0);
+        fall_back_both(c, why, 0);
         conn_scrub(c);
         return;
     }
     int wanted = config_get()->dirs;
     for (int d = 0; d < 2; d++) {
+        c->dir[d].ccs_at_decide = c->dir[d].seq.ccs_count;
         if (wanted & (d == CONN_TX ? SHIM_DIR_TX : SHIM_DIR_RX))
             c->dir[d].state = DIR_PENDING;
         else
-            fall_back(c, d, "mode (KTLS_SHIM_MODE leaves this direction to OpenSSL)", 0);
+            conn_fall_back(c, d, FB_MODE, 0);
     }
     LOG_DEBUG("fd=%d %s %s %s: eligible", c->fd, c->version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2",
               c->cipher_name, c->is_server ? "server" : "client");
 }
 
 /* A direction may move only on a record boundary with nothing of it buffered
- * inside OpenSSL. */
+ * inside OpenSSL, and never while a handshake (a renegotiation) is under way. */
 static int ready(struct conn *c, SSL *s, int d)
 {
     const struct ossl_table *o = ossl();
+    if (!o->SSL_is_init_finished(s))
+        return 0;
     if (d == CONN_TX)
         return !c->tx_write_pending && o->SSL_want(s) != SSL_WRITING;
     if (o->SSL_has_pending(s) || strcmp(o->SSL_rstate_string(s), "RH") != 0)
@@ -237,44 +218,48 @@ static int ready(struct conn *c, SSL *s, int d)
 static void install(struct conn *c, int d)
 {
     struct conn_dir *dir = &c->dir[d];
+    if (!conn_socket_intact(c, 1)) {
+        fall_back_both(c, FB_SOCKET_CHANGED, 0);
+        return;
+    }
     if (!c->ulp_attached) {
         int err = kernel_attach_ulp(c->fd);
         if (err) {
-            fall_back(c, CONN_TX, "setsockopt TCP_ULP failed", err);
-            fall_back(c, CONN_RX, "setsockopt TCP_ULP failed", err);
+            fall_back_both(c, FB_ULP_FAILED, err);
             return;
         }
         c->ulp_attached = 1;
     }
     int tls13 = c->version == TLS1_3_VERSION;
-    if (dir->saw_key_update) {
-        fall_back(c, d, "key-update (keys changed before the move)", 0);
+    if (dir->seq.saw_key_update) {
+        conn_fall_back(c, d, FB_KEY_UPDATE, 0);
         return;
     }
-    if (!(tls13 ? dir->saw_finished : dir->saw_ccs)) {
-        fall_back(c, d, "no-epoch (never saw the key change)", 0);
+    if (!tls13 && dir->seq.ccs_count != dir->ccs_at_decide) {
+        conn_fall_back(c, d, FB_RENEGOTIATION, 0);
         return;
     }
-    uint64_t seq = tls13 ? dir->records_since_finished : dir->records_since_ccs;
+    if (!(tls13 ? dir->seq.saw_finished : dir->seq.saw_ccs)) {
+        conn_fall_back(c, d, FB_NO_EPOCH, 0);
+        return;
+    }
+    uint64_t seq = tls13 ? dir->seq.since_finished : dir->seq.since_ccs;
     union ktls_crypto_info info;
     size_t len = ktls_crypto_info_pack(&info, c->version, c->cipher->cipher, dir->key, dir->iv, seq);
     ks_scrub(dir->key, sizeof(dir->key));
     ks_scrub(dir->iv, sizeof(dir->iv));
     if (!len) {
-        fall_back(c, d, "crypto-info", 0);
+        conn_fall_back(c, d, FB_CRYPTO_INFO, 0);
         return;
     }
     /* Point of no return for this direction once this succeeds. */
     int err = kernel_install(c->fd, d == CONN_TX, &info, len);
     ks_scrub(&info, sizeof(info));
     if (err) {
-        fall_back(c, d, d == CONN_TX ? "setsockopt TLS_TX failed" : "setsockopt TLS_RX failed", err);
+        conn_fall_back(c, d, d == CONN_TX ? FB_TLS_TX_FAILED : FB_TLS_RX_FAILED, err);
         return;
     }
-    dir->state = DIR_KERNEL;
-    dir->seq_at_install = seq;
-    stats_direction(c->arm, d == CONN_TX, NULL);
-    count_outcome(c);
+    conn_mark_kernel(c, d, seq);
     LOG_INFO("fd=%d %s %s %s %s: kernel (seq %llu)", c->fd, tls13 ? "TLSv1.3" : "TLSv1.2",
              c->cipher_name, c->is_server ? "server" : "client", dir_name[d],
              (unsigned long long)seq);
@@ -287,8 +272,7 @@ void offload_progress(struct conn *c, SSL *s, int was_finished)
             return;
         if (was_finished) {
             begin(c);
-            fall_back(c, CONN_TX, "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)", 0);
-            fall_back(c, CONN_RX, "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)", 0);
+            fall_back_both(c, FB_UNSEEN_HANDSHAKE, 0);
             conn_scrub(c);
             c->passthrough = 1;
             return;
@@ -299,8 +283,7 @@ void offload_progress(struct conn *c, SSL *s, int was_finished)
     if (c->fatal || c->passthrough)
         return;
     if (ossl()->SSL_get_shutdown(s) != 0) {
-        fall_back(c, CONN_TX, "shutdown (close_notify before the move)", 0);
-        fall_back(c, CONN_RX, "shutdown (close_notify before the move)", 0);
+        fall_back_both(c, FB_SHUTDOWN_BEFORE_MOVE, 0);
         c->passthrough = c->dir[CONN_TX].state == DIR_FALLBACK && c->dir[CONN_RX].state == DIR_FALLBACK;
         return;
     }
@@ -308,13 +291,4 @@ void offload_progress(struct conn *c, SSL *s, int was_finished)
         if (c->dir[d].state == DIR_PENDING && ready(c, s, d))
             install(c, d);
     c->passthrough = c->dir[CONN_TX].state == DIR_FALLBACK && c->dir[CONN_RX].state == DIR_FALLBACK;
-}
-
-void offload_conn_end(struct conn *c)
-{
-    if (!c->decided)
-        return;
-    for (int d = CONN_TX; d >= CONN_RX; d--)
-        fall_back(c, d, "ended-before-move (the connection ended first)", 0);
-    stats_tick();
 }

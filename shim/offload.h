@@ -14,8 +14,4 @@
  * (BIO_f_ssl calls OpenSSL internals directly): then we keep out. */
 void offload_progress(struct conn *c, SSL *s, int was_finished);
 
-/* The connection ends (SSL_free, SSL_clear): directions still waiting for a
- * record boundary are counted as never moved. */
-void offload_conn_end(struct conn *c);
-
 #endif

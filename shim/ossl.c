@@ -13,14 +13,23 @@ static struct ossl_table table;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int table_ready;
 
+/* Whether p lies in this library: a name we interpose must never resolve to
+ * our own hook. By address, so this file names no exported symbol. */
+static int in_this_library(const void *p)
+{
+    Dl_info mine, theirs;
+    return dladdr((const void *)in_this_library, &mine) && dladdr(p, &theirs)
+           && mine.dli_fbase == theirs.dli_fbase;
+}
+
 /* Python loads libssl with dlopen(RTLD_LOCAL) through _ssl.so, out of reach of
  * RTLD_NEXT: fall back to handles of already-loaded libraries. */
-static void *find_symbol(const char *name, const void *self)
+static void *find_symbol(const char *name, int interposed)
 {
     static const char *const libs[] = {"libssl.so.3", "libssl.so.1.1", "libcrypto.so.3",
                                        "libcrypto.so.1.1", "libssl.so", "libcrypto.so", NULL};
     void *p = dlsym(RTLD_NEXT, name);
-    if (p && p != self)
+    if (p && !(interposed && in_this_library(p)))
         return p;
     for (int i = 0; libs[i]; i++) {
         void *h = dlopen(libs[i], RTLD_LAZY | RTLD_NOLOAD);
@@ -28,7 +37,7 @@ static void *find_symbol(const char *name, const void *self)
             continue;
         p = dlsym(h, name);
         dlclose(h);
-        if (p && p != self)
+        if (p && !(interposed && in_this_library(p)))
             return p;
     }
     return NULL;
@@ -38,27 +47,27 @@ static void resolve(void)
 {
     table.complete = 1;
 #define RESOLVE_INTERPOSED(name)                                                  \
-    table.name = (__typeof__(name) *)find_symbol(#name, (const void *)&name);     \
+    table.name = (__typeof__(name) *)find_symbol(#name, 1);     \
     if (!table.name)                                                              \
         table.complete = 0;
     OSSL_INTERPOSED(RESOLVE_INTERPOSED)
 #undef RESOLVE_INTERPOSED
-#define RESOLVE_OPTIONAL(name) table.name = (__typeof__(name) *)find_symbol(#name, (const void *)&name);
+#define RESOLVE_OPTIONAL(name) table.name = (__typeof__(name) *)find_symbol(#name, 1);
     OSSL_INTERPOSED_OPTIONAL(RESOLVE_OPTIONAL)
 #undef RESOLVE_OPTIONAL
 #define RESOLVE_CALLED(name)                                                      \
-    table.name = (__typeof__(name) *)find_symbol(#name, NULL);                    \
+    table.name = (__typeof__(name) *)find_symbol(#name, 0);                    \
     if (!table.name)                                                              \
         table.complete = 0;
     OSSL_CALLED(RESOLVE_CALLED)
 #undef RESOLVE_CALLED
-    table.md_size = (evp_md_size_fn)find_symbol("EVP_MD_get_size", NULL);
+    table.md_size = (evp_md_size_fn)find_symbol("EVP_MD_get_size", 0);
     if (!table.md_size)
-        table.md_size = (evp_md_size_fn)find_symbol("EVP_MD_size", NULL);
-    table.err_new = (err_new_fn)find_symbol("ERR_new", NULL);
-    table.err_set_debug = (err_set_debug_fn)find_symbol("ERR_set_debug", NULL);
-    table.err_set_error = (err_set_error_fn)find_symbol("ERR_set_error", NULL);
-    table.err_put_error = (err_put_error_fn)find_symbol("ERR_put_error", NULL);
+        table.md_size = (evp_md_size_fn)find_symbol("EVP_MD_size", 0);
+    table.err_new = (err_new_fn)find_symbol("ERR_new", 0);
+    table.err_set_debug = (err_set_debug_fn)find_symbol("ERR_set_debug", 0);
+    table.err_set_error = (err_set_error_fn)find_symbol("ERR_set_error", 0);
+    table.err_put_error = (err_put_error_fn)find_symbol("ERR_put_error", 0);
     if (!table.md_size)
         table.complete = 0;
     if (table.complete)
@@ -72,12 +81,32 @@ void ossl_missing(const char *name)
     abort();
 }
 
+/* Held while resolving (dlopen, dlsym): a forked child must not inherit it
+ * held by a thread it does not have. */
+static void lock_table(void)
+{
+    pthread_mutex_lock(&table_lock);
+}
+
+static void unlock_table(void)
+{
+    pthread_mutex_unlock(&table_lock);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void install_fork_handlers(void)
+{
+    pthread_atfork(lock_table, unlock_table, unlock_table);
+}
+
 /* Resolved again until libssl is there: libcrypto (and our BIO_ctrl) can be
  * in use long before a program dlopens libssl (Python's _ssl). */
 const struct ossl_table *ossl(void)
 {
     if (atomic_load_explicit(&table_ready, memory_order_acquire))
         return &table;
+    pthread_once(&fork_once, install_fork_handlers);
     pthread_mutex_lock(&table_lock);
     if (!atomic_load_explicit(&table_ready, memory_order_relaxed)) {
         resolve();
@@ -86,4 +115,21 @@ const struct ossl_table *ossl(void)
     }
     pthread_mutex_unlock(&table_lock);
     return &table;
+}
+
+/* libcrypto's BIO_ctrl on its own: BIO_ctrl runs (and is interposed) long
+ * before a program loads libssl, when the table above is still incomplete
+ * and would be resolved again on every call. */
+static bio_ctrl_fn early_bio_ctrl;
+static pthread_once_t bio_ctrl_once = PTHREAD_ONCE_INIT;
+
+static void resolve_bio_ctrl(void)
+{
+    early_bio_ctrl = (bio_ctrl_fn)find_symbol("BIO_ctrl", 1);
+}
+
+bio_ctrl_fn ossl_bio_ctrl(void)
+{
+    pthread_once(&bio_ctrl_once, resolve_bio_ctrl);
+    return early_bio_ctrl ? early_bio_ctrl : REAL(BIO_ctrl);
 }

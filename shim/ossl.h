@@ -28,7 +28,7 @@
 #define OSSL_CALLED(X)                                                            \
     X(SSL_get_SSL_CTX) X(SSL_is_init_finished) X(SSL_in_before) X(SSL_version)    \
     X(SSL_is_server) X(SSL_is_dtls) X(SSL_get_current_cipher)                     \
-    X(SSL_CIPHER_get_cipher_nid) X(SSL_CIPHER_get_name)                           \
+    X(SSL_CIPHER_get_cipher_nid) X(SSL_CIPHER_get_name) X(SSL_CIPHER_get_protocol_id) \
     X(SSL_CIPHER_get_handshake_digest) X(SSL_get_session)                         \
     X(SSL_SESSION_get_master_key) X(SSL_SESSION_get_max_fragment_length)          \
     X(SSL_get_client_random) X(SSL_get_server_random) X(SSL_get_rbio)             \
@@ -36,7 +36,7 @@
     X(SSL_get_shutdown) X(SSL_set_shutdown) X(SSL_get_options) X(SSL_ctrl)         \
     X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
     X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
-    X(SSL_want) X(CRYPTO_get_ex_new_index) X(BIO_method_type)                     \
+    X(SSL_want) X(CRYPTO_get_ex_new_index) X(CRYPTO_get_ex_data) X(BIO_method_type) \
     X(BIO_next) X(BIO_new) X(BIO_s_null) X(HMAC) X(OPENSSL_cleanse)               \
     X(OpenSSL_version_num)
 
@@ -66,6 +66,10 @@ struct ossl_table {
  * leaves complete == 0 and the shim stays out of the way. */
 const struct ossl_table *ossl(void);
 void ossl_missing(const char *name) __attribute__((noreturn));
+
+typedef long (*bio_ctrl_fn)(BIO *b, int cmd, long larg, void *parg);
+/* The real BIO_ctrl, usable before libssl is loaded. */
+bio_ctrl_fn ossl_bio_ctrl(void);
 
 /* The real definition of an interposed function, for a hook to pass on to. */
 #define REAL(name) (ossl()->name ? ossl()->name : (ossl_missing(#name), ossl()->name))

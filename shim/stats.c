@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "kernel.h"
+#include "libc.h"
 #include "log.h"
 
 /* ---- the process's counters ---- */
@@ -280,7 +281,8 @@ static int write_file(int final, int sig, const char **file)
         }
         off += (size_t)n;
     }
-    if (close(fd) != 0 && !err)
+    /* libc's close: the shim's own close() hook is an interposer above us */
+    if (libc()->close(fd) != 0 && !err)
         err = errno;
     if (!err && rename(tmp, path) != 0)
         err = errno;

@@ -59,11 +59,11 @@ print(len(data), hashlib.sha256(data).hexdigest())
 PY
 }
 
-serve_files() {
+serve_files() { # NGINX_EXTRA: more http-level directives
     make_html
     mkdir -p "$BATS_TEST_TMPDIR/nginx"
     ln -s "$BATS_FILE_TMPDIR/html" "$BATS_TEST_TMPDIR/nginx/html"
-    start_nginx "$BATS_TEST_TMPDIR/nginx" "sendfile on;"
+    start_nginx "$BATS_TEST_TMPDIR/nginx" "sendfile on; ${NGINX_EXTRA:-}"
 }
 
 @test "nginx sendfile on: 64 MiB, 1 byte and empty files arrive intact" {
@@ -104,20 +104,26 @@ traced_fetch() {
         END { printf "%d %d %d %d\n", sc, sb, wc, wb }' "$BATS_TEST_TMPDIR"/trace.*
 }
 
-@test "on a kTLS kernel the worker sends the file with sendfile(), not SSL_write" {
+# The shimmed worker serves big.bin once (NGINX_EXTRA as for serve_files): on
+# a kTLS kernel with sendfile() carrying the file; elsewhere nginx must not
+# choose sendfile for TLS, and every byte is SSL_write'n.
+assert_zero_copy_where_ktls() { # LABEL
     local counts sc sb wc wb
     counts=$(traced_fetch)
     read -r sc sb wc wb <<<"$counts"
-    echo "shimmed nginx, 64 MiB: sendfile calls=$sc bytes=$sb; write-family calls=$wc bytes=$wb" | tee -a "$BATS_TEST_TMPDIR/../syscalls.txt" >&3
+    echo "$1, 64 MiB: sendfile calls=$sc bytes=$sb; write-family calls=$wc bytes=$wb" | tee -a "$BATS_TEST_TMPDIR/../syscalls.txt" >&3
     [[ "$(cut -d' ' -f1-2 "$BATS_TEST_TMPDIR/fetch.out")" == "200 67108864" ]]
     if have_ktls; then
         [[ $sb -ge 67108864 ]]
         [[ $wb -lt 1048576 ]]
     else
-        # no kTLS: nginx must not choose sendfile for TLS; every byte is SSL_write'n
         [[ $sc == 0 ]]
         [[ $wb -ge 67108864 ]]
     fi
+}
+
+@test "on a kTLS kernel the worker sends the file with sendfile(), not SSL_write" {
+    assert_zero_copy_where_ktls "shimmed nginx"
 }
 
 @test "without the shim the same nginx SSL_writes the file (baseline syscall counts)" {
@@ -127,6 +133,13 @@ traced_fetch() {
     echo "plain nginx, 64 MiB: sendfile calls=$sc bytes=$sb; write-family calls=$wc bytes=$wb" >&3
     [[ $sc == 0 ]]
     [[ $wb -ge 67108864 ]]
+}
+
+# OpenSSL's own kTLS (Options KTLS) owns TX: nginx asks BIO_get_ktls_send,
+# gets OpenSSL's 1 and calls SSL_sendfile, which the shim must hand to
+# OpenSSL (its zero-copy sendfile), not emulate with SSL_write.
+@test "nginx with OpenSSL's own kTLS (ssl_conf_command Options KTLS): SSL_sendfile stays OpenSSL's, zero-copy" {
+    NGINX_EXTRA="ssl_conf_command Options KTLS;" assert_zero_copy_where_ktls "shimmed nginx, Options KTLS"
 }
 
 check_sendfile_program() {

@@ -61,6 +61,16 @@ peer_got_bad_record_mac() {
     tampered c2s flip 13_aes256
     peer_got_bad_record_mac
 }
+# TX in the kernel, RX in OpenSSL: OpenSSL's alert for the bad record is
+# written inside its message callback, where the shim only notes it (no I/O
+# from inside OpenSSL), and goes out through the kernel once SSL_read returns.
+@test "13_aes256 KTLS_SHIM_MODE=tx: bit flip client->server read by OpenSSL: its alert leaves through the kernel, as OpenSSL" {
+    KTLS_SHIM_MODE=tx side_by_side server 13_aes256 "$C2S_SERVER" "$C2S_CLIENT" --dir c2s --action flip
+    assert_subject_offload 1 0
+    [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
+    [[ "$SHIM_PEER_OUT" == "$PLAIN_PEER_OUT" ]]
+    [[ "$SHIM_PEER_OUT" == *"error=read:ssl:1:sslv3_alert_bad_record_mac "* ]]
+}
 # kTLS leaves a record it cannot open unread in the socket, so the close that
 # follows resets the connection and drops whatever is still queued to send.
 # A server that has just written a small record has it unacknowledged, and

@@ -4,7 +4,9 @@
 # (tls_proxy --capture on loopback), while the peer receives it intact.
 # Offloaded (kernel TX/RX), fallback (KTLS_SHIM_MODE=off: OpenSSL keeps both
 # directions) and libc sendfile() on a TLS socket, both where the kernel owns
-# TX (real sendfile) and where it does not (emulated through SSL_write).
+# TX (real sendfile) and where it does not (emulated through SSL_write). And
+# a descriptor number lost and reused under a live offloaded connection
+# (tests/progs/fd_reuse.c): nothing may go out in clear on the new socket.
 
 load helpers
 load mitm
@@ -139,4 +141,52 @@ PY
     before=$(tls_counters)
     sendfile_leak rx
     assert_counters_rose "$before" 0 1
+}
+
+# fd_reuse HOW: connection A offloaded, its descriptor lost HOW, the number
+# reused for connection B through the capture proxy to an unshimmed server.
+reused_descriptor() { # HOW
+    local d=$BATS_TEST_TMPDIR n=65536 out rc=0
+    start_ec_server env $(ec_variant 13_aes256) --expect "$n"
+    local spid=$EC_SERVER_PID
+    start_proxy "$EC_SERVER_PORT" --capture "$d/wire.bin"
+    out=$(shimmed "$REPO/build/fd_reuse" --how "$1" --b-port "$PROXY_PORT" --tls 1.3 --bytes "$n" \
+        --marker "$MARKER" 2>"$d/reuse.err") || rc=$?
+    wait "$spid" || true
+    wait "$PROXY_PID" || true
+    SERVER_RESULT=$(grep '^RESULT ' "$d/srv.out")
+    echo "subject rc=$rc: $out"
+    echo "B's server: $SERVER_RESULT"
+    cat "$d/reuse.err"
+    local markers
+    markers=$(marker_count "$d/wire.bin")
+    echo "wire: $(stat -c %s "$d/wire.bin") bytes, $markers markers"
+    [[ $rc == 0 && $markers == 0 ]]
+    [[ "$(field received "$SERVER_RESULT")" == "$n" ]]
+    [[ "$(field received_sha256 "$SERVER_RESULT")" == "$(field b_sent_sha256 "$out")" ]]
+    [[ "$(field bio_ktls_send "$out")" == 0 ]]
+    if have_ktls; then
+        # the situation is real: A's TX was the kernel's, and A fails closed
+        [[ "$(field a_ktls_tx "$out")" == 1 ]]
+        [[ "$(field a_write_after_loss "$out")" == refused ]]
+    fi
+}
+
+@test "fd reuse: dup2 over an offloaded descriptor: nothing in clear, the new connection intact" {
+    reused_descriptor dup2
+}
+@test "fd reuse: close_range, then the number reused: nothing in clear, the new connection intact" {
+    reused_descriptor close_range
+}
+@test "fd reuse: closefrom, then the number reused: nothing in clear, the new connection intact" {
+    reused_descriptor closefrom
+}
+@test "fd reuse: fclose(fdopen()) (a close inside libc), then reused: nothing in clear, intact" {
+    reused_descriptor fclose
+}
+@test "fd reuse: a raw close(2) no interposer sees, then reused: nothing in clear, intact" {
+    reused_descriptor syscall
+}
+@test "fd reuse across threads: one thread closes, another reuses the number: nothing in clear, intact" {
+    reused_descriptor thread
 }

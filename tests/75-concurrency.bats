@@ -3,7 +3,9 @@
 # nginx (2 workers) under 1000 concurrent keep-alive connections from wrk,
 # both shimmed, with checksum-verifying clients mixed in; 8 server threads
 # against 8 client threads that close and reuse descriptors and SSL objects
-# (SSL_clear); a connection handed to a child process after the handshake.
+# (SSL_clear); a connection handed to a child process after the handshake;
+# forks from a busy multithreaded process, close() from a signal handler,
+# and a thread asking about every descriptor while connections are freed.
 # No errors, every byte checked, kernel counters consistent: as many TX as
 # RX sockets, none left open afterwards, no decryption errors.
 
@@ -29,7 +31,9 @@ counters() {
     local v before after out
     for v in 1.3 1.2; do
         before=$(counters TlsTxSw TlsRxSw TlsCurrTxSw TlsCurrRxSw TlsDecryptError)
-        out=$(shimmed "$REPO/build/tls_threads" threads --threads 8 --conns 6 --bytes 32768 --tls "$v")
+        # --probe: one more thread keeps looking up every descriptor number
+        # (sendfile, BIO_get_ktls_send) while they are closed, freed and reused
+        out=$(shimmed "$REPO/build/tls_threads" threads --threads 8 --conns 6 --bytes 32768 --tls "$v" --probe)
         after=$(counters TlsTxSw TlsRxSw TlsCurrTxSw TlsCurrRxSw TlsDecryptError)
         echo "$v: $out; counters $before -> $after"
         [[ "$out" == "THREADS ok=48 failed=0 "* ]]
@@ -57,6 +61,24 @@ counters() {
             [[ "$out" == *"CHILD ktls_tx=1 ktls_rx=1"* ]]
         fi
     done
+}
+
+# fork() while other threads hold the shim's locks: the child has none of
+# those threads, so a lock they held would never be released there.
+@test "fork from a busy multithreaded process: every child closes, makes an SSL and connects (none hangs)" {
+    local out
+    out=$(shimmed timeout 600 "$REPO/build/tls_threads" forkstorm --threads 4 --forks 100 --bytes 4096 --tls 1.3)
+    echo "$out"
+    [[ "$out" == *"FORKS ok=100 hung=0 failed=0"* ]]
+}
+
+# close() is async-signal-safe: a handler that calls it while its own thread
+# is inside the shim's close path must not wait for a lock that thread holds.
+@test "close() from a signal handler interrupting close(): no deadlock" {
+    local out rc=0
+    out=$(shimmed timeout 120 "$REPO/build/tls_threads" signal --seconds 3 --bytes 4096) || rc=$?
+    echo "rc=$rc $out"
+    [[ $rc == 0 && "$out" == *"SIGNALS sent="* && "$out" == *"THREADS ok=1 failed=0"* ]]
 }
 
 # A shimmed Python client: N GETs of /big.bin on one keep-alive connection

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "fdmap.h"
 #include "kernel.h"
 #include "ktls_io.h"
 
@@ -32,7 +33,8 @@ static uint8_t app_stream[1 << 16];
 static size_t app_played, app_delivered;
 static int sent_alerts;
 
-static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET};
+static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET,
+                             ENOMSG};
 
 static int next_chunk(void)
 {
@@ -114,7 +116,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct conn c;
     memset(&c, 0, sizeof(c));
     c.ssl = s;
-    c.fd = -1;
+    c.fd = 3; /* a number the fd map gives to this connection; kernel_recv is played */
+    c.bio = SSL_get_rbio(s);
+    if (!fdmap_register(c.fd, &c))
+        abort();
     c.err_override = -1;
     c.version = data[0] & 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
     c.is_server = (data[0] >> 1) & 1;
@@ -167,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sent_alerts > 2)
         abort(); /* one fatal alert, one close_notify at most */
     ERR_clear_error();
+    fdmap_forget(c.fd, &c);
     free(buf);
     SSL_free(s);
     return 0;

@@ -9,9 +9,11 @@
  *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
  *   [--marker STR] [--key-update-after N [--key-update-requested]]
- *   [--renegotiate-after N] [--payload-only] [--conns N]
+ *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
- * without connecting. The server prints "PORT <n>" first. Blocking mode is sequential (client
+ * without connecting. --dup N sets a message callback on the SSL (counted in
+ * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
+ * The server prints "PORT <n>" first. Blocking mode is sequential (client
  * sends then reads, server reads then sends); --nonblock interleaves both
  * directions in a poll() loop. --conns N: the server serves N connections in
  * turn (one SSL_CTX, so its session cache and tickets carry over) and the
@@ -47,6 +49,7 @@ static struct {
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
+    size_t dup;
     unsigned seed, timeout, conns;
 } opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120,
          .conns = 1};
@@ -360,6 +363,15 @@ static int run_connection(SSL_CTX *ctx, int fd)
     strcpy(error_queue, "none");
     msgcb_calls = 0;
     SSL *ssl = SSL_new(ctx);
+    if (opt.dup)
+        SSL_set_msg_callback(ssl, on_msg); /* the copies must keep it */
+    for (size_t i = 0; i < opt.dup; i++) {
+        SSL *copy = SSL_dup(ssl);
+        if (!copy)
+            usage("SSL_dup failed");
+        SSL_free(ssl);
+        ssl = copy;
+    }
     SSL_set_fd(ssl, fd);
     if (resume_from)
         SSL_set_session(ssl, resume_from);
@@ -531,6 +543,7 @@ int main(int argc, char **argv)
             opt.key_update_after = number(VALUE(), "bad --key-update-after");
         else if (!strcmp(a, "--key-update-requested")) opt.key_update_requested = 1;
         else if (!strcmp(a, "--payload-only")) opt.payload_only = 1;
+        else if (!strcmp(a, "--dup")) opt.dup = number(VALUE(), "bad --dup");
         else if (!strcmp(a, "--renegotiate-after"))
             opt.renegotiate_after = number(VALUE(), "bad --renegotiate-after");
         else if (!strcmp(a, "--api")) {

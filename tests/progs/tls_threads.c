@@ -12,27 +12,50 @@
  * tls_threads fork [--bytes N] [--tls 1.2|1.3]
  *   The server side completes the handshake, then forks: the child carries
  *   the connection on (echo), the parent frees its SSL and closes its copy.
+ * tls_threads threads ... --probe
+ *   As threads, plus a thread that keeps asking about every descriptor
+ *   number the connections use (sendfile of 0 bytes, BIO_get_ktls_send on a
+ *   socket BIO) while they are freed and reused: the shim's fd map must never
+ *   hand it a freed connection (run under ASan).
+ * tls_threads forkstorm [--threads N] [--forks N] [--tls 1.2|1.3]
+ *   N threads run connections and open/close sockets without pause while the
+ *   main thread forks --forks times; each child must close a socket, make an
+ *   SSL and run one connection of its own within 10 s (a lock held by a
+ *   thread that does not exist in the child would hang it). Prints
+ *   "FORKS ok= hung= failed=".
+ * tls_threads signal [--seconds N]
+ *   A thread opens and closes sockets without pause while another interrupts
+ *   it with signals whose handler calls close() (async-signal-safe, so it
+ *   must never wait for a lock its own thread holds). Prints "SIGNALS sent=
+ *   handled=" once the time is up; a deadlock ends in the 300 s alarm.
  *
  * Prints "THREADS ok=N failed=N ktls_tx=N ktls_rx=N" (ktls_*: server-side
  * connections whose socket had TLS_TX / TLS_RX set). Exit 0 iff failed=0. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <errno.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "test_identity.h"
 
-static int threads = 8, conns = 4, version = TLS1_3_VERSION;
+static int threads = 8, conns = 4, version = TLS1_3_VERSION, probe, forks = 100, seconds = 3;
+static atomic_int stop;
+static void *prober(void *arg);
 static size_t bytes = 65536;
 static int listen_fd, port;
 static SSL_CTX *server_ctx, *client_ctx;
@@ -206,8 +229,14 @@ static void run_threads(void)
         pthread_create(&s[i], NULL, server_thread, NULL);
     for (int i = 0; i < threads; i++)
         pthread_create(&c[i], NULL, client_thread, (void *)(size_t)(i + 1));
+    pthread_t p;
+    if (probe)
+        pthread_create(&p, NULL, prober, NULL);
     for (int i = 0; i < threads; i++)
         pthread_join(c[i], NULL);
+    atomic_store(&stop, 1);
+    if (probe)
+        pthread_join(p, NULL);
     shutdown(listen_fd, SHUT_RDWR); /* a server thread still in accept() after a failure */
     for (int i = 0; i < threads; i++)
         pthread_join(s[i], NULL);
@@ -252,15 +281,172 @@ static void run_fork(void)
     atomic_fetch_add(good ? &ok_count : &failed_count, 1);
 }
 
+/* Asks about every low descriptor number, again and again, while the
+ * connection threads free SSLs and reuse numbers. */
+static void *prober(void *arg)
+{
+    (void)arg;
+    int in = open("/dev/null", O_RDONLY);
+    while (!atomic_load(&stop)) {
+        for (int fd = 3; fd < 3 + 4 * threads + 8; fd++) {
+            off_t off = 0;
+            (void)sendfile(fd, in, &off, 0);
+            BIO *b = BIO_new_socket(fd, BIO_NOCLOSE);
+            (void)BIO_get_ktls_send(b);
+            BIO_free(b);
+        }
+    }
+    close(in);
+    return NULL;
+}
+
+/* Opens and closes sockets without pause: the fd map's close path. */
+static void *churn(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0)
+            close(fd);
+    }
+    return NULL;
+}
+
+static void *connection_loop(void *arg)
+{
+    unsigned id = (unsigned)(size_t)arg, i = 0;
+    while (!atomic_load(&stop)) {
+        SSL *ssl = SSL_new(client_ctx);
+        if (!client_once(ssl, id * 100000 + i++))
+            atomic_fetch_add(&failed_count, 1);
+        SSL_free(ssl);
+    }
+    return NULL;
+}
+
+static void *serve_forever(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(listen_fd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        SSL *ssl = SSL_new(server_ctx);
+        SSL_set_fd(ssl, fd);
+        if (SSL_accept(ssl) == 1)
+            (void)echo(ssl, fd);
+        SSL_free(ssl);
+        close(fd);
+    }
+}
+
+/* The child of a busy multithreaded parent: only this thread exists. Its
+ * connection goes to the parent's listening socket, which it shares. */
+static int child_work(void)
+{
+    alarm(10);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    close(fd);
+    SSL *ssl = SSL_new(client_ctx);
+    int good = ssl && client_once(ssl, 4242);
+    SSL_free(ssl);
+    return good ? 0 : 1;
+}
+
+static void run_forkstorm(void)
+{
+    pthread_t server, *busy = calloc((size_t)threads, sizeof(*busy));
+    pthread_create(&server, NULL, serve_forever, NULL);
+    for (int i = 0; i < threads; i++)
+        pthread_create(&busy[i], NULL, i % 2 ? churn : connection_loop, (void *)(size_t)(i + 1));
+    int ok = 0, hung = 0, failed = 0;
+    for (int i = 0; i < forks; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(child_work());
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+            hung++;
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ok++;
+        else
+            failed++;
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < threads; i++)
+        pthread_join(busy[i], NULL);
+    shutdown(listen_fd, SHUT_RDWR);
+    pthread_join(server, NULL);
+    free(busy);
+    printf("FORKS ok=%d hung=%d failed=%d\n", ok, hung, failed);
+    atomic_fetch_add(&ok_count, ok);
+    atomic_fetch_add(&failed_count, hung + failed);
+}
+
+static atomic_long handled;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    close(1000000); /* not open: EBADF, but the shim's close path runs */
+    atomic_fetch_add(&handled, 1);
+    errno = saved;
+}
+
+static void run_signal(void)
+{
+    /* one connection first, so the shim's fd map is in use */
+    pthread_t server;
+    pthread_create(&server, NULL, serve_forever, NULL);
+    SSL *ssl = SSL_new(client_ctx);
+    if (!client_once(ssl, 7))
+        atomic_fetch_add(&failed_count, 1);
+    SSL_free(ssl);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_t busy;
+    pthread_create(&busy, NULL, churn, NULL);
+    long sent = 0;
+    time_t end = time(NULL) + seconds;
+    while (time(NULL) < end) {
+        pthread_kill(busy, SIGUSR1);
+        sent++;
+        usleep(50);
+    }
+    atomic_store(&stop, 1);
+    pthread_join(busy, NULL);
+    shutdown(listen_fd, SHUT_RDWR);
+    pthread_join(server, NULL);
+    printf("SIGNALS sent=%ld handled=%ld\n", sent, atomic_load(&handled));
+    atomic_fetch_add(&ok_count, 1);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "threads") && strcmp(argv[1], "fork"))) {
-        fprintf(stderr, "usage: tls_threads threads|fork [--threads N] [--conns N] [--bytes N] "
-                        "[--tls 1.2|1.3]\n");
+    if (argc < 2 || (strcmp(argv[1], "threads") && strcmp(argv[1], "fork")
+                     && strcmp(argv[1], "forkstorm") && strcmp(argv[1], "signal"))) {
+        fprintf(stderr, "usage: tls_threads threads|fork|forkstorm|signal [--threads N] "
+                        "[--conns N] [--bytes N] [--tls 1.2|1.3] [--probe] [--forks N] "
+                        "[--seconds N]\n");
         return 2;
     }
-    for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads"))
+    for (int i = 2; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--probe")) {
+            probe = 1;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "tls_threads: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (!strcmp(argv[i], "--forks"))
+            forks = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds"))
+            seconds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads"))
             threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--conns"))
             conns = atoi(argv[i + 1]);
@@ -282,6 +468,10 @@ int main(int argc, char **argv)
     start_listening();
     if (!strcmp(argv[1], "threads"))
         run_threads();
+    else if (!strcmp(argv[1], "forkstorm"))
+        run_forkstorm();
+    else if (!strcmp(argv[1], "signal"))
+        run_signal();
     else
         run_fork();
     printf("THREADS ok=%d failed=%d ktls_tx=%d ktls_rx=%d\n", atomic_load(&ok_count),

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 
 #include <openssl/obj_mac.h>
+#include <openssl/ssl.h>
+#include <string.h>
 
 #include "crypto_info.h"
 #include "unit.h"
@@ -199,7 +201,7 @@ TEST(bad_arguments_return_0)
     }
 }
 
-TEST(cipher_from_nid)
+TEST(cipher_for_suite)
 {
     /* the shim hard-codes OpenSSL's NIDs; they must be OpenSSL's */
     CHECK_EQ_INT(NID_aes_128_gcm, 895);
@@ -209,32 +211,83 @@ TEST(cipher_from_nid)
 
     static const struct {
         int nid;
+        unsigned id;
         enum ktls_cipher want;
     } known[] = {
-        {895, KTLS_CIPHER_AES_128_GCM},
-        {901, KTLS_CIPHER_AES_256_GCM},
-        {1018, KTLS_CIPHER_CHACHA20_POLY1305},
-        {896, KTLS_CIPHER_AES_128_CCM},
+        {895, 0x1301, KTLS_CIPHER_AES_128_GCM},  /* TLS_AES_128_GCM_SHA256 */
+        {895, 0xC02B, KTLS_CIPHER_AES_128_GCM},  /* ECDHE-ECDSA-AES128-GCM-SHA256 */
+        {901, 0x1302, KTLS_CIPHER_AES_256_GCM},
+        {1018, 0x1303, KTLS_CIPHER_CHACHA20_POLY1305},
+        {1018, 0xCCA8, KTLS_CIPHER_CHACHA20_POLY1305},
+        {896, 0x1304, KTLS_CIPHER_AES_128_CCM},  /* TLS_AES_128_CCM_SHA256 */
+        {896, 0xC0AC, KTLS_CIPHER_AES_128_CCM},  /* ECDHE-ECDSA-AES128-CCM */
+        {896, 0xC09C, KTLS_CIPHER_AES_128_CCM},  /* AES128-CCM */
+        {896, 0xC09E, KTLS_CIPHER_AES_128_CCM},  /* DHE-RSA-AES128-CCM */
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        const struct ktls_cipher_desc *d = ktls_cipher_from_nid(known[i].nid, 0);
+        const struct ktls_cipher_desc *d = ktls_cipher_for_suite(known[i].nid, known[i].id);
         if (!d) {
-            unit_fail(__FILE__, __LINE__, "ktls_cipher_from_nid(%d, 0) is NULL", known[i].nid);
+            unit_fail(__FILE__, __LINE__, "ktls_cipher_for_suite(%d, 0x%04x) is NULL", known[i].nid,
+                      known[i].id);
             continue;
         }
         CHECK_EQ_INT(d->cipher, known[i].want);
         CHECK(d == ktls_cipher_desc(known[i].want));
     }
 
-    /* CCM_8 (8-byte tag) is not the kernel's AES-CCM */
-    CHECK(ktls_cipher_from_nid(896, 1) == NULL);
+    /* CCM_8 (8-byte tag) is not the kernel's AES-CCM, whatever its name says:
+     * OpenSSL calls the TLS 1.3 one TLS_AES_128_CCM_8_SHA256 (no "CCM8") */
+    static const unsigned ccm8[] = {0x1305, 0xC0AE, 0xC0A0, 0xC0A2, 0xC0A8, 0xC0AA, 0xD003};
+    for (size_t i = 0; i < sizeof(ccm8) / sizeof(ccm8[0]); i++)
+        if (ktls_cipher_for_suite(896, ccm8[i]) != NULL)
+            unit_fail(__FILE__, __LINE__, "CCM_8 suite 0x%04x mapped to a kernel cipher", ccm8[i]);
+    /* an unknown id with the CCM NID: refused rather than guessed */
+    CHECK(ktls_cipher_for_suite(896, 0) == NULL);
+    CHECK(ktls_cipher_for_suite(896, 0xFFFF) == NULL);
 
     /* no kernel AEAD for these */
     static const int unknown[] = {NID_undef,       NID_aes_128_cbc, NID_aes_256_cbc,
                                   NID_aes_192_gcm, NID_aes_256_ccm, NID_chacha20,
                                   -1,              100000};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
-        if (ktls_cipher_from_nid(unknown[i], 0) != NULL)
-            unit_fail(__FILE__, __LINE__, "ktls_cipher_from_nid(%d, 0) is not NULL", unknown[i]);
+        if (ktls_cipher_for_suite(unknown[i], 0x1301) != NULL)
+            unit_fail(__FILE__, __LINE__, "ktls_cipher_for_suite(%d) is not NULL", unknown[i]);
     }
+}
+
+/* What the shim used to do (name search for "CCM8") against the suite names
+ * OpenSSL really prints, so a name-based rule can never come back unnoticed. */
+TEST(cipher_for_suite_matches_openssl_suite_table)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    REQUIRE(ctx != NULL);
+    SSL_CTX_set_security_level(ctx, 0);
+    REQUIRE(SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0") == 1);
+    REQUIRE(SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                          "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256:"
+                                          "TLS_AES_128_CCM_8_SHA256") == 1);
+    SSL *ssl = SSL_new(ctx);
+    REQUIRE(ssl != NULL);
+    STACK_OF(SSL_CIPHER) *all = SSL_get_ciphers(ssl);
+    int ccm = 0, ccm8 = 0;
+    for (int i = 0; i < sk_SSL_CIPHER_num(all); i++) {
+        const SSL_CIPHER *c = sk_SSL_CIPHER_value(all, i);
+        if (SSL_CIPHER_get_cipher_nid(c) != NID_aes_128_ccm)
+            continue;
+        const char *desc = SSL_CIPHER_description(c, NULL, 0);
+        int eight = desc && strstr(desc, "AESCCM8") != NULL; /* Enc=AESCCM8(128) */
+        const struct ktls_cipher_desc *d =
+            ktls_cipher_for_suite(SSL_CIPHER_get_cipher_nid(c), SSL_CIPHER_get_protocol_id(c));
+        if (eight && d)
+            unit_fail(__FILE__, __LINE__, "%s (8-byte tag) mapped to the kernel's AES-CCM",
+                      SSL_CIPHER_get_name(c));
+        if (!eight && !d)
+            unit_fail(__FILE__, __LINE__, "%s (16-byte tag) not mapped", SSL_CIPHER_get_name(c));
+        eight ? ccm8++ : ccm++;
+        OPENSSL_free((void *)desc);
+    }
+    CHECK(ccm >= 2);  /* at least TLS_AES_128_CCM_SHA256 and one TLS 1.2 suite */
+    CHECK(ccm8 >= 2); /* TLS_AES_128_CCM_8_SHA256 among them */
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
 }

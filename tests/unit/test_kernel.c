@@ -6,28 +6,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "kernel.h"
+#include "tls_pair.h"
 #include "unit.h"
-
-static int tcp_pair(int fds[2])
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 1) != 0
-        || getsockname(l, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-    if (fds[0] < 0 || connect(fds[0], (struct sockaddr *)&a, sizeof(a)) != 0)
-        return -1;
-    fds[1] = accept(l, NULL, NULL);
-    close(l);
-    return fds[1] < 0 ? -1 : 0;
-}
 
 static int nodelay(int fd)
 {
@@ -39,7 +25,7 @@ static int nodelay(int fd)
 static void alert_arrives_and_nodelay_kept(int app_nodelay)
 {
     int fds[2];
-    REQUIRE(tcp_pair(fds) == 0);
+    REQUIRE(unit_tcp_pair(fds) == 0);
     REQUIRE(setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &app_nodelay, sizeof(app_nodelay)) == 0);
     const uint8_t alert[2] = {2, 20};
     errno = 0;
@@ -67,11 +53,59 @@ TEST(fatal_alert_leaves_and_keeps_nodelay_on)
 TEST(fatal_alert_on_a_closed_peer_fails_without_sigpipe)
 {
     int fds[2];
-    REQUIRE(tcp_pair(fds) == 0);
+    REQUIRE(unit_tcp_pair(fds) == 0);
     REQUIRE(shutdown(fds[0], SHUT_WR) == 0);
     const uint8_t alert[2] = {2, 20};
     CHECK_EQ_INT(kernel_send_fatal_alert(fds[0], alert), -1);
     CHECK_EQ_INT(errno, EPIPE);
     close(fds[0]);
     close(fds[1]);
+}
+
+/* A kTLS socket labels every record with its type. Bytes without a label
+ * came from a socket that is not (or no longer) the kernel's TLS: never
+ * data. Before, they were handed over as application data. */
+TEST(recv_without_record_type_is_refused_not_data)
+{
+    int fds[2];
+    REQUIRE(unit_tcp_pair(fds) == 0);
+    REQUIRE(send(fds[1], "plain", 5, 0) == 5);
+    struct pollfd p = {.fd = fds[0], .events = POLLIN};
+    REQUIRE(poll(&p, 1, 5000) == 1);
+    uint8_t buf[16], type = 0xee;
+    errno = 0;
+    CHECK_EQ_INT(kernel_recv(fds[0], buf, sizeof(buf), 0, &type), -1);
+    CHECK_EQ_INT(errno, ENOMSG);
+    CHECK(type != TLS_RECORD_APPLICATION_DATA);
+    /* end of stream is still 0 */
+    close(fds[1]);
+    CHECK_EQ_INT(kernel_recv(fds[0], buf, sizeof(buf), 0, &type), 0);
+    close(fds[0]);
+}
+
+/* Control data cut short (MSG_CTRUNC): the record's label cannot be trusted. */
+TEST(recv_with_truncated_control_data_is_refused)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    int pass[3] = {0, 1, 2}; /* three descriptors: more than our cmsg buffer holds */
+    union {
+        char buf[CMSG_SPACE(sizeof(pass))];
+        struct cmsghdr align;
+    } control = {{0}};
+    struct iovec iov = {.iov_base = "x", .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(pass));
+    memcpy(CMSG_DATA(c), pass, sizeof(pass));
+    REQUIRE(sendmsg(sv[1], &msg, 0) == 1);
+    uint8_t buf[4], type = 0;
+    errno = 0;
+    CHECK_EQ_INT(kernel_recv(sv[0], buf, sizeof(buf), 0, &type), -1);
+    CHECK_EQ_INT(errno, ENOMSG);
+    close(sv[0]);
+    close(sv[1]);
 }

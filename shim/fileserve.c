@@ -1,0 +1,159 @@
+#include "fileserve.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fdmap.h"
+#include "kernel.h"
+#include "ktls_io.h"
+#include "libc.h"
+#include "route.h"
+#include "stats.h"
+
+#define FILE_CHUNK 16384 /* one TLS record of plaintext */
+
+/* Write one chunk of the file through the connection. The chunk stays in
+ * c->file_buf until it has been taken, so a retry after WANT_WRITE repeats
+ * the same write. Returns bytes taken (>0), 0 at end of file, or -1 (errno
+ * set; *ssl_error is SSL_get_error's answer when the write failed). */
+static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset, size_t count,
+                                int *ssl_error)
+{
+    *ssl_error = SSL_ERROR_SYSCALL;
+    if (!c->file_buf && !(c->file_buf = malloc(FILE_CHUNK))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (!c->file_pending) {
+        size_t want = count < FILE_CHUNK ? count : FILE_CHUNK;
+        if (want == 0)
+            return 0;
+        ssize_t n = offset ? pread(in_fd, c->file_buf, want, *offset)
+                           : read(in_fd, c->file_buf, want);
+        if (n <= 0)
+            return n;
+        c->file_pending = (size_t)n;
+    }
+    size_t w = 0;
+    if (!route_write_ex(c, s, c->file_buf, c->file_pending, &w)) {
+        *ssl_error = route_get_error(c, s, 0);
+        if (*ssl_error == SSL_ERROR_WANT_WRITE || *ssl_error == SSL_ERROR_WANT_READ)
+            errno = EAGAIN;
+        else if (*ssl_error != SSL_ERROR_SYSCALL)
+            errno = EIO;
+        return -1;
+    }
+    if (w < c->file_pending)
+        memmove(c->file_buf, c->file_buf + w, c->file_pending - w);
+    c->file_pending -= w;
+    stats_add_bytes(c->arm, STATS_EMULATED_SENDFILE, (uint64_t)w);
+    if (offset)
+        *offset += (off_t)w;
+    return (ssize_t)w;
+}
+
+/* OpenSSL's own kTLS (Options KTLS) has TX: OpenSSL's own answer, not ours. */
+static int openssl_sends_ktls(const SSL *s)
+{
+    const struct ossl_table *o = ossl();
+    BIO *wbio = o->SSL_get_wbio(s);
+    return wbio && o->BIO_ctrl(wbio, BIO_CTRL_GET_KTLS_SEND, 0, NULL) > 0;
+}
+
+static ossl_ssize_t openssl_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
+{
+    if (!ossl()->SSL_sendfile) {
+        /* only a program mixing OpenSSL builds gets here: fail the call, not the process */
+        kio_push_error(ERR_R_SHOULD_NOT_HAVE_BEEN_CALLED,
+                       "ktls-shim: no SSL_sendfile in the OpenSSL the shim found");
+        errno = ENOSYS;
+        return -1;
+    }
+    return ossl()->SSL_sendfile(s, fd, offset, size, flags);
+}
+
+ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
+{
+    struct conn *c = tracked(s);
+    /* untracked, or OpenSSL's own kTLS sends: OpenSSL's zero-copy SSL_sendfile */
+    if (!c || (!kernel_owns(c, CONN_TX) && openssl_sends_ktls(s)))
+        return openssl_sendfile(s, fd, offset, size, flags);
+    if (c->fatal || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)) {
+        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+        c->err_override = SSL_ERROR_SSL;
+        return -1;
+    }
+    if (kernel_owns(c, CONN_TX)) {
+        if (!conn_socket_intact(c, 1)) {
+            /* the kernel would send the file in clear on whatever the number names now */
+            c->fatal = 1;
+            c->err_override = SSL_ERROR_SYSCALL;
+            errno = EBADF;
+            return -1;
+        }
+        off_t off = offset;
+        ssize_t n = libc()->sendfile(c->fd, fd, &off, size);
+        if (n >= 0) {
+            c->kernel_sendfile_bytes += (uint64_t)n;
+            stats_add_bytes(c->arm, STATS_KERNEL_SENDFILE, (uint64_t)n);
+            c->err_override = SSL_ERROR_NONE;
+            return n;
+        }
+        int err = errno;
+        c->err_override = (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == EBUSY)
+                              ? SSL_ERROR_WANT_WRITE
+                              : SSL_ERROR_SYSCALL;
+        errno = err;
+        return -1;
+    }
+    /* TX stays in OpenSSL: rather than failing as OpenSSL would, serve it */
+    int ssl_error;
+    off_t off = offset;
+    return write_file_chunk(c, s, fd, &off, size, &ssl_error);
+}
+
+ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offset, size_t count)
+{
+    struct conn *c = shim_depth ? NULL : fdmap_acquire(out_fd);
+    /* plain socket, the kernel encrypts, the SSL is going away, or the number
+     * was reused (a close the shim did not see): a real sendfile */
+    if (!c || kernel_owns(c, CONN_TX) || !conn_alive(c) || !kernel_same_socket(out_fd, &c->sock)) {
+        if (c)
+            conn_release(c);
+        return real(out_fd, in_fd, offset, count);
+    }
+    int ssl_error;
+    ssize_t n = write_file_chunk(c, c->ssl, in_fd, offset, count, &ssl_error);
+    int saved = errno;
+    conn_release(c);
+    errno = saved;
+    return n;
+}
+
+/* nginx uses SSL_sendfile only when BIO_get_ktls_send() on the write BIO says
+ * so; answer for sockets whose TX the shim handed to the kernel. OpenSSL's own
+ * calls (from inside our hooks) get OpenSSL's answer. OpenSSL 3 asks on every
+ * SSL_write, so a kernel without kTLS, where nothing can be the kernel's,
+ * answers before the fd lookup and its lock (perf: 0.3% of an nginx worker).
+ * A "1" makes OpenSSL write plaintext to the socket, so it is said only for
+ * the very BIO of a connection whose TX the shim moved, on the socket pinned
+ * then, and only while the kernel really has TLS_TX on it. */
+long fileserve_bio_ctrl(bio_ctrl_fn real, BIO *b, int cmd, long larg, void *parg)
+{
+    long r = real(b, cmd, larg, parg);
+    if (cmd != BIO_CTRL_GET_KTLS_SEND || r > 0 || shim_depth || !b || !fdmap_active()
+        || !kernel_tls_available())
+        return r;
+    int fd = -1;
+    if (ossl()->BIO_method_type(b) != BIO_TYPE_SOCKET || real(b, BIO_C_GET_FD, 0, &fd) <= 0)
+        return r;
+    struct conn *c = fdmap_acquire(fd);
+    if (!c)
+        return r;
+    int yes = kernel_owns(c, CONN_TX) && c->bio == b && kernel_same_socket(fd, &c->sock)
+              && kernel_tx_installed(fd);
+    conn_release(c);
+    return yes ? 1 : r;
+}

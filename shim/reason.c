@@ -1,0 +1,43 @@
+#include "reason.h"
+
+static const char *const texts[FB_COUNT] = {
+    [FB_NONE] = "none",
+    [FB_CUSTOM_BIO_SPLIT] = "custom-bio (read and write BIOs differ)",
+    [FB_CUSTOM_BIO_NOT_SOCKET] = "custom-bio (not a plain socket BIO)",
+    [FB_OPENSSL_KTLS] = "openssl-ktls (OpenSSL already offloaded this socket)",
+    [FB_NO_FD] = "no-fd",
+    [FB_NOT_TCP] = "not-tcp (not an AF_INET/AF_INET6 TCP socket)",
+    [FB_ULP_PRESENT] = "ulp-present (socket already has the tls ULP)",
+    [FB_KERNEL_NO_TLS] = "kernel-no-tls (setsockopt TCP_ULP \"tls\" gives ENOENT)",
+    [FB_ATTACHED_MID_HANDSHAKE] = "attached-mid-handshake (record counts unknown)",
+    [FB_DTLS] = "dtls",
+    [FB_VERSION] = "version (only TLS 1.2 and 1.3)",
+    [FB_CIPHER_NONE] = "cipher (none)",
+    [FB_CIPHER_UNSUPPORTED] = "cipher (the kernel has no such AEAD)",
+    [FB_COMPRESSION] = "compression",
+    [FB_NO_SESSION] = "no-session",
+    [FB_MAX_FRAGMENT_LENGTH] = "max-fragment-length (negotiated; the kernel sends 16 KiB records)",
+    [FB_SHUTDOWN_IN_FLIGHT] = "shutdown (close_notify already in flight)",
+    [FB_SECRETS_MISSING] = "secrets-missing (keylog gave no traffic secrets)",
+    [FB_AB_CONTROL] = "ab-control (KTLS_SHIM_SAMPLE put this connection in the control arm)",
+    [FB_KEY_DERIVATION] = "key-derivation failed",
+    [FB_MODE] = "mode (KTLS_SHIM_MODE leaves this direction to OpenSSL)",
+    [FB_ULP_FAILED] = "setsockopt TCP_ULP failed",
+    [FB_KEY_UPDATE] = "key-update (keys changed before the move)",
+    [FB_NO_EPOCH] = "no-epoch (never saw the key change)",
+    [FB_CRYPTO_INFO] = "crypto-info",
+    [FB_TLS_TX_FAILED] = "setsockopt TLS_TX failed",
+    [FB_TLS_RX_FAILED] = "setsockopt TLS_RX failed",
+    [FB_UNSEEN_HANDSHAKE] = "unseen-handshake (finished outside the shim's view, e.g. BIO_f_ssl)",
+    [FB_SHUTDOWN_BEFORE_MOVE] = "shutdown (close_notify before the move)",
+    [FB_ENDED_BEFORE_MOVE] = "ended-before-move (the connection ended first)",
+    [FB_RENEGOTIATION] = "renegotiation (a new handshake changed the keys before the move)",
+    [FB_SOCKET_CHANGED] = "socket-changed (the descriptor was closed or names another socket)",
+};
+
+const char *reason_text(enum fallback_reason r)
+{
+    if ((unsigned)r >= FB_COUNT || !texts[r])
+        return "unknown";
+    return texts[r];
+}

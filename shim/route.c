@@ -1,0 +1,156 @@
+#include "route.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "kernel.h"
+#include "ktls_io.h"
+#include "offload.h"
+
+static atomic_int watching; /* set once any SSL got state: skips lookups before */
+
+int route_enabled(void)
+{
+    return config_get()->dirs != SHIM_DIR_NONE && ossl()->complete && conn_module_ready();
+}
+
+int route_wanted(void)
+{
+    return route_enabled() && kernel_tls_available();
+}
+
+void route_attach(SSL *s)
+{
+    int saved = errno;
+    if (route_enabled() && conn_attach(s, kernel_tls_available()))
+        atomic_store(&watching, 1);
+    errno = saved;
+}
+
+struct conn *tracked(const SSL *s)
+{
+    if (shim_depth || !s || !atomic_load_explicit(&watching, memory_order_relaxed))
+        return NULL;
+    return conn_get(s);
+}
+
+struct conn *watched(const SSL *s)
+{
+    struct conn *c = tracked(s);
+    return c && !c->passthrough ? c : NULL;
+}
+
+void route_count_openssl(const SSL *s, struct conn *c, enum stats_bytes kind, long long n)
+{
+    if (n <= 0 || !stats_on())
+        return;
+    if (!c)
+        c = tracked(s);
+    if (c && c->decided)
+        stats_add_bytes_slow(c->arm, kind, (uint64_t)n);
+}
+
+/* Taken before handing a call to OpenSSL: had the handshake already finished? */
+static int finished_before(const struct conn *c, const SSL *s)
+{
+    return !c->decided && ossl()->SSL_is_init_finished(s);
+}
+
+/* Runs after OpenSSL did real work: what its message callback deferred, then
+ * the handshake may have finished (also inside SSL_read/SSL_write), or a
+ * record boundary may have been reached. */
+static void after_openssl(struct conn *c, SSL *s, int was_finished)
+{
+    int saved = errno;
+    kio_flush_deferred(c);
+    shim_depth++;
+    offload_progress(c, s, was_finished);
+    shim_depth--;
+    errno = saved;
+}
+
+int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *))
+{
+    if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)) {
+        if (ossl()->SSL_is_init_finished(s)) {
+            c->err_override = SSL_ERROR_NONE;
+            return 1;
+        }
+        kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: no second handshake on an offloaded connection");
+        c->err_override = SSL_ERROR_SSL;
+        return -1;
+    }
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret = real(s);
+    shim_depth--;
+    if (ret == 1)
+        after_openssl(c, s, was);
+    return ret;
+}
+
+int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
+                       int ex)
+{
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret;
+    if (ex)
+        ret = peek ? REAL(SSL_peek_ex)(s, buf, len, done) : REAL(SSL_read_ex)(s, buf, len, done);
+    else {
+        int num = len > INT_MAX ? INT_MAX : (int)len;
+        ret = peek ? REAL(SSL_peek)(s, buf, num) : REAL(SSL_read)(s, buf, num);
+    }
+    shim_depth--;
+    if (ret > 0)
+        c->app_data_read = 1;
+    if (ret > 0 && !peek)
+        route_count_openssl(s, c, STATS_OPENSSL_RX, ex ? (done ? (long long)*done : 0) : ret);
+    after_openssl(c, s, was);
+    return ret;
+}
+
+int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done, int ex)
+{
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret = ex ? REAL(SSL_write_ex)(s, buf, len, done)
+                 : REAL(SSL_write)(s, buf, len > INT_MAX ? INT_MAX : (int)len);
+    /* a failed write may leave a record half on the wire inside OpenSSL */
+    c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
+    shim_depth--;
+    if (ret > 0)
+        route_count_openssl(s, c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
+    after_openssl(c, s, was);
+    return ret;
+}
+
+int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
+{
+    if (!kernel_owns(c, CONN_TX))
+        return route_write_openssl(c, s, buf, len, done, 1);
+    return kio_write(c, s, buf, len, done);
+}
+
+int route_get_error(const struct conn *c, const SSL *s, int ret)
+{
+    if (c && !c->passthrough && ret <= 0 && c->err_override >= 0)
+        return c->err_override;
+    return REAL(SSL_get_error)(s, ret);
+}
+
+int route_shutdown_openssl(struct conn *c, SSL *s)
+{
+    c->err_override = -1;
+    int was = finished_before(c, s);
+    shim_depth++;
+    int ret = REAL(SSL_shutdown)(s);
+    shim_depth--;
+    after_openssl(c, s, was); /* pending directions give up once shutdown started */
+    return ret;
+}

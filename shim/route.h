@@ -1,0 +1,44 @@
+/* Which way each call on a TLS connection goes: to OpenSSL while it owns a
+ * direction, to ktls_io where the kernel does, with the bookkeeping around
+ * every real OpenSSL call (the handshake finishing, record boundaries, I/O
+ * the message callback deferred, byte counts). The interposers and file
+ * serving both go through here, never through each other. */
+#ifndef KTLS_SHIM_ROUTE_H
+#define KTLS_SHIM_ROUTE_H
+
+#include "conn.h"
+#include "stats.h"
+
+/* Track connections at all (also on kernels without kTLS: sendfile safety). */
+int route_enabled(void);
+/* Observe handshakes: only worth it where the kernel can take keys. */
+int route_wanted(void);
+/* A new SSL from SSL_new: attach state when the shim is enabled. */
+void route_attach(SSL *s);
+
+/* The state of an SSL the shim tracks, or NULL to pass a call straight to
+ * OpenSSL (untracked SSL, or a nested call from inside OpenSSL). */
+struct conn *tracked(const SSL *s);
+/* Like tracked(), but NULL also for connections that stay in OpenSSL for
+ * good (passthrough). */
+struct conn *watched(const SSL *s);
+
+/* Bytes OpenSSL encrypted or decrypted, for the stats of the connection's arm. */
+void route_count_openssl(const SSL *s, struct conn *c, enum stats_bytes kind, long long n);
+
+/* real: SSL_do_handshake, SSL_connect or SSL_accept. */
+int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *));
+/* SSL_read/SSL_peek (ex: the _ex flavour, returning 1/0 and *done) by OpenSSL. */
+int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
+                       int ex);
+/* SSL_write (ex as above) by OpenSSL. */
+int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done,
+                        int ex);
+/* SSL_write_ex semantics, by whichever owns TX; c from tracked(). */
+int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done);
+/* SSL_get_error's answer; c from tracked() or NULL. */
+int route_get_error(const struct conn *c, const SSL *s, int ret);
+/* SSL_shutdown by OpenSSL (no direction in the kernel). */
+int route_shutdown_openssl(struct conn *c, SSL *s);
+
+#endif
