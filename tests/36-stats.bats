@@ -299,6 +299,7 @@ PY
     cat "$log"
     [[ "$(stat -c '%U %a' "$log")" == "root 644" ]]
     # nginx's master opened it before forking (it logs its version line); the worker inherited it
-    grep -q "^ktls-shim\[$worker\] info: fd=[0-9]* tx " "$log"
+    # "fd=7 tx stays in OpenSSL: ..." here, "fd=7 TLSv1.3 ... server tx: kernel" with kTLS
+    grep -qE "^ktls-shim\[$worker\] info: fd=[0-9]+ (.* )?tx[: ]" "$log"
     ! grep -q "cannot open KTLS_SHIM_LOG_FILE" "$SERVER_DIR/logs/error.log"
 }
