@@ -50,6 +50,14 @@ EXCHANGE='"$1" server --port 0 --send "$3" --expect "$3" >"$2/server.out" &
     "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send "$3" --expect "$3" >"$2/client.out"
     wait'
 
+# start_peer_server reads the port from server.out while the new server's
+# shell may not have truncated it yet: a second exchange in one test could
+# read the first server's port. Each starts from no file.
+fresh_exchange() {
+    rm -f "$BATS_TEST_TMPDIR/server.out"
+    peer_exchange "$@"
+}
+
 tls_delta() { # BEFORE_LINE -> "dtx drx"
     local now
     now=$(tls_counters)
@@ -314,7 +322,7 @@ PY
         local before
         before=$(tls_counters)
         export "${knob%%=*}=${knob#*=}"
-        peer_exchange "--send 50000 --expect 50000" "--send 50000 --expect 50000"
+        fresh_exchange "--send 50000 --expect 50000" "--send 50000 --expect 50000"
         unset "${knob%%=*}"
         assert_intact
         # the default still offloads both directions on both sides
@@ -504,6 +512,7 @@ PY
 @test "the log never writes into a descriptor the program reused for something else" {
     start_peer_server --send 10 --expect 10
     local first=$SERVER_PID first_port=$SERVER_PORT
+    rm -f "$BATS_TEST_TMPDIR/server.out" # (see fresh_exchange)
     start_peer_server --send 10 --expect 10
     local out=$BATS_TEST_TMPDIR/other.txt
     # a shimmed client logs (the log file opens), closes every descriptor (as

@@ -169,6 +169,7 @@ PY
     done
     # KTLS_SHIM_LOG=off silences it like any other message
     export KTLS_SHIM_STATS=/nonexistent/dir/x KTLS_SHIM_LOG=off
+    rm -f "$BATS_TEST_TMPDIR/server.out" # a fresh port file for the second server
     peer_exchange "--send 10 --expect 10" "--send 10 --expect 10"
     unset KTLS_SHIM_STATS KTLS_SHIM_LOG
     [[ ! -s "$BATS_TEST_TMPDIR/server.err" ]]
