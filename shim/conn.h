@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "crypto_info.h"
 #include "kernel.h"
@@ -86,9 +87,13 @@ struct conn {
     size_t tx_committed;        /* bytes of a retried SSL_write the kernel already took */
     struct ctl_progress ctl;
     uint64_t kernel_tx_bytes, kernel_rx_bytes, kernel_sendfile_bytes;
-    /* a file chunk SSL_write has not taken yet (sendfile emulation) */
+    /* sendfile emulation: file_pending bytes of file file_in (from offset
+     * file_at) the connection has not taken yet, or file_ahead bytes it took
+     * beyond what a call could return (a retry that asked for less) */
     uint8_t *file_buf;
-    size_t file_pending;
+    size_t file_pending, file_ahead;
+    int file_in;
+    off_t file_at;
     struct conn_deferred deferred;
 };
 

@@ -157,7 +157,7 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 
 EXPORT int SSL_get_error(const SSL *s, int ret)
 {
-    return route_get_error(watched(s), s, ret);
+    return route_get_error(tracked(s), s, ret);
 }
 
 EXPORT int SSL_shutdown(SSL *s)

@@ -39,7 +39,14 @@ struct conn *tracked(const SSL *s)
 struct conn *watched(const SSL *s)
 {
     struct conn *c = tracked(s);
-    return c && !c->passthrough ? c : NULL;
+    if (c && c->passthrough) {
+        /* OpenSSL answers SSL_get_error for this call: no earlier answer of
+         * ours (sendfile emulation) may outlive it */
+        if (c->err_override != -1)
+            c->err_override = -1;
+        return NULL;
+    }
+    return c;
 }
 
 void route_count_openssl(const SSL *s, struct conn *c, enum stats_bytes kind, long long n)
@@ -139,7 +146,7 @@ int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *
 
 int route_get_error(const struct conn *c, const SSL *s, int ret)
 {
-    if (c && !c->passthrough && ret <= 0 && c->err_override >= 0)
+    if (c && ret <= 0 && c->err_override >= 0)
         return c->err_override;
     return REAL(SSL_get_error)(s, ret);
 }

@@ -36,7 +36,8 @@ int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, siz
                         int ex);
 /* SSL_write_ex semantics, by whichever owns TX; c from tracked(). */
 int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done);
-/* SSL_get_error's answer; c from tracked() or NULL. */
+/* SSL_get_error's answer; c from tracked() (passthrough included: the
+ * sendfile emulation answers for its own calls) or NULL. */
 int route_get_error(const struct conn *c, const SSL *s, int ret);
 /* SSL_shutdown by OpenSSL (no direction in the kernel). */
 int route_shutdown_openssl(struct conn *c, SSL *s);
