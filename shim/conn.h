@@ -25,6 +25,14 @@ enum conn_dir_state {
     DIR_FALLBACK,    /* OpenSSL keeps it for good; reason says why */
 };
 
+/* Settings that change how OpenSSL builds the records it sends; the kernel
+ * builds its own (16 KiB, unpadded). */
+enum record_setting { SET_MAX_SEND_FRAGMENT, SET_PAD_CALLBACK, SET_PAD_BLOCK };
+struct record_shape {
+    long max_send_fragment;     /* 0: OpenSSL's default, 16384 */
+    int pad_callback, pad_block;
+};
+
 typedef void (*msg_cb_fn)(int write_p, int version, int content_type, const void *buf,
                           size_t len, SSL *ssl, void *arg);
 typedef void (*keylog_cb_fn)(const SSL *ssl, const char *line);
@@ -77,6 +85,7 @@ struct conn {
     uint8_t client_secret[48], server_secret[48];
     size_t client_secret_len, server_secret_len;
     msg_cb_fn app_msg_cb;
+    struct record_shape shape;  /* how OpenSSL was told to build records */
     /* I/O on kernel-owned directions */
     int err_override;           /* SSL_get_error answer for our last call; -1 none */
     int fail_ret;               /* what SSL_read/SSL_write return for that failure */
@@ -128,6 +137,10 @@ void conn_mark_kernel(struct conn *c, int d, uint64_t seq);
 void conn_end(struct conn *c);
 /* Make sure the keylog observer sits on ctx (SSL_new, SSL_set_SSL_CTX). */
 void conn_watch_ctx(SSL_CTX *ctx);
+/* Record a record setting made on an SSL, or on the SSL_CTX SSLs will be
+ * made from (SSL_new copies them). value: the fragment size, or 0/1. */
+void conn_note_record_setting(SSL *s, enum record_setting what, long value);
+void conn_ctx_note_record_setting(SSL_CTX *ctx, enum record_setting what, long value);
 /* Record what the application asked for instead of replacing ours. */
 void conn_set_app_msg_cb(SSL *s, msg_cb_fn cb);
 void conn_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb);

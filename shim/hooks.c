@@ -243,3 +243,54 @@ EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
         conn_watch_ctx(ret); /* SNI switched contexts: keylog is read from the new one */
     return ret;
 }
+
+/* ---- settings that change how OpenSSL builds records ---- */
+
+EXPORT long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
+{
+    long r = REAL(SSL_ctrl)(s, cmd, larg, parg);
+    if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
+        conn_note_record_setting(s, SET_MAX_SEND_FRAGMENT, larg);
+    return r;
+}
+
+EXPORT long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
+{
+    long r = REAL(SSL_CTX_ctrl)(ctx, cmd, larg, parg);
+    if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
+        conn_ctx_note_record_setting(ctx, SET_MAX_SEND_FRAGMENT, larg);
+    return r;
+}
+
+/* (In OpenSSL 1.1.1 the two record padding callback setters return void:
+ * their callers never look at what is returned here.) */
+EXPORT int SSL_set_record_padding_callback(SSL *s, size_t (*cb)(SSL *, int, size_t, void *))
+{
+    int r = REAL(SSL_set_record_padding_callback)(s, cb);
+    conn_note_record_setting(s, SET_PAD_CALLBACK, cb != NULL);
+    return r;
+}
+
+EXPORT void SSL_CTX_set_record_padding_callback(SSL_CTX *ctx,
+                                                size_t (*cb)(SSL *, int, size_t, void *))
+{
+    REAL(SSL_CTX_set_record_padding_callback)(ctx, cb);
+    conn_ctx_note_record_setting(ctx, SET_PAD_CALLBACK, cb != NULL);
+}
+
+/* a block size of 0 or 1 means no padding */
+EXPORT int SSL_set_block_padding(SSL *s, size_t block_size)
+{
+    int r = REAL(SSL_set_block_padding)(s, block_size);
+    if (r == 1)
+        conn_note_record_setting(s, SET_PAD_BLOCK, block_size > 1);
+    return r;
+}
+
+EXPORT int SSL_CTX_set_block_padding(SSL_CTX *ctx, size_t block_size)
+{
+    int r = REAL(SSL_CTX_set_block_padding)(ctx, block_size);
+    if (r == 1)
+        conn_ctx_note_record_setting(ctx, SET_PAD_BLOCK, block_size > 1);
+    return r;
+}

@@ -19,7 +19,10 @@
     X(SSL_get_error) X(SSL_shutdown) X(SSL_key_update) X(SSL_renegotiate)          \
     X(SSL_renegotiate_abbreviated) X(SSL_set_msg_callback)                        \
     X(SSL_CTX_set_msg_callback) X(SSL_CTX_set_keylog_callback)                    \
-    X(SSL_CTX_get_keylog_callback) X(SSL_set_SSL_CTX) X(BIO_ctrl)
+    X(SSL_CTX_get_keylog_callback) X(SSL_set_SSL_CTX) X(BIO_ctrl) X(SSL_ctrl)       \
+    X(SSL_CTX_ctrl) X(SSL_set_record_padding_callback)                            \
+    X(SSL_CTX_set_record_padding_callback) X(SSL_set_block_padding)               \
+    X(SSL_CTX_set_block_padding)
 
 /* Interposed, but absent from some supported versions (SSL_sendfile: 3.0+). */
 #define OSSL_INTERPOSED_OPTIONAL(X) X(SSL_sendfile)
@@ -33,7 +36,7 @@
     X(SSL_SESSION_get_master_key) X(SSL_SESSION_get_max_fragment_length)          \
     X(SSL_get_client_random) X(SSL_get_server_random) X(SSL_get_rbio)             \
     X(SSL_get_wbio) X(SSL_set0_wbio) X(SSL_get_current_compression)               \
-    X(SSL_get_shutdown) X(SSL_set_shutdown) X(SSL_get_options) X(SSL_ctrl)         \
+    X(SSL_get_shutdown) X(SSL_set_shutdown) X(SSL_get_options)                    \
     X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
     X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
     X(SSL_want) X(CRYPTO_get_ex_new_index) X(CRYPTO_get_ex_data) X(BIO_method_type) \
