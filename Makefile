@@ -23,11 +23,11 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
-         $(BUILD)/tls_threads $(BUILD)/fd_reuse
+         $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/hookbench
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm demo bench clean install check-exports check-layers asan fuzz fuzz-build
+.PHONY: all test test-unit test-host test-vm demo bench bench-hooks clean install check-exports check-layers asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
@@ -75,6 +75,10 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
 $(BUILD)/%: tests/progs/%.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
 
+# no link-time OpenSSL: it loads libssl twice itself (dlopen, dlmopen)
+$(BUILD)/hookbench: tests/progs/hookbench.c tests/progs/loopback.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@ -ldl -lm
+
 # no link-time OpenSSL: it dlopens libssl itself
 $(BUILD)/late_dlopen: tests/progs/late_dlopen.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -ldl
@@ -111,8 +115,24 @@ test: all asan check-exports
 demo: all
 	demo/run.sh
 
-# CPU per GB, throughput, handshakes: userspace vs native kTLS vs the shim
-bench: all
+# What the hooks cost a connection they pass through, per call, measured in
+# one process (shim vs the same OpenSSL loaded apart, paired rounds, A/A
+# control, verdict); tests/progs/hookbench.c. Results: build/bench-hooks.txt
+HOOKBENCH_ROUNDS ?= 40
+HOOKBENCH_SCALE ?= 10
+bench-hooks: $(LIB) $(BUILD)/hookbench
+	@mkdir -p $(BUILD)/hookbench-cert
+	@test -s $(BUILD)/hookbench-cert/ec.pem || openssl req -x509 -newkey ec \
+	    -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $(BUILD)/hookbench-cert/ec.key \
+	    -out $(BUILD)/hookbench-cert/ec.pem -days 3650 -subj /CN=localhost 2>/dev/null
+	LD_PRELOAD=$(abspath $(LIB)) HOOKBENCH_CERT=$(BUILD)/hookbench-cert/ec.pem \
+	    HOOKBENCH_KEY=$(BUILD)/hookbench-cert/ec.key \
+	    $(BUILD)/hookbench --rounds $(HOOKBENCH_ROUNDS) --scale $(HOOKBENCH_SCALE) \
+	    | tee $(BUILD)/bench-hooks.txt
+
+# CPU per GB, throughput, handshakes: userspace vs native kTLS vs the shim;
+# first the hook microbenchmark
+bench: all bench-hooks
 	demo/bench/bench.sh
 
 # PREFIX/bin/ktls-run finds PREFIX/lib/libktls-shim.so on its own.

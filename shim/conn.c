@@ -131,7 +131,12 @@ static void module_init(void)
 
 int conn_module_ready(void)
 {
+    /* set once module_init is done: every hook asks, most after that */
+    static atomic_int done;
+    if (__builtin_expect(atomic_load_explicit(&done, memory_order_acquire), 1))
+        return module_ready;
     pthread_once(&module_once, module_init);
+    atomic_store_explicit(&done, 1, memory_order_release);
     return module_ready;
 }
 

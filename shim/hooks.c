@@ -47,10 +47,10 @@ EXPORT int SSL_accept(SSL *s) { return handshake(s, REAL(SSL_accept)); }
 
 EXPORT int SSL_read(SSL *s, void *buf, int num)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_read)(s, buf, num);
-        route_count_openssl(s, NULL, STATS_OPENSSL_RX, ret);
+        route_count_openssl(passing, STATS_OPENSSL_RX, ret);
         return ret;
     }
     if (!kernel_owns(c, CONN_RX) || num < 0)
@@ -72,10 +72,10 @@ EXPORT int SSL_peek(SSL *s, void *buf, int num)
 
 EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_read_ex)(s, buf, num, readbytes);
-        route_count_openssl(s, NULL, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
+        route_count_openssl(passing, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
         return ret;
     }
     if (!kernel_owns(c, CONN_RX))
@@ -121,10 +121,10 @@ EXPORT int SSL_has_pending(const SSL *s)
 
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_write)(s, buf, num);
-        route_count_openssl(s, NULL, STATS_OPENSSL_TX, ret);
+        route_count_openssl(passing, STATS_OPENSSL_TX, ret);
         return ret;
     }
     if (!kernel_owns(c, CONN_TX) || num < 0) {
@@ -140,10 +140,10 @@ EXPORT int SSL_write(SSL *s, const void *buf, int num)
 
 EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_write_ex)(s, buf, num, written);
-        route_count_openssl(s, NULL, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
+        route_count_openssl(passing, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
         return ret;
     }
     size_t n = 0;

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/ssl.h>
+#include <stdatomic.h>
 
 /* Functions the shim defines itself; the table holds the real ones. */
 #define OSSL_INTERPOSED(X)                                                        \
@@ -66,13 +67,31 @@ struct ossl_table {
 };
 
 /* Resolves the table on first use; never returns NULL. Anything missing
- * leaves complete == 0 and the shim stays out of the way. */
-const struct ossl_table *ossl(void);
+ * leaves complete == 0 and the shim stays out of the way. Every hook starts
+ * here: once libssl is found it is one load, inline. */
+const struct ossl_table *ossl_resolve(void);
+extern struct ossl_table ossl_resolved;
+extern atomic_int ossl_ready;
+
+static inline const struct ossl_table *ossl(void)
+{
+    if (__builtin_expect(atomic_load_explicit(&ossl_ready, memory_order_acquire), 1))
+        return &ossl_resolved;
+    return ossl_resolve();
+}
+
 void ossl_missing(const char *name) __attribute__((noreturn));
 
 typedef long (*bio_ctrl_fn)(BIO *b, int cmd, long larg, void *parg);
 /* The real BIO_ctrl, usable before libssl is loaded. */
-bio_ctrl_fn ossl_bio_ctrl(void);
+bio_ctrl_fn ossl_bio_ctrl_resolve(void);
+extern _Atomic(bio_ctrl_fn) ossl_early_bio_ctrl;
+
+static inline bio_ctrl_fn ossl_bio_ctrl(void)
+{
+    bio_ctrl_fn f = atomic_load_explicit(&ossl_early_bio_ctrl, memory_order_acquire);
+    return __builtin_expect(f != NULL, 1) ? f : ossl_bio_ctrl_resolve();
+}
 
 /* The real definition of an interposed function, for a hook to pass on to. */
 #define REAL(name) (ossl()->name ? ossl()->name : (ossl_missing(#name), ossl()->name))

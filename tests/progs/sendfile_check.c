@@ -32,6 +32,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "loopback.h"
 #include "test_identity.h"
 
 #define FILE_BYTES (3 * 65536 + 123)
@@ -48,19 +49,8 @@ static void die(const char *what)
 
 static void tcp_pair(int *client, int *server)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1)
-        || getsockname(l, (struct sockaddr *)&a, &len))
-        die("listen");
-    *client = socket(AF_INET, SOCK_STREAM, 0);
-    if (*client < 0 || connect(*client, (struct sockaddr *)&a, sizeof(a)))
-        die("connect");
-    *server = accept(l, NULL, NULL);
-    if (*server < 0)
-        die("accept");
-    close(l);
+    if (loopback_pair(client, server) != 0)
+        die("loopback TCP pair");
 }
 
 static SSL_CTX *make_ctx(int server, int version)
