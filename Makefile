@@ -23,7 +23,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
-         $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/hookbench
+         $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 

@@ -95,6 +95,8 @@ struct conn {
     int tx_write_pending;       /* OpenSSL holds a partly written record */
     size_t tx_committed;        /* bytes of a retried SSL_write the kernel already took */
     struct ctl_progress ctl;
+    int rcvlowat_raised;        /* SO_RCVLOWAT is ours until the next read... */
+    int rcvlowat_app;           /* ...and this is the program's, to put back */
     uint64_t kernel_tx_bytes, kernel_rx_bytes, kernel_sendfile_bytes;
     /* sendfile emulation: file_pending bytes of file file_in (from offset
      * file_at) the connection has not taken yet, or file_ahead bytes it took
