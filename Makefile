@@ -17,7 +17,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 # OpenSSL directly, and ossl.c finds it the way the library does
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
              shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c \
-             shim/ossl.c shim/conn.c shim/fdmap.c shim/stats.c shim/offload.c \
+             shim/ossl.c shim/conn.c shim/fdmap.c shim/stats.c shim/offload.c shim/ktls_io.c \
              shim/tools/json_flat.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
