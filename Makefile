@@ -33,18 +33,18 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 # OpenSSL directly, and ossl.c finds it the way the library does
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
              shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c \
-             shim/ossl.c shim/conn.c shim/fdmap.c shim/stats.c shim/offload.c \
+             shim/ossl.c shim/conn.c shim/fdmap.c shim/stats.c shim/offload.c shim/ktls_io.c \
              shim/tools/json_flat.c shim/tools/check_diag.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
-         $(BUILD)/tls_threads $(BUILD)/fd_reuse
+         $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench clean install uninstall version \
-        check-exports check-layers check-glibc asan fuzz fuzz-build
+.PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench bench-hooks clean install \
+        uninstall version check-exports check-layers check-glibc asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
@@ -121,6 +121,10 @@ $(MATRIX_BINS): $(PROG_DIR)/%: tests/progs/%.c tests/progs/test_identity.h
 	    -Wl,-rpath,$(OSSL_PREFIX)/lib -Wl,--disable-new-dtags -lssl -lcrypto -lpthread
 endif
 
+# no link-time OpenSSL: it loads libssl twice itself (dlopen, dlmopen)
+$(BUILD)/hookbench: tests/progs/hookbench.c tests/progs/loopback.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) $< -o $@ -ldl -lm
+
 # no link-time OpenSSL: it dlopens libssl itself
 $(BUILD)/late_dlopen: tests/progs/late_dlopen.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -ldl
@@ -165,8 +169,24 @@ test: all asan check-exports check-glibc
 demo: all
 	demo/run.sh
 
-# CPU per GB, throughput, handshakes: userspace vs native kTLS vs the shim
-bench: all
+# What the hooks cost a connection they pass through, per call, measured in
+# one process (shim vs the same OpenSSL loaded apart, paired rounds, A/A
+# control, verdict); tests/progs/hookbench.c. Results: build/bench-hooks.txt
+HOOKBENCH_ROUNDS ?= 40
+HOOKBENCH_SCALE ?= 10
+bench-hooks: $(LIB) $(BUILD)/hookbench
+	@mkdir -p $(BUILD)/hookbench-cert
+	@test -s $(BUILD)/hookbench-cert/ec.pem || openssl req -x509 -newkey ec \
+	    -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $(BUILD)/hookbench-cert/ec.key \
+	    -out $(BUILD)/hookbench-cert/ec.pem -days 3650 -subj /CN=localhost 2>/dev/null
+	LD_PRELOAD=$(abspath $(LIB)) HOOKBENCH_CERT=$(BUILD)/hookbench-cert/ec.pem \
+	    HOOKBENCH_KEY=$(BUILD)/hookbench-cert/ec.key \
+	    $(BUILD)/hookbench --rounds $(HOOKBENCH_ROUNDS) --scale $(HOOKBENCH_SCALE) \
+	    | tee $(BUILD)/bench-hooks.txt
+
+# CPU per GB, throughput, handshakes: userspace vs native kTLS vs the shim;
+# first the hook microbenchmark
+bench: all bench-hooks
 	demo/bench/bench.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the library (stripped, 0644),

@@ -16,6 +16,7 @@ struct ctx_hooks {
     msg_cb_fn app_msg_cb;
     keylog_cb_fn app_keylog_cb;
     int keylog_installed;
+    struct record_shape shape;
 };
 
 /* The state and its reference count, kept outside struct conn so that
@@ -130,7 +131,12 @@ static void module_init(void)
 
 int conn_module_ready(void)
 {
+    /* set once module_init is done: every hook asks, most after that */
+    static atomic_int done;
+    if (__builtin_expect(atomic_load_explicit(&done, memory_order_acquire), 1))
+        return module_ready;
     pthread_once(&module_once, module_init);
+    atomic_store_explicit(&done, 1, memory_order_release);
     return module_ready;
 }
 
@@ -270,6 +276,31 @@ void conn_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb)
     REAL(SSL_CTX_set_msg_callback)(ctx, cb);
 }
 
+static void set_shape(struct record_shape *r, enum record_setting what, long value)
+{
+    switch (what) {
+    case SET_MAX_SEND_FRAGMENT: r->max_send_fragment = value; break;
+    case SET_PAD_CALLBACK: r->pad_callback = value != 0; break;
+    case SET_PAD_BLOCK: r->pad_block = value != 0; break;
+    }
+}
+
+void conn_note_record_setting(SSL *s, enum record_setting what, long value)
+{
+    struct conn *c = conn_get(s);
+    if (c)
+        set_shape(&c->shape, what, value);
+}
+
+void conn_ctx_note_record_setting(SSL_CTX *ctx, enum record_setting what, long value)
+{
+    pthread_mutex_lock(&ctx_lock);
+    struct ctx_hooks *h = ctx_hooks(ctx, 1);
+    if (h)
+        set_shape(&h->shape, what, value);
+    pthread_mutex_unlock(&ctx_lock);
+}
+
 void conn_set_app_msg_cb(SSL *s, msg_cb_fn cb)
 {
     struct conn *c = conn_get(s);
@@ -283,6 +314,7 @@ static void conn_init_fields(struct conn *c, SSL *s)
 {
     msg_cb_fn app = c->app_msg_cb;
     int observed = c->observed;
+    struct record_shape shape = c->shape; /* SSL_clear keeps it too */
     uint8_t *file_buf = c->file_buf;
     fdmap_forget(c->fd, c);
     conn_scrub(c);
@@ -292,6 +324,7 @@ static void conn_init_fields(struct conn *c, SSL *s)
     c->err_override = -1;
     c->app_msg_cb = app;
     c->observed = observed;
+    c->shape = shape;
     c->file_buf = file_buf;
     c->attached_early = ossl()->SSL_in_before(s);
 }
@@ -314,6 +347,8 @@ struct conn *conn_attach(SSL *s, int observe)
     pthread_mutex_lock(&ctx_lock);
     struct ctx_hooks *h = ctx_hooks(ctx, 0);
     c->app_msg_cb = h ? h->app_msg_cb : NULL;
+    if (h)
+        c->shape = h->shape;
     pthread_mutex_unlock(&ctx_lock);
     conn_init_fields(c, s);
     if (!ossl()->SSL_set_ex_data(s, ssl_index, c)) {

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "crypto_info.h"
 #include "kernel.h"
@@ -22,6 +23,14 @@ enum conn_dir_state {
     DIR_PENDING,     /* eligible, keys derived, waiting for a record boundary */
     DIR_KERNEL,      /* kernel owns it; no way back */
     DIR_FALLBACK,    /* OpenSSL keeps it for good; reason says why */
+};
+
+/* Settings that change how OpenSSL builds the records it sends; the kernel
+ * builds its own (16 KiB, unpadded). */
+enum record_setting { SET_MAX_SEND_FRAGMENT, SET_PAD_CALLBACK, SET_PAD_BLOCK };
+struct record_shape {
+    long max_send_fragment;     /* 0: OpenSSL's default, 16384 */
+    int pad_callback, pad_block;
 };
 
 typedef void (*msg_cb_fn)(int write_p, int version, int content_type, const void *buf,
@@ -76,6 +85,7 @@ struct conn {
     uint8_t client_secret[48], server_secret[48];
     size_t client_secret_len, server_secret_len;
     msg_cb_fn app_msg_cb;
+    struct record_shape shape;  /* how OpenSSL was told to build records */
     /* I/O on kernel-owned directions */
     int err_override;           /* SSL_get_error answer for our last call; -1 none */
     int fail_ret;               /* what SSL_read/SSL_write return for that failure */
@@ -85,10 +95,16 @@ struct conn {
     int tx_write_pending;       /* OpenSSL holds a partly written record */
     size_t tx_committed;        /* bytes of a retried SSL_write the kernel already took */
     struct ctl_progress ctl;
+    int rcvlowat_raised;        /* SO_RCVLOWAT is ours until the next read... */
+    int rcvlowat_app;           /* ...and this is the program's, to put back */
     uint64_t kernel_tx_bytes, kernel_rx_bytes, kernel_sendfile_bytes;
-    /* a file chunk SSL_write has not taken yet (sendfile emulation) */
+    /* sendfile emulation: file_pending bytes of file file_in (from offset
+     * file_at) the connection has not taken yet, or file_ahead bytes it took
+     * beyond what a call could return (a retry that asked for less) */
     uint8_t *file_buf;
-    size_t file_pending;
+    size_t file_pending, file_ahead;
+    int file_in;
+    off_t file_at;
     struct conn_deferred deferred;
 };
 
@@ -123,6 +139,10 @@ void conn_mark_kernel(struct conn *c, int d, uint64_t seq);
 void conn_end(struct conn *c);
 /* Make sure the keylog observer sits on ctx (SSL_new, SSL_set_SSL_CTX). */
 void conn_watch_ctx(SSL_CTX *ctx);
+/* Record a record setting made on an SSL, or on the SSL_CTX SSLs will be
+ * made from (SSL_new copies them). value: the fragment size, or 0/1. */
+void conn_note_record_setting(SSL *s, enum record_setting what, long value);
+void conn_ctx_note_record_setting(SSL_CTX *ctx, enum record_setting what, long value);
 /* Record what the application asked for instead of replacing ours. */
 void conn_set_app_msg_cb(SSL *s, msg_cb_fn cb);
 void conn_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb);

@@ -82,7 +82,9 @@ void fdmap_forget(int fd, const struct conn *c)
     if (!s)
         return;
     if (!c) {
-        atomic_store(&s->conn, NULL);
+        /* close() of every descriptor comes here: store only to drop one */
+        if (atomic_load_explicit(&s->conn, memory_order_relaxed))
+            atomic_store(&s->conn, NULL);
         return;
     }
     struct conn *expected = (struct conn *)c;

@@ -14,44 +14,88 @@
 
 #define FILE_CHUNK 16384 /* one TLS record of plaintext */
 
-/* Write one chunk of the file through the connection. The chunk stays in
- * c->file_buf until it has been taken, so a retry after WANT_WRITE repeats
- * the same write. Returns bytes taken (>0), 0 at end of file, or -1 (errno
- * set; *ssl_error is SSL_get_error's answer when the write failed). */
-static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset, size_t count,
-                                int *ssl_error)
+/* The end of a call: where the next byte of the file is, in *offset or,
+ * without one, in the file position (moved only by what was returned). */
+static void advance(int in_fd, off_t *offset, off_t at, size_t n)
 {
-    *ssl_error = SSL_ERROR_SYSCALL;
-    if (!c->file_buf && !(c->file_buf = malloc(FILE_CHUNK))) {
-        errno = ENOMEM;
-        return -1;
+    if (offset)
+        *offset = at + (off_t)n;
+    else if (at >= 0)
+        (void)lseek(in_fd, at + (off_t)n, SEEK_SET);
+}
+
+static ssize_t emulation_failed(struct conn *c, int ssl_error, int err)
+{
+    c->err_override = ssl_error;
+    errno = err;
+    return -1;
+}
+
+/* sendfile(2) through the connection's TLS path, one chunk (a record) a call.
+ * The chunk belongs to (in_fd, offset): a retry after WANT_WRITE must ask
+ * for the same place (it repeats the write OpenSSL holds), and a call for
+ * another file or offset while one is held fails (EIO) instead of sending
+ * the old bytes as the new ones. Never returns more than count: bytes the
+ * connection took beyond it are returned by the next call at that offset.
+ * Returns bytes sent (>0), 0 at end of file, or -1 with errno and
+ * SSL_get_error's answer set. */
+static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset, size_t count)
+{
+    off_t at = offset ? *offset : lseek(in_fd, 0, SEEK_CUR); /* -1: not seekable */
+    if (count == 0) {
+        c->err_override = SSL_ERROR_NONE;
+        return 0;
     }
+    if ((c->file_pending || c->file_ahead) && (in_fd != c->file_in || at != c->file_at)) {
+        kio_push_error(SSL_R_BAD_WRITE_RETRY,
+                       "ktls-shim: sendfile retried for another file or offset while a chunk "
+                       "was in flight");
+        return emulation_failed(c, SSL_ERROR_SSL, EIO);
+    }
+    if (c->file_ahead) {
+        size_t n = c->file_ahead < count ? c->file_ahead : count;
+        c->file_ahead -= n;
+        c->file_at = at + (off_t)n;
+        advance(in_fd, offset, at, n);
+        c->err_override = SSL_ERROR_NONE;
+        return (ssize_t)n;
+    }
+    if (!c->file_buf && !(c->file_buf = malloc(FILE_CHUNK)))
+        return emulation_failed(c, SSL_ERROR_SYSCALL, ENOMEM);
     if (!c->file_pending) {
         size_t want = count < FILE_CHUNK ? count : FILE_CHUNK;
-        if (want == 0)
+        ssize_t n = at >= 0 ? pread(in_fd, c->file_buf, want, at) : read(in_fd, c->file_buf, want);
+        if (n < 0)
+            return emulation_failed(c, SSL_ERROR_SYSCALL, errno);
+        if (n == 0) {
+            c->err_override = SSL_ERROR_NONE;
             return 0;
-        ssize_t n = offset ? pread(in_fd, c->file_buf, want, *offset)
-                           : read(in_fd, c->file_buf, want);
-        if (n <= 0)
-            return n;
+        }
         c->file_pending = (size_t)n;
+        c->file_in = in_fd;
+        c->file_at = at;
     }
     size_t w = 0;
     if (!route_write_ex(c, s, c->file_buf, c->file_pending, &w)) {
-        *ssl_error = route_get_error(c, s, 0);
-        if (*ssl_error == SSL_ERROR_WANT_WRITE || *ssl_error == SSL_ERROR_WANT_READ)
-            errno = EAGAIN;
-        else if (*ssl_error != SSL_ERROR_SYSCALL)
-            errno = EIO;
+        int err = errno;
+        int e = route_get_error(c, s, 0);
+        if (e == SSL_ERROR_SSL || e == SSL_ERROR_ZERO_RETURN)
+            c->file_pending = 0; /* the connection failed: nothing will be retried */
+        errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN
+                : e == SSL_ERROR_SYSCALL                              ? err
+                                                                      : EIO;
         return -1;
     }
+    stats_add_bytes(c->arm, STATS_EMULATED_SENDFILE, (uint64_t)w);
+    size_t n = w < count ? w : count;
     if (w < c->file_pending)
         memmove(c->file_buf, c->file_buf + w, c->file_pending - w);
     c->file_pending -= w;
-    stats_add_bytes(c->arm, STATS_EMULATED_SENDFILE, (uint64_t)w);
-    if (offset)
-        *offset += (off_t)w;
-    return (ssize_t)w;
+    c->file_ahead = w - n;
+    c->file_at = at + (off_t)n;
+    advance(in_fd, offset, at, n);
+    c->err_override = SSL_ERROR_NONE;
+    return (ssize_t)n;
 }
 
 /* OpenSSL's own kTLS (Options KTLS) has TX: OpenSSL's own answer, not ours. */
@@ -109,9 +153,8 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
         return -1;
     }
     /* TX stays in OpenSSL: rather than failing as OpenSSL would, serve it */
-    int ssl_error;
     off_t off = offset;
-    return write_file_chunk(c, s, fd, &off, size, &ssl_error);
+    return write_file_chunk(c, s, fd, &off, size);
 }
 
 ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offset, size_t count)
@@ -124,8 +167,7 @@ ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offse
             conn_release(c);
         return real(out_fd, in_fd, offset, count);
     }
-    int ssl_error;
-    ssize_t n = write_file_chunk(c, c->ssl, in_fd, offset, count, &ssl_error);
+    ssize_t n = write_file_chunk(c, c->ssl, in_fd, offset, count);
     int saved = errno;
     conn_release(c);
     errno = saved;

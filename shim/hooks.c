@@ -47,10 +47,10 @@ EXPORT int SSL_accept(SSL *s) { return handshake(s, REAL(SSL_accept)); }
 
 EXPORT int SSL_read(SSL *s, void *buf, int num)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_read)(s, buf, num);
-        route_count_openssl(s, NULL, STATS_OPENSSL_RX, ret);
+        route_count_openssl(passing, STATS_OPENSSL_RX, ret);
         return ret;
     }
     if (!kernel_owns(c, CONN_RX) || num < 0)
@@ -72,10 +72,10 @@ EXPORT int SSL_peek(SSL *s, void *buf, int num)
 
 EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_read_ex)(s, buf, num, readbytes);
-        route_count_openssl(s, NULL, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
+        route_count_openssl(passing, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
         return ret;
     }
     if (!kernel_owns(c, CONN_RX))
@@ -121,10 +121,10 @@ EXPORT int SSL_has_pending(const SSL *s)
 
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_write)(s, buf, num);
-        route_count_openssl(s, NULL, STATS_OPENSSL_TX, ret);
+        route_count_openssl(passing, STATS_OPENSSL_TX, ret);
         return ret;
     }
     if (!kernel_owns(c, CONN_TX) || num < 0) {
@@ -140,10 +140,10 @@ EXPORT int SSL_write(SSL *s, const void *buf, int num)
 
 EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 {
-    struct conn *c = watched(s);
+    struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_write_ex)(s, buf, num, written);
-        route_count_openssl(s, NULL, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
+        route_count_openssl(passing, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
         return ret;
     }
     size_t n = 0;
@@ -157,7 +157,7 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 
 EXPORT int SSL_get_error(const SSL *s, int ret)
 {
-    return route_get_error(watched(s), s, ret);
+    return route_get_error(tracked(s), s, ret);
 }
 
 EXPORT int SSL_shutdown(SSL *s)
@@ -242,4 +242,55 @@ EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
     if (c && c->observed)
         conn_watch_ctx(ret); /* SNI switched contexts: keylog is read from the new one */
     return ret;
+}
+
+/* ---- settings that change how OpenSSL builds records ---- */
+
+EXPORT long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
+{
+    long r = REAL(SSL_ctrl)(s, cmd, larg, parg);
+    if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
+        conn_note_record_setting(s, SET_MAX_SEND_FRAGMENT, larg);
+    return r;
+}
+
+EXPORT long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
+{
+    long r = REAL(SSL_CTX_ctrl)(ctx, cmd, larg, parg);
+    if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
+        conn_ctx_note_record_setting(ctx, SET_MAX_SEND_FRAGMENT, larg);
+    return r;
+}
+
+/* (In OpenSSL 1.1.1 the two record padding callback setters return void:
+ * their callers never look at what is returned here.) */
+EXPORT int SSL_set_record_padding_callback(SSL *s, size_t (*cb)(SSL *, int, size_t, void *))
+{
+    int r = REAL(SSL_set_record_padding_callback)(s, cb);
+    conn_note_record_setting(s, SET_PAD_CALLBACK, cb != NULL);
+    return r;
+}
+
+EXPORT void SSL_CTX_set_record_padding_callback(SSL_CTX *ctx,
+                                                size_t (*cb)(SSL *, int, size_t, void *))
+{
+    REAL(SSL_CTX_set_record_padding_callback)(ctx, cb);
+    conn_ctx_note_record_setting(ctx, SET_PAD_CALLBACK, cb != NULL);
+}
+
+/* a block size of 0 or 1 means no padding */
+EXPORT int SSL_set_block_padding(SSL *s, size_t block_size)
+{
+    int r = REAL(SSL_set_block_padding)(s, block_size);
+    if (r == 1)
+        conn_note_record_setting(s, SET_PAD_BLOCK, block_size > 1);
+    return r;
+}
+
+EXPORT int SSL_CTX_set_block_padding(SSL_CTX *ctx, size_t block_size)
+{
+    int r = REAL(SSL_CTX_set_block_padding)(ctx, block_size);
+    if (r == 1)
+        conn_ctx_note_record_setting(ctx, SET_PAD_BLOCK, block_size > 1);
+    return r;
 }

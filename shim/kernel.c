@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -97,6 +98,24 @@ int kernel_tx_installed(int fd)
     int on = getsockopt(fd, SOL_TLS, TLS_TX, &info, &len) == 0;
     errno = saved;
     return on;
+}
+
+int kernel_unread_bytes(int fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+int kernel_rcvlowat(int fd)
+{
+    int v = 1;
+    socklen_t len = sizeof(v);
+    return getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len) == 0 ? v : 1;
+}
+
+int kernel_set_rcvlowat(int fd, int bytes)
+{
+    return setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes));
 }
 
 int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len)

@@ -40,6 +40,13 @@ int kernel_same_socket(int fd, const struct sock_id *id);
 /* 1 if the kernel encrypts what is sent on fd (its TLS_TX is set). */
 int kernel_tx_installed(int fd);
 
+/* Bytes that arrived on fd and were not read yet: with kTLS RX, those of
+ * records not complete or not read yet (TCP's queue). -1 on error. */
+int kernel_unread_bytes(int fd);
+/* SO_RCVLOWAT: the bytes poll() waits for before it says readable. */
+int kernel_rcvlowat(int fd);
+int kernel_set_rcvlowat(int fd, int bytes);
+
 /* TLS_TX (tx=1) or TLS_RX (tx=0). 0 or an errno. After 0 there is no way
  * back for that direction. */
 int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len);

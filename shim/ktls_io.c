@@ -208,6 +208,31 @@ static int ctl_in_progress(const struct conn *c)
     return c->ctl.hdr_need != 0 && (c->ctl.hdr_have != 0 || c->ctl.body_left != 0);
 }
 
+/* A record that has arrived only in part: TCP's queue holds bytes, so poll()
+ * says readable (POLLIN as soon as SO_RCVLOWAT bytes are queued, 1 by
+ * default, measured on 6.1), but the kernel's TLS hands over whole records
+ * only and the read fails with EAGAIN: an event loop would spin until the
+ * rest arrives (stunnel's watchdog reset such a connection). Raise
+ * SO_RCVLOWAT past what is queued: poll() then waits for more bytes, and the
+ * kernel's TLS wakes it when the record is complete. The program's value
+ * comes back before our next read. */
+static void wait_for_the_rest_of_the_record(struct conn *c)
+{
+    int queued = kernel_unread_bytes(c->fd);
+    if (queued <= 0)
+        return;
+    if (!c->rcvlowat_raised)
+        c->rcvlowat_app = kernel_rcvlowat(c->fd);
+    if (kernel_set_rcvlowat(c->fd, queued + 1) == 0)
+        c->rcvlowat_raised = 1;
+}
+
+static void restore_rcvlowat(struct conn *c)
+{
+    if (c->rcvlowat_raised && kernel_set_rcvlowat(c->fd, c->rcvlowat_app) == 0)
+        c->rcvlowat_raised = 0;
+}
+
 static int recv_error(struct conn *c, SSL *s, int err)
 {
     switch (err) {
@@ -215,6 +240,9 @@ static int recv_error(struct conn *c, SSL *s, int err)
 #if EWOULDBLOCK != EAGAIN
     case EWOULDBLOCK:
 #endif
+        wait_for_the_rest_of_the_record(c);
+        errno = err;
+        return fail(c, SSL_ERROR_WANT_READ);
     case EINTR:
         errno = err;
         return fail(c, SSL_ERROR_WANT_READ);
@@ -304,6 +332,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
     }
     if (socket_lost(c, s, 0))
         return 0;
+    restore_rcvlowat(c);
     for (;;) {
         enum ctl_event ev = CTL_CONTINUE;
         if (ctl_in_progress(c) && !ctl_continue(c, s, &ev))

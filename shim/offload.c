@@ -192,6 +192,12 @@ static void decide(struct conn *c, SSL *s)
         else
             conn_fall_back(c, d, FB_MODE, 0);
     }
+    /* OpenSSL's own kTLS refuses TX then too: the kernel neither pads nor
+     * sends records smaller than 16 KiB */
+    if (c->shape.pad_callback || c->shape.pad_block)
+        conn_fall_back(c, CONN_TX, FB_RECORD_PADDING, 0);
+    else if (c->shape.max_send_fragment && c->shape.max_send_fragment != SSL3_RT_MAX_PLAIN_LENGTH)
+        conn_fall_back(c, CONN_TX, FB_MAX_SEND_FRAGMENT, 0);
     LOG_DEBUG("fd=%d %s %s %s: eligible", c->fd, c->version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2",
               c->cipher_name, c->is_server ? "server" : "client");
 }

@@ -9,9 +9,9 @@
 
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
-static struct ossl_table table;
+struct ossl_table ossl_resolved;
+atomic_int ossl_ready;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int table_ready;
 
 /* Whether p lies in this library: a name we interpose must never resolve to
  * our own hook. By address, so this file names no exported symbol. */
@@ -45,33 +45,33 @@ static void *find_symbol(const char *name, int interposed)
 
 static void resolve(void)
 {
-    table.complete = 1;
+    ossl_resolved.complete = 1;
 #define RESOLVE_INTERPOSED(name)                                                  \
-    table.name = (__typeof__(name) *)find_symbol(#name, 1);     \
-    if (!table.name)                                                              \
-        table.complete = 0;
+    ossl_resolved.name = (__typeof__(name) *)find_symbol(#name, 1);     \
+    if (!ossl_resolved.name)                                                              \
+        ossl_resolved.complete = 0;
     OSSL_INTERPOSED(RESOLVE_INTERPOSED)
 #undef RESOLVE_INTERPOSED
-#define RESOLVE_OPTIONAL(name) table.name = (__typeof__(name) *)find_symbol(#name, 1);
+#define RESOLVE_OPTIONAL(name) ossl_resolved.name = (__typeof__(name) *)find_symbol(#name, 1);
     OSSL_INTERPOSED_OPTIONAL(RESOLVE_OPTIONAL)
 #undef RESOLVE_OPTIONAL
 #define RESOLVE_CALLED(name)                                                      \
-    table.name = (__typeof__(name) *)find_symbol(#name, 0);                    \
-    if (!table.name)                                                              \
-        table.complete = 0;
+    ossl_resolved.name = (__typeof__(name) *)find_symbol(#name, 0);                    \
+    if (!ossl_resolved.name)                                                              \
+        ossl_resolved.complete = 0;
     OSSL_CALLED(RESOLVE_CALLED)
 #undef RESOLVE_CALLED
-    table.md_size = (evp_md_size_fn)find_symbol("EVP_MD_get_size", 0);
-    if (!table.md_size)
-        table.md_size = (evp_md_size_fn)find_symbol("EVP_MD_size", 0);
-    table.err_new = (err_new_fn)find_symbol("ERR_new", 0);
-    table.err_set_debug = (err_set_debug_fn)find_symbol("ERR_set_debug", 0);
-    table.err_set_error = (err_set_error_fn)find_symbol("ERR_set_error", 0);
-    table.err_put_error = (err_put_error_fn)find_symbol("ERR_put_error", 0);
-    if (!table.md_size)
-        table.complete = 0;
-    if (table.complete)
-        table.version = table.OpenSSL_version_num();
+    ossl_resolved.md_size = (evp_md_size_fn)find_symbol("EVP_MD_get_size", 0);
+    if (!ossl_resolved.md_size)
+        ossl_resolved.md_size = (evp_md_size_fn)find_symbol("EVP_MD_size", 0);
+    ossl_resolved.err_new = (err_new_fn)find_symbol("ERR_new", 0);
+    ossl_resolved.err_set_debug = (err_set_debug_fn)find_symbol("ERR_set_debug", 0);
+    ossl_resolved.err_set_error = (err_set_error_fn)find_symbol("ERR_set_error", 0);
+    ossl_resolved.err_put_error = (err_put_error_fn)find_symbol("ERR_put_error", 0);
+    if (!ossl_resolved.md_size)
+        ossl_resolved.complete = 0;
+    if (ossl_resolved.complete)
+        ossl_resolved.version = ossl_resolved.OpenSSL_version_num();
 }
 
 void ossl_missing(const char *name)
@@ -102,34 +102,36 @@ static void install_fork_handlers(void)
 
 /* Resolved again until libssl is there: libcrypto (and our BIO_ctrl) can be
  * in use long before a program dlopens libssl (Python's _ssl). */
-const struct ossl_table *ossl(void)
+const struct ossl_table *ossl_resolve(void)
 {
-    if (atomic_load_explicit(&table_ready, memory_order_acquire))
-        return &table;
+    if (atomic_load_explicit(&ossl_ready, memory_order_acquire))
+        return &ossl_resolved;
     pthread_once(&fork_once, install_fork_handlers);
     pthread_mutex_lock(&table_lock);
-    if (!atomic_load_explicit(&table_ready, memory_order_relaxed)) {
+    if (!atomic_load_explicit(&ossl_ready, memory_order_relaxed)) {
         resolve();
-        if (table.SSL_new)
-            atomic_store_explicit(&table_ready, 1, memory_order_release);
+        if (ossl_resolved.SSL_new)
+            atomic_store_explicit(&ossl_ready, 1, memory_order_release);
     }
     pthread_mutex_unlock(&table_lock);
-    return &table;
+    return &ossl_resolved;
 }
 
 /* libcrypto's BIO_ctrl on its own: BIO_ctrl runs (and is interposed) long
  * before a program loads libssl, when the table above is still incomplete
  * and would be resolved again on every call. */
-static bio_ctrl_fn early_bio_ctrl;
+_Atomic(bio_ctrl_fn) ossl_early_bio_ctrl;
 static pthread_once_t bio_ctrl_once = PTHREAD_ONCE_INIT;
 
 static void resolve_bio_ctrl(void)
 {
-    early_bio_ctrl = (bio_ctrl_fn)find_symbol("BIO_ctrl", 1);
+    atomic_store_explicit(&ossl_early_bio_ctrl, (bio_ctrl_fn)find_symbol("BIO_ctrl", 1),
+                          memory_order_release);
 }
 
-bio_ctrl_fn ossl_bio_ctrl(void)
+bio_ctrl_fn ossl_bio_ctrl_resolve(void)
 {
     pthread_once(&bio_ctrl_once, resolve_bio_ctrl);
-    return early_bio_ctrl ? early_bio_ctrl : REAL(BIO_ctrl);
+    bio_ctrl_fn f = atomic_load_explicit(&ossl_early_bio_ctrl, memory_order_acquire);
+    return f ? f : REAL(BIO_ctrl);
 }

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/ssl.h>
+#include <stdatomic.h>
 
 /* Functions the shim defines itself; the table holds the real ones. */
 #define OSSL_INTERPOSED(X)                                                        \
@@ -19,7 +20,10 @@
     X(SSL_get_error) X(SSL_shutdown) X(SSL_key_update) X(SSL_renegotiate)          \
     X(SSL_renegotiate_abbreviated) X(SSL_set_msg_callback)                        \
     X(SSL_CTX_set_msg_callback) X(SSL_CTX_set_keylog_callback)                    \
-    X(SSL_CTX_get_keylog_callback) X(SSL_set_SSL_CTX) X(BIO_ctrl)
+    X(SSL_CTX_get_keylog_callback) X(SSL_set_SSL_CTX) X(BIO_ctrl) X(SSL_ctrl)       \
+    X(SSL_CTX_ctrl) X(SSL_set_record_padding_callback)                            \
+    X(SSL_CTX_set_record_padding_callback) X(SSL_set_block_padding)               \
+    X(SSL_CTX_set_block_padding)
 
 /* Interposed, but absent from some supported versions (SSL_sendfile: 3.0+). */
 #define OSSL_INTERPOSED_OPTIONAL(X) X(SSL_sendfile)
@@ -33,7 +37,7 @@
     X(SSL_SESSION_get_master_key) X(SSL_SESSION_get_max_fragment_length)          \
     X(SSL_get_client_random) X(SSL_get_server_random) X(SSL_get_rbio)             \
     X(SSL_get_wbio) X(SSL_set0_wbio) X(SSL_get_current_compression)               \
-    X(SSL_get_shutdown) X(SSL_set_shutdown) X(SSL_get_options) X(SSL_ctrl)         \
+    X(SSL_get_shutdown) X(SSL_set_shutdown) X(SSL_get_options)                    \
     X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
     X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
     X(SSL_want) X(CRYPTO_get_ex_new_index) X(CRYPTO_get_ex_data) X(BIO_method_type) \
@@ -63,13 +67,31 @@ struct ossl_table {
 };
 
 /* Resolves the table on first use; never returns NULL. Anything missing
- * leaves complete == 0 and the shim stays out of the way. */
-const struct ossl_table *ossl(void);
+ * leaves complete == 0 and the shim stays out of the way. Every hook starts
+ * here: once libssl is found it is one load, inline. */
+const struct ossl_table *ossl_resolve(void);
+extern struct ossl_table ossl_resolved;
+extern atomic_int ossl_ready;
+
+static inline const struct ossl_table *ossl(void)
+{
+    if (__builtin_expect(atomic_load_explicit(&ossl_ready, memory_order_acquire), 1))
+        return &ossl_resolved;
+    return ossl_resolve();
+}
+
 void ossl_missing(const char *name) __attribute__((noreturn));
 
 typedef long (*bio_ctrl_fn)(BIO *b, int cmd, long larg, void *parg);
 /* The real BIO_ctrl, usable before libssl is loaded. */
-bio_ctrl_fn ossl_bio_ctrl(void);
+bio_ctrl_fn ossl_bio_ctrl_resolve(void);
+extern _Atomic(bio_ctrl_fn) ossl_early_bio_ctrl;
+
+static inline bio_ctrl_fn ossl_bio_ctrl(void)
+{
+    bio_ctrl_fn f = atomic_load_explicit(&ossl_early_bio_ctrl, memory_order_acquire);
+    return __builtin_expect(f != NULL, 1) ? f : ossl_bio_ctrl_resolve();
+}
 
 /* The real definition of an interposed function, for a hook to pass on to. */
 #define REAL(name) (ossl()->name ? ossl()->name : (ossl_missing(#name), ossl()->name))

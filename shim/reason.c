@@ -33,6 +33,8 @@ static const char *const texts[FB_COUNT] = {
     [FB_ENDED_BEFORE_MOVE] = "ended-before-move (the connection ended first)",
     [FB_RENEGOTIATION] = "renegotiation (a new handshake changed the keys before the move)",
     [FB_SOCKET_CHANGED] = "socket-changed (the descriptor was closed or names another socket)",
+    [FB_RECORD_PADDING] = "record-padding (a padding callback or block padding is set; the kernel cannot pad)",
+    [FB_MAX_SEND_FRAGMENT] = "max-send-fragment (set below 16384; the kernel sends 16 KiB records)",
 };
 
 const char *reason_text(enum fallback_reason r)

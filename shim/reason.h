@@ -37,6 +37,8 @@ enum fallback_reason {
     FB_ENDED_BEFORE_MOVE,
     FB_RENEGOTIATION,
     FB_SOCKET_CHANGED,
+    FB_RECORD_PADDING,
+    FB_MAX_SEND_FRAGMENT,
     FB_COUNT
 };
 

@@ -36,19 +36,26 @@ struct conn *tracked(const SSL *s)
     return conn_get(s);
 }
 
-struct conn *watched(const SSL *s)
+struct conn *watched_or(const SSL *s, struct conn **passing)
 {
     struct conn *c = tracked(s);
-    return c && !c->passthrough ? c : NULL;
+    if (passing)
+        *passing = NULL;
+    if (c && c->passthrough) {
+        /* OpenSSL answers SSL_get_error for this call: no earlier answer of
+         * ours (sendfile emulation) may outlive it */
+        if (c->err_override != -1)
+            c->err_override = -1;
+        if (passing)
+            *passing = c;
+        return NULL;
+    }
+    return c;
 }
 
-void route_count_openssl(const SSL *s, struct conn *c, enum stats_bytes kind, long long n)
+void route_count_openssl(struct conn *c, enum stats_bytes kind, long long n)
 {
-    if (n <= 0 || !stats_on())
-        return;
-    if (!c)
-        c = tracked(s);
-    if (c && c->decided)
+    if (n > 0 && c && c->decided && stats_on())
         stats_add_bytes_slow(c->arm, kind, (uint64_t)n);
 }
 
@@ -109,7 +116,7 @@ int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *do
     if (ret > 0)
         c->app_data_read = 1;
     if (ret > 0 && !peek)
-        route_count_openssl(s, c, STATS_OPENSSL_RX, ex ? (done ? (long long)*done : 0) : ret);
+        route_count_openssl(c, STATS_OPENSSL_RX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);
     return ret;
 }
@@ -125,7 +132,7 @@ int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, siz
     c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
     shim_depth--;
     if (ret > 0)
-        route_count_openssl(s, c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
+        route_count_openssl(c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);
     return ret;
 }
@@ -139,7 +146,7 @@ int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *
 
 int route_get_error(const struct conn *c, const SSL *s, int ret)
 {
-    if (c && !c->passthrough && ret <= 0 && c->err_override >= 0)
+    if (c && ret <= 0 && c->err_override >= 0)
         return c->err_override;
     return REAL(SSL_get_error)(s, ret);
 }

@@ -20,11 +20,16 @@ void route_attach(SSL *s);
  * OpenSSL (untracked SSL, or a nested call from inside OpenSSL). */
 struct conn *tracked(const SSL *s);
 /* Like tracked(), but NULL also for connections that stay in OpenSSL for
- * good (passthrough). */
-struct conn *watched(const SSL *s);
+ * good (passthrough); those come back in *passing when it is not NULL. */
+struct conn *watched_or(const SSL *s, struct conn **passing);
+static inline struct conn *watched(const SSL *s)
+{
+    return watched_or(s, NULL);
+}
 
-/* Bytes OpenSSL encrypted or decrypted, for the stats of the connection's arm. */
-void route_count_openssl(const SSL *s, struct conn *c, enum stats_bytes kind, long long n);
+/* Bytes OpenSSL encrypted or decrypted, for the stats of c's arm (c may be
+ * NULL: an SSL the shim does not track). */
+void route_count_openssl(struct conn *c, enum stats_bytes kind, long long n);
 
 /* real: SSL_do_handshake, SSL_connect or SSL_accept. */
 int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *));
@@ -36,7 +41,8 @@ int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, siz
                         int ex);
 /* SSL_write_ex semantics, by whichever owns TX; c from tracked(). */
 int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done);
-/* SSL_get_error's answer; c from tracked() or NULL. */
+/* SSL_get_error's answer; c from tracked() (passthrough included: the
+ * sendfile emulation answers for its own calls) or NULL. */
 int route_get_error(const struct conn *c, const SSL *s, int ret);
 /* SSL_shutdown by OpenSSL (no direction in the kernel). */
 int route_shutdown_openssl(struct conn *c, SSL *s);

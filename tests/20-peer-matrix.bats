@@ -192,3 +192,42 @@ ccm_exchange() { # TLS CIPHER kernel|fallback
     load mitm
     ccm_exchange 1.3 TLS_AES_128_CCM_8_SHA256 fallback
 }
+
+# Records shaped by the sender (a smaller max_send_fragment, a padding
+# callback, block padding): the kernel would send 16 KiB unpadded records, so
+# as with OpenSSL's own kTLS the shimmed server's TX stays in OpenSSL (its RX
+# still moves). The unshimmed client measures the records it receives.
+shaped_records() { # TLS CIPHER "SERVER SHAPING ARGS" CHECK
+    local before
+    before=$(tls_counters)
+    CLIENT_PLAIN=1 KTLS_SHIM_LOG=info peer_exchange \
+        "--tls $1 --cipher $2 --expect 65536 --send 65536 --chunk 3000 $3" \
+        "--tls $1 --cipher $2 --send 65536 --expect 65536 --msgcb"
+    assert_intact
+    assert_offload server 0 1
+    assert_counters_rose "$before" 0 1
+    local lo hi
+    lo=$(field rec_in_min "$CLIENT_RESULT")
+    hi=$(field rec_in_max "$CLIENT_RESULT")
+    echo "application records the client received: $lo..$hi bytes"
+    [[ $lo -gt 0 ]]
+    eval "$4"
+}
+
+@test "13: max_send_fragment 1024 on the server: its TX stays in OpenSSL, records <= 1 KiB, RX offloaded" {
+    shaped_records 1.3 TLS_AES_128_GCM_SHA256 "--max-send-fragment 1024" '[[ $hi -le $((1024 + 1 + 16)) ]]'
+    ! have_ktls || grep -q 'tx stays in OpenSSL: max-send-fragment' "$BATS_TEST_TMPDIR/server.err"
+}
+@test "12: max_send_fragment 2048 on the server: its TX stays in OpenSSL, records <= 2 KiB, RX offloaded" {
+    shaped_records 1.2 ECDHE-RSA-AES128-GCM-SHA256 "--max-send-fragment 2048" '[[ $hi -le $((2048 + 8 + 16)) ]]'
+}
+@test "13: block padding 512 on the server: its TX stays in OpenSSL, every record padded, RX offloaded" {
+    # 3000-byte writes: unpadded records would be 3017 bytes
+    shaped_records 1.3 TLS_AES_256_GCM_SHA384 "--block-padding 512" \
+        '[[ $(( (lo - 16) % 512 )) == 0 && $(( (hi - 16) % 512 )) == 0 && $lo -ge 528 ]]'
+    ! have_ktls || grep -q 'tx stays in OpenSSL: record-padding' "$BATS_TEST_TMPDIR/server.err"
+}
+@test "13: a record padding callback on the server: its TX stays in OpenSSL, every record padded, RX offloaded" {
+    shaped_records 1.3 TLS_CHACHA20_POLY1305_SHA256 "--padding-cb 1000" \
+        '[[ $(( (lo - 16) % 1000 )) == 0 && $(( (hi - 16) % 1000 )) == 0 ]]'
+}

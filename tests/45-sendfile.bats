@@ -166,3 +166,25 @@ check_sendfile_program() {
     echo "$output"
     [[ $status == 0 && "$output" == *"emulated with SSL_write"* ]]
 }
+
+# A non-blocking socket with a tiny send buffer and a slow reader: sendfile
+# and SSL_sendfile keep stopping with EAGAIN and each retry asks for less.
+check_partial() { # VERSION WANT_PATH
+    run shimmed "$REPO/build/sendfile_check" partial "$1"
+    echo "$output"
+    [[ $status == 0 && "$output" == "PASS partial "* ]]
+    [[ "$output" != *" 0 EAGAIN"* ]]
+    [[ "$output" == *"$2"* ]]
+}
+
+@test "13: sendfile/SSL_sendfile under EAGAIN: never more than asked, exact file position, current SSL_get_error" {
+    if have_ktls; then check_partial 1.3 "kernel TX: real sendfile"; else check_partial 1.3 "emulated, another offset refused (EIO)"; fi
+}
+
+@test "12: sendfile/SSL_sendfile under EAGAIN: never more than asked, exact file position, current SSL_get_error" {
+    if have_ktls; then check_partial 1.2 "kernel TX: real sendfile"; else check_partial 1.2 "emulated, another offset refused (EIO)"; fi
+}
+
+@test "KTLS_SHIM_MODE=rx: emulated sendfile under EAGAIN: chunks keyed by file and offset, another offset refused" {
+    KTLS_SHIM_MODE=rx check_partial 1.3 "emulated, another offset refused (EIO)"
+}

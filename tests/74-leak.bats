@@ -152,6 +152,8 @@ reused_descriptor() { # HOW
     start_proxy "$EC_SERVER_PORT" --capture "$d/wire.bin"
     out=$(shimmed "$REPO/build/fd_reuse" --how "$1" --b-port "$PROXY_PORT" --tls 1.3 --bytes "$n" \
         --marker "$MARKER" 2>"$d/reuse.err") || rc=$?
+    # a subject that failed early may never have connected: nobody else ends them
+    ((rc == 0)) || kill "$spid" "$PROXY_PID" 2>/dev/null || true
     wait "$spid" || true
     wait "$PROXY_PID" || true
     SERVER_RESULT=$(grep '^RESULT ' "$d/srv.out")

@@ -6,24 +6,33 @@
 #include <stdlib.h>
 
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
+struct ossl_table ossl_resolved;
+atomic_int ossl_ready;
+_Atomic(bio_ctrl_fn) ossl_early_bio_ctrl;
 
-const struct ossl_table *ossl(void)
+const struct ossl_table *ossl_resolve(void)
 {
-    static struct ossl_table t;
-    if (!t.complete) {
-#define FILL(name) t.name = name;
+    struct ossl_table *t = &ossl_resolved;
+    if (!t->complete) {
+#define FILL(name) t->name = name;
         OSSL_INTERPOSED(FILL)
         OSSL_INTERPOSED_OPTIONAL(FILL)
         OSSL_CALLED(FILL)
 #undef FILL
-        t.md_size = EVP_MD_get_size;
-        t.err_new = ERR_new;
-        t.err_set_debug = ERR_set_debug;
-        t.err_set_error = ERR_set_error;
-        t.version = OpenSSL_version_num();
-        t.complete = 1;
+        t->md_size = EVP_MD_get_size;
+        t->err_new = ERR_new;
+        t->err_set_debug = ERR_set_debug;
+        t->err_set_error = ERR_set_error;
+        t->version = OpenSSL_version_num();
+        t->complete = 1;
+        atomic_store(&ossl_ready, 1);
     }
-    return &t;
+    return t;
+}
+
+bio_ctrl_fn ossl_bio_ctrl_resolve(void)
+{
+    return BIO_ctrl;
 }
 
 void ossl_missing(const char *name)

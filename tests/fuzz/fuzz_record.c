@@ -13,7 +13,8 @@
  * application-data bytes played, in order (never alert or handshake bytes);
  * every failure leaves a defined SSL_get_error answer; once the connection
  * failed for good nothing more is delivered; every alert the shim sends is
- * one 2-byte record; the loop always ends. */
+ * one 2-byte record; the loop always ends; SO_RCVLOWAT, which the shim
+ * raises while a record is incomplete, is the program's again at every read. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ static size_t cur_left;
 static uint8_t app_stream[1 << 16];
 static size_t app_played, app_delivered;
 static int sent_alerts;
+static int rcvlowat = 1; /* the program's value is 1 */
 
 static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET,
                              ENOMSG};
@@ -64,9 +66,31 @@ static int next_chunk(void)
     return 0;
 }
 
+int kernel_unread_bytes(int fd)
+{
+    (void)fd;
+    size_t n = cur_left + in_left;
+    return n > 65535 ? 65535 : (int)n;
+}
+
+int kernel_rcvlowat(int fd)
+{
+    (void)fd;
+    return rcvlowat;
+}
+
+int kernel_set_rcvlowat(int fd, int bytes)
+{
+    (void)fd;
+    rcvlowat = bytes;
+    return 0;
+}
+
 ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
 {
     (void)fd;
+    if (rcvlowat != 1)
+        abort(); /* read with SO_RCVLOWAT still raised */
     *type = TLS_RECORD_APPLICATION_DATA;
     int r = next_chunk();
     if (r == -1)
@@ -132,6 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cur_left = 0;
     app_played = app_delivered = 0;
     sent_alerts = 0;
+    rcvlowat = 1;
     uint8_t *buf = malloc(cap);
 
     int failed_for_good = 0;

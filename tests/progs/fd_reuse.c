@@ -84,20 +84,27 @@ static void *a_server(void *arg)
     return NULL;
 }
 
-/* A connection to port; on descriptor number want if want >= 0 (another
- * thread may hold the freed number for a moment: try again). */
+/* A connection to port; on descriptor number want if want >= 0. Lower free
+ * numbers (another thread's socket come and gone) are held until want comes
+ * back, and another thread may hold want for a moment: try again. */
 static int tcp_connect_on(int port, int want)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = -1;
+    int fd = -1, held[64], nheld = 0;
     for (int i = 0; i < 200; i++) {
         fd = socket(AF_INET, SOCK_STREAM, 0);
         if (want < 0 || fd == want || fd < 0)
             break;
+        if (fd < want && nheld < 64) {
+            held[nheld++] = fd; /* fills a gap below want */
+            continue;
+        }
         close(fd);
         usleep(10000);
     }
+    while (nheld > 0)
+        close(held[--nheld]);
     if (want >= 0 && fd != want)
         usage("the descriptor number was not reused");
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)

@@ -10,9 +10,14 @@
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
  *   [--marker STR] [--key-update-after N [--key-update-requested]]
  *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N]
+ *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
+ * --max-send-fragment, --block-padding and --padding-cb (pad each record to a
+ * multiple of N with a record padding callback) shape the records this side
+ * sends; with --msgcb, rec_in_min/rec_in_max report the lengths of the
+ * application-data records received (as on the wire, 0 if none).
  * The server prints "PORT <n>" first. Blocking mode is sequential (client
  * sends then reads, server reads then sends); --nonblock interleaves both
  * directions in a poll() loop. --conns N: the server serves N connections in
@@ -50,12 +55,14 @@ static struct {
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
     size_t dup;
+    size_t max_send_fragment, block_padding, padding_cb;
     unsigned seed, timeout, conns;
 } opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120,
          .conns = 1};
 static SSL_SESSION *resume_from; /* the client's previous session (--conns) */
 
 static long msgcb_calls;
+static unsigned rec_in_min, rec_in_max;
 static FILE *keylog_file;
 static char error_text[256] = "none";
 static char last_error[128] = "none"; /* the last queued reason: OpenSSL's own, under a provider's */
@@ -153,8 +160,14 @@ static unsigned char *make_payload(size_t n)
 static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
-    (void)write_p, (void)version, (void)content_type, (void)buf, (void)len, (void)ssl, (void)arg;
+    (void)version, (void)ssl, (void)arg;
     msgcb_calls++;
+    const unsigned char *h = buf;
+    if (!write_p && content_type == SSL3_RT_HEADER && len >= 5 && h[0] == SSL3_RT_APPLICATION_DATA) {
+        unsigned n = (unsigned)h[3] << 8 | h[4];
+        rec_in_min = rec_in_min && rec_in_min < n ? rec_in_min : n;
+        rec_in_max = rec_in_max > n ? rec_in_max : n;
+    }
 }
 
 static void on_keylog(const SSL *ssl, const char *line)
@@ -164,6 +177,13 @@ static void on_keylog(const SSL *ssl, const char *line)
         fprintf(keylog_file, "%s\n", line);
         fflush(keylog_file);
     }
+}
+
+/* pads each record to a multiple of opt.padding_cb */
+static size_t pad_to_multiple(SSL *ssl, int type, size_t len, void *arg)
+{
+    (void)ssl, (void)type, (void)arg;
+    return (opt.padding_cb - len % opt.padding_cb) % opt.padding_cb;
 }
 
 static void on_alarm(int sig)
@@ -206,6 +226,12 @@ static SSL_CTX *make_ctx(void)
         make_identity(ctx);
     if (opt.partial)
         SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    if (opt.max_send_fragment && !SSL_CTX_set_max_send_fragment(ctx, (long)opt.max_send_fragment))
+        usage("bad --max-send-fragment");
+    if (opt.block_padding && !SSL_CTX_set_block_padding(ctx, opt.block_padding))
+        usage("bad --block-padding");
+    if (opt.padding_cb)
+        SSL_CTX_set_record_padding_callback(ctx, pad_to_multiple);
     if (opt.msgcb)
         SSL_CTX_set_msg_callback(ctx, on_msg);
     if (opt.keylog) {
@@ -487,10 +513,11 @@ static int run_connection(SSL_CTX *ctx, int fd)
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
            "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
-           "last_error=%s error_code=%s errors=%s reused=%d\n",
+           "last_error=%s error_code=%s errors=%s reused=%d rec_in_min=%u rec_in_max=%u\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
-           error_text, last_error, error_code, error_queue, (int)SSL_session_reused(ssl));
+           error_text, last_error, error_code, error_queue, (int)SSL_session_reused(ssl),
+           rec_in_min, rec_in_max);
     fflush(stdout);
     if (!opt.server) { /* a TLS 1.3 ticket came with the data: resumable now */
         SSL_SESSION_free(resume_from);
@@ -544,6 +571,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--key-update-requested")) opt.key_update_requested = 1;
         else if (!strcmp(a, "--payload-only")) opt.payload_only = 1;
         else if (!strcmp(a, "--dup")) opt.dup = number(VALUE(), "bad --dup");
+        else if (!strcmp(a, "--max-send-fragment"))
+            opt.max_send_fragment = number(VALUE(), "bad --max-send-fragment");
+        else if (!strcmp(a, "--block-padding"))
+            opt.block_padding = number(VALUE(), "bad --block-padding");
+        else if (!strcmp(a, "--padding-cb")) {
+            opt.padding_cb = number(VALUE(), "bad --padding-cb");
+            if (!opt.padding_cb)
+                usage("--padding-cb must be > 0");
+        }
         else if (!strcmp(a, "--renegotiate-after"))
             opt.renegotiate_after = number(VALUE(), "bad --renegotiate-after");
         else if (!strcmp(a, "--api")) {
