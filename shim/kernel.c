@@ -9,7 +9,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -70,10 +73,21 @@ int kernel_has_ulp(int fd)
     return strcmp(name, "tls") == 0;
 }
 
+/* statx rather than fstat: fstat is its own symbol only since glibc 2.33
+ * (GLIBC_2.28 is the floor, see shim/glibc/); statx is 2.28's. A kernel older
+ * than statx (4.11, before kTLS) gets the raw fstat system call. */
 int kernel_sock_id(int fd, struct sock_id *id)
 {
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO, &stx) == 0) {
+        id->dev = (uint64_t)makedev(stx.stx_dev_major, stx.stx_dev_minor);
+        id->ino = (uint64_t)stx.stx_ino;
+        return 0;
+    }
+    if (errno != ENOSYS)
+        return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0)
+    if (syscall(SYS_fstat, fd, &st) != 0)
         return -1;
     id->dev = (uint64_t)st.st_dev;
     id->ino = (uint64_t)st.st_ino;
