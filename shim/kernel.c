@@ -49,9 +49,68 @@ int kernel_tls_available(void)
     return v;
 }
 
+/* -1 unknown, 0 no, 1 yes */
+static atomic_int rekey_available = -1;
+
+/* A connected loopback pair; the accepted end in *server. 0 or -1. */
+static int loopback_pair(int *client, int *server)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    *client = *server = -1;
+    if (l < 0)
+        return -1;
+    if (bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0
+        && getsockname(l, (struct sockaddr *)&a, &len) == 0
+        && (*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0
+        && connect(*client, (struct sockaddr *)&a, sizeof(a)) == 0)
+        *server = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    libc()->close(l);
+    if (*server >= 0)
+        return 0;
+    if (*client >= 0)
+        libc()->close(*client);
+    *client = -1;
+    return -1;
+}
+
+/* Throwaway keys on a socket of our own: a second TLS_TX is the rekey a
+ * 6.14+ kernel accepts and an older one refuses with EBUSY. */
+static int rekey_probe(void)
+{
+    int c, srv;
+    if (loopback_pair(&c, &srv) != 0)
+        return 0;
+    static const uint8_t zero[32];
+    union ktls_crypto_info info;
+    size_t len = ktls_crypto_info_pack(&info, TLS_1_3_VERSION, KTLS_CIPHER_AES_128_GCM, zero, zero, 0);
+    int ok = kernel_setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) == 0
+             && kernel_setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) == 0
+             && kernel_setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) == 0;
+    libc()->close(c);
+    libc()->close(srv);
+    return ok;
+}
+
+int kernel_rekey_available(void)
+{
+    int v = atomic_load_explicit(&rekey_available, memory_order_relaxed);
+    if (v < 0) {
+        int saved = errno;
+        v = kernel_tls_available() && rekey_probe();
+        LOG_DEBUG("kTLS rekey (TLS 1.3 KeyUpdate through the kernel): %s",
+                  v ? "supported" : "not supported by this kernel (before 6.14)");
+        errno = saved;
+        atomic_store(&rekey_available, v);
+    }
+    return v;
+}
+
 void kernel_tls_probe_reset(void)
 {
     atomic_store(&tls_available, -1);
+    atomic_store(&rekey_available, -1);
 }
 
 int kernel_attach_ulp(int fd)

@@ -24,6 +24,11 @@ int kernel_tls_available(void);
 /* Forget the cached probe (after fork in tests; the kernel does not change). */
 void kernel_tls_probe_reset(void);
 
+/* 1 if this kernel can rekey a TLS 1.3 socket (TLS_TX set twice: 6.14+),
+ * probed once per process on a loopback pair; 0 where it cannot (EBUSY),
+ * or where there is no kTLS at all. */
+int kernel_rekey_available(void);
+
 /* 0 or an errno. ENOENT also marks kTLS unavailable for the process. */
 int kernel_attach_ulp(int fd);
 /* 1 if the socket already carries the tls ULP (someone else's kTLS). */

@@ -76,6 +76,20 @@ for c in json.load(sys.stdin)["ciphers"]:
     grep -qx "$tls $cipher" "$cache"
 }
 
+# 0 when the running kernel can rekey a TLS 1.3 socket (a second TLS_TX:
+# 6.14 and later), as ktls-check probes it; cached per boot.
+kernel_rekeys() {
+    local cache
+    cache=${TMPDIR:-/tmp}/ktls-rekey.$(cat /proc/sys/kernel/random/boot_id)
+    if [[ ! -s $cache ]]; then
+        "$REPO/build/ktls-check" --json 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin).get("rekey") or {}
+print("yes" if r.get("tx") else "no")' >"$cache.tmp" && mv "$cache.tmp" "$cache"
+    fi
+    [[ $(cat "$cache") == yes ]]
+}
+
 # 1 or 0: whether a shimmed side of this variant must end up in the kernel
 want_kernel() {
     have_ktls && kernel_takes "$1" && echo 1 || echo 0
