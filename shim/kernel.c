@@ -8,12 +8,14 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 kernel_setsockopt_fn kernel_setsockopt = setsockopt;
@@ -93,12 +95,27 @@ static int rekey_probe(void)
     return ok;
 }
 
+int kernel_release_has_rekey(const char *release)
+{
+    char *end;
+    unsigned long major = strtoul(release, &end, 10);
+    if (end == release || *end != '.')
+        return 0;
+    const char *p = end + 1;
+    unsigned long minor = strtoul(p, &end, 10);
+    if (end == p)
+        return 0;
+    return major > 6 || (major == 6 && minor >= 14);
+}
+
 int kernel_rekey_available(void)
 {
     int v = atomic_load_explicit(&rekey_available, memory_order_relaxed);
     if (v < 0) {
         int saved = errno;
-        v = kernel_tls_available() && rekey_probe();
+        struct utsname u;
+        v = kernel_tls_available()
+            && ((uname(&u) == 0 && kernel_release_has_rekey(u.release)) || rekey_probe());
         LOG_DEBUG("kTLS rekey (TLS 1.3 KeyUpdate through the kernel): %s",
                   v ? "supported" : "not supported by this kernel (before 6.14)");
         errno = saved;

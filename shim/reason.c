@@ -33,11 +33,8 @@ static const char *const texts[FB_COUNT] = {
     [FB_ENDED_BEFORE_MOVE] = "ended-before-move (the connection ended first)",
     [FB_RENEGOTIATION] = "renegotiation (a new handshake changed the keys before the move)",
     [FB_SOCKET_CHANGED] = "socket-changed (the descriptor was closed or names another socket)",
-    [FB_KEYUPDATE_UNSUPPORTED_KERNEL] =
-        "keyupdate-unsupported-kernel (KTLS_SHIM_NO_REKEY=rx-openssl: this kernel cannot rekey "
-        "TLS 1.3, so OpenSSL keeps RX and follows the peer's KeyUpdates)",
-    [FB_RECORD_ACCOUNTING] =
-        "record-accounting (the records OpenSSL reported do not add up to the bytes on the socket)",
+    [FB_KEYUPDATE_UNSUPPORTED_KERNEL] = "keyupdate-unsupported-kernel (KTLS_SHIM_NO_REKEY=rx-openssl: this kernel cannot rekey TLS 1.3, so OpenSSL keeps RX and follows the peer's KeyUpdates)",
+    [FB_RECORD_ACCOUNTING] = "record-accounting (the records OpenSSL reported do not add up to the bytes on the socket)",
 };
 
 const char *reason_text(enum fallback_reason r)
