@@ -10,7 +10,7 @@
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
  *   [--marker STR] [--key-update-after N [--key-update-requested]]
  *   [--key-update-every M [--key-updates K]]
- *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N]
+ *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N] [--ossl-ktls]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
@@ -49,7 +49,7 @@
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    int key_update_requested, payload_only;
+    int key_update_requested, payload_only, ossl_ktls;
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
@@ -200,6 +200,14 @@ static SSL_CTX *make_ctx(void)
     if (opt.version) {
         SSL_CTX_set_min_proto_version(ctx, opt.version);
         SSL_CTX_set_max_proto_version(ctx, opt.version);
+    }
+    if (opt.ossl_ktls) {
+        /* OpenSSL's own kTLS (3.0+): the shim must leave such a connection be */
+#ifdef SSL_OP_ENABLE_KTLS
+        SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+#else
+        usage("--ossl-ktls needs OpenSSL 3.0 or later (this one has no kTLS of its own)");
+#endif
     }
     if (opt.cipher) {
         int ok = opt.version == TLS1_3_VERSION ? SSL_CTX_set_ciphersuites(ctx, opt.cipher)
@@ -581,6 +589,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--peek")) opt.peek = 1;
         else if (!strcmp(a, "--msgcb")) opt.msgcb = 1;
         else if (!strcmp(a, "--text")) opt.text = 1;
+        else if (!strcmp(a, "--ossl-ktls")) opt.ossl_ktls = 1;
         else if (!strcmp(a, "--conns")) {
             opt.conns = (unsigned)number(VALUE(), "bad --conns");
             if (!opt.conns) usage("--conns must be > 0");
