@@ -209,12 +209,23 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
             d->bio_base_set = b != NULL;
         }
         recseq_observe(&d->seq, content_type, buf, len);
-        /* the peer asks for our KeyUpdate and the kernel owns TX: OpenSSL will
-         * never send it (it never writes again), so the data path does */
+        /* The peer asks for our KeyUpdate and the kernel owns TX: OpenSSL
+         * would answer it itself, through its own record layer, which must
+         * never write again. The data path answers through the kernel
+         * instead (kio_flush_deferred), and OpenSSL, which reads the message
+         * from this very buffer after the callback, is shown it as
+         * update_not_requested, so it does not. The application's callback
+         * sees the message as it came. */
         const uint8_t *b = buf;
-        if (!write_p && content_type == SSL3_RT_HANDSHAKE && len >= 5 && b[0] == SSL3_MT_KEY_UPDATE
-            && b[4] == SSL_KEY_UPDATE_REQUESTED && c->dir[CONN_TX].state == DIR_KERNEL)
+        if (!write_p && content_type == SSL3_RT_HANDSHAKE && len == 5 && b[0] == SSL3_MT_KEY_UPDATE
+            && b[1] == 0 && b[2] == 0 && b[3] == 1 && b[4] == SSL_KEY_UPDATE_REQUESTED
+            && c->dir[CONN_TX].state == DIR_KERNEL) {
             c->deferred.key_update_reply = 1;
+            if (c->app_msg_cb)
+                c->app_msg_cb(write_p, version, content_type, buf, len, ssl, arg);
+            ((uint8_t *)buf)[4] = SSL_KEY_UPDATE_NOT_REQUESTED;
+            return;
+        }
         /* the alert OpenSSL meant to send went to the sink: send it for real */
         if (content_type == SSL3_RT_ALERT && write_p && c->wbio_diverted && len == 2) {
             memcpy(c->deferred.alert_bytes, buf, 2);

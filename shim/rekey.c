@@ -68,6 +68,12 @@ int rekey_tx_flush(struct conn *c)
 {
     if (c->tx_update_pending < 0 || !kernel_owns(c, CONN_TX))
         return 1;
+    /* nothing may follow our close_notify: an owed KeyUpdate is dropped */
+    if (c->ssl && (ossl()->SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN)) {
+        c->tx_update_pending = -1;
+        c->tx_update_sent = 0;
+        return 1;
+    }
     uint8_t next[48];
     union ktls_crypto_info info;
     /* The keys first: what could fail must fail before the peer is told. */

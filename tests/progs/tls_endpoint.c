@@ -474,6 +474,9 @@ static int run_connection(SSL_CTX *ctx, int fd)
         f.sent = f.received;
 
     int tx = ktls_set(fd, 1), rx = ktls_set(fd, 2);
+    /* a KeyUpdate still owed at the end (OpenSSL answers a peer's request at
+     * its next write): a peer counting our updates must not expect it */
+    int ku_owed = SSL_version(ssl) == TLS1_3_VERSION && SSL_get_key_update_type(ssl) != SSL_KEY_UPDATE_NONE;
     char ulp[16] = "none";
     socklen_t ulen = sizeof(ulp);
     if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulen) != 0 || !ulp[0])
@@ -514,11 +517,11 @@ static int run_connection(SSL_CTX *ctx, int fd)
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
            "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
-           "last_error=%s error_code=%s errors=%s reused=%d key_updates=%zu ku_view=%s\n",
+           "last_error=%s error_code=%s errors=%s reused=%d key_updates=%zu ku_view=%s ku_owed=%d\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
            error_text, last_error, error_code, error_queue, (int)SSL_session_reused(ssl),
-           key_updates_done, ku_view);
+           key_updates_done, ku_view, ku_owed);
     fflush(stdout);
     if (!opt.server) { /* a TLS 1.3 ticket came with the data: resumable now */
         SSL_SESSION_free(resume_from);
