@@ -18,6 +18,9 @@ build=(build-essential libssl-dev openssl)
 # the QEMU guest that runs kTLS where this kernel has none (tests/vm/); xz and
 # zstd unpack newer guest kernels and their modules
 guest=(qemu-system-x86 busybox-static cpio xz-utils zstd)
+# the test matrix (tests/matrix/): Debian's archive key for the private apt
+# index, the 5.10 guest kernel built from source, the OpenSSL builds
+matrix=(debian-archive-keyring flex bison bc libelf-dev perl make)
 
 target=test list=0
 for arg in "$@"; do
@@ -43,7 +46,7 @@ bench)
     ;;
 test)
     # CI installs this and then runs make test (host and guest halves)
-    packages=("${build[@]}" "${guest[@]}" bats nginx gnutls-bin python3 strace procps
+    packages=("${build[@]}" "${guest[@]}" "${matrix[@]}" bats nginx gnutls-bin python3 strace procps
               clang-14 libclang-rt-14-dev valgrind file wrk curl gnuplot-nox
               iproute2 systemd groff-base man-db python3-yaml)
     ;;

@@ -148,6 +148,25 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
         } else
             strcpy(cfg->run_id, v);
     }
+    if ((v = lookup("KTLS_SHIM_REKEY_RECORDS")) && *v) {
+        unsigned long long n;
+        if (!parse_unsigned(v, 1ULL << 62, &n) || n == 0) {
+            complain(report, "KTLS_SHIM_REKEY_RECORDS", v, "records from 1 to 2^62",
+                     "the cipher's limit");
+            bad++;
+        } else
+            cfg->rekey_records = n;
+    }
+    if ((v = lookup("KTLS_SHIM_NO_REKEY")) && *v) {
+        if (!strcasecmp(v, "fail"))
+            cfg->no_rekey_rx_openssl = 0;
+        else if (!strcasecmp(v, "rx-openssl"))
+            cfg->no_rekey_rx_openssl = 1;
+        else {
+            complain(report, "KTLS_SHIM_NO_REKEY", v, "fail|rx-openssl", "fail");
+            bad++;
+        }
+    }
     if (!cfg->enabled)
         cfg->dirs = SHIM_DIR_NONE;
     return bad;
@@ -161,7 +180,7 @@ static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static const char *const knob_names[] = {
     "KTLS_SHIM",        "KTLS_SHIM_MODE",  "KTLS_SHIM_LOG",           "KTLS_SHIM_LOG_FILE",
     "KTLS_SHIM_SAMPLE", "KTLS_SHIM_SEED",  "KTLS_SHIM_STATS",         "KTLS_SHIM_STATS_INTERVAL",
-    "KTLS_SHIM_RUN_ID"};
+    "KTLS_SHIM_RUN_ID", "KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_NO_REKEY"};
 #define KNOBS (sizeof(knob_names) / sizeof(knob_names[0]))
 static char knob_values[KNOBS][4200];
 static int knob_set[KNOBS];

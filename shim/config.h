@@ -20,6 +20,14 @@ struct shim_config {
     char stats_prefix[4000];/* KTLS_SHIM_STATS: PREFIX -> PREFIX.<pid>.json; default "" = off */
     int stats_interval;     /* KTLS_SHIM_STATS_INTERVAL: seconds, 0 = at exit only; default 10 */
     char run_id[65];        /* KTLS_SHIM_RUN_ID: [A-Za-z0-9._-]{1,64}, copied into stats */
+    unsigned long long rekey_records; /* KTLS_SHIM_REKEY_RECORDS: TLS 1.3 kernel TX sends a
+                             * KeyUpdate after this many records under one key;
+                             * default 0 = the cipher's limit (AES-GCM 2^24, RFC 8446
+                             * 5.5 allows 2^24.5; ChaCha20 none) */
+    int no_rekey_rx_openssl;/* KTLS_SHIM_NO_REKEY: fail|rx-openssl: on kernels that cannot
+                             * rekey (< 6.14), a peer's KeyUpdate ends a TLS 1.3 connection
+                             * whose RX the kernel has (fail, the default), or TLS 1.3 RX
+                             * stays in OpenSSL, which follows it (rx-openssl) */
 };
 
 typedef const char *(*config_lookup_fn)(const char *name);

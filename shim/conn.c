@@ -170,6 +170,8 @@ void conn_scrub(struct conn *c)
     for (int d = 0; d < 2; d++) {
         ks_scrub(c->dir[d].key, sizeof(c->dir[d].key));
         ks_scrub(c->dir[d].iv, sizeof(c->dir[d].iv));
+        ks_scrub(c->dir[d].secret, sizeof(c->dir[d].secret));
+        c->dir[d].secret_len = 0;
     }
 }
 
@@ -202,7 +204,34 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
         struct conn_dir *d = &c->dir[write_p ? CONN_TX : CONN_RX];
         if (content_type == SSL3_RT_HEADER && write_p && c->dir[CONN_TX].state == DIR_KERNEL)
             divert_openssl_writes(c, ssl);
+        if (content_type == SSL3_RT_HEADER && !d->bio_base_set) {
+            /* the count before this record: a written one is not out yet, a
+             * read one has had its 5-byte header read (records are read
+             * header first, without read-ahead) */
+            const struct ossl_table *o = ossl();
+            BIO *b = write_p ? o->SSL_get_wbio(ssl) : o->SSL_get_rbio(ssl);
+            uint64_t n = b ? (write_p ? o->BIO_number_written(b) : o->BIO_number_read(b)) : 0;
+            d->bio_base = write_p || n < 5 ? n : n - 5;
+            d->bio_base_set = b != NULL;
+        }
         recseq_observe(&d->seq, content_type, buf, len);
+        /* The peer asks for our KeyUpdate and the kernel owns TX: OpenSSL
+         * would answer it itself, through its own record layer, which must
+         * never write again. The data path answers through the kernel
+         * instead (kio_flush_deferred), and OpenSSL, which reads the message
+         * from this very buffer after the callback, is shown it as
+         * update_not_requested, so it does not. The application's callback
+         * sees the message as it came. */
+        const uint8_t *b = buf;
+        if (!write_p && content_type == SSL3_RT_HANDSHAKE && len == 5 && b[0] == SSL3_MT_KEY_UPDATE
+            && b[1] == 0 && b[2] == 0 && b[3] == 1 && b[4] == SSL_KEY_UPDATE_REQUESTED
+            && c->dir[CONN_TX].state == DIR_KERNEL) {
+            c->deferred.key_update_reply = 1;
+            if (c->app_msg_cb)
+                c->app_msg_cb(write_p, version, content_type, buf, len, ssl, arg);
+            ((uint8_t *)buf)[4] = SSL_KEY_UPDATE_NOT_REQUESTED;
+            return;
+        }
         /* the alert OpenSSL meant to send went to the sink: send it for real */
         if (content_type == SSL3_RT_ALERT && write_p && c->wbio_diverted && len == 2) {
             memcpy(c->deferred.alert_bytes, buf, 2);
@@ -322,6 +351,7 @@ static void conn_init_fields(struct conn *c, SSL *s)
     c->ssl = s;
     c->fd = -1;
     c->err_override = -1;
+    c->tx_update_pending = -1;
     c->app_msg_cb = app;
     c->observed = observed;
     c->shape = shape;
@@ -404,6 +434,8 @@ void conn_fall_back(struct conn *c, int d, enum fallback_reason why, int err)
     dir->reason_errno = err;
     ks_scrub(dir->key, sizeof(dir->key));
     ks_scrub(dir->iv, sizeof(dir->iv));
+    ks_scrub(dir->secret, sizeof(dir->secret));
+    dir->secret_len = 0;
     if (err)
         LOG_INFO("fd=%d %s stays in OpenSSL: %s (%s)", c->fd, dir_name[d], text, strerror(err));
     else

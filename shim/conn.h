@@ -43,7 +43,13 @@ struct conn_dir {
     int reason_errno;
     uint8_t key[32];            /* while DIR_PENDING only */
     uint8_t iv[12];
+    uint8_t secret[48];         /* TLS 1.3: the traffic secret of the current keys, while
+                                 * pending and once the kernel has them (KeyUpdate) */
+    size_t secret_len;
+    uint64_t records;           /* kernel TX: records sent under the current key (at most) */
     struct recseq seq;          /* records under the current keys */
+    uint64_t bio_base;          /* the BIO's byte count before the first record seen */
+    int bio_base_set;
     unsigned ccs_at_decide;     /* seq.ccs_count when the keys were derived */
     uint64_t seq_at_install;
 };
@@ -52,6 +58,7 @@ struct conn_dir {
  * inside OpenSSL, so it only records; the data path acts once the OpenSSL
  * call has returned (kio_flush_deferred). */
 struct conn_deferred {
+    int key_update_reply;       /* OpenSSL read a KeyUpdate asking for ours, TX is the kernel's */
     int divert_report;          /* log that OpenSSL wrote after TX moved */
     int shutdown_socket;        /* no sink BIO: cut the socket instead */
     int alert;                  /* send alert_bytes through the kernel */
@@ -63,6 +70,8 @@ struct ctl_progress {           /* a control record read only in part */
     uint8_t hdr[4];
     size_t hdr_have, hdr_need;
     size_t body_left;
+    int key_update;             /* the message is a KeyUpdate: its one body byte matters */
+    int request_update;         /* that byte, once read; -1 before */
 };
 
 struct conn {
@@ -81,6 +90,12 @@ struct conn {
     int is_server;
     const struct ktls_cipher_desc *cipher;
     const char *cipher_name;
+    const EVP_MD *md;           /* TLS 1.3: the suite's hash, for the key schedule */
+    int tx_update_pending;      /* a KeyUpdate owed on kernel TX: -1 none, else its
+                                 * request_update (SSL_KEY_UPDATE_[NOT_]REQUESTED) */
+    size_t tx_update_sent;      /* bytes of that KeyUpdate message already sent */
+    int rekey_limit_said;       /* logged that TX hit the record limit on a kernel that
+                                 * cannot rekey */
     struct conn_dir dir[2];
     uint8_t client_secret[48], server_secret[48];
     size_t client_secret_len, server_secret_len;
@@ -90,6 +105,7 @@ struct conn {
     int err_override;           /* SSL_get_error answer for our last call; -1 none */
     int fail_ret;               /* what SSL_read/SSL_write return for that failure */
     int fatal;
+    const char *failed_detail;  /* why it failed between calls, for the next call's error */
     int wbio_diverted;
     int app_data_read;          /* OpenSSL has handed the app data (TLS 1.3 tickets done) */
     int tx_write_pending;       /* OpenSSL holds a partly written record */

@@ -8,6 +8,7 @@
 #include "fdmap.h"
 #include "kernel.h"
 #include "ktls_io.h"
+#include "rekey.h"
 #include "libc.h"
 #include "route.h"
 #include "stats.h"
@@ -125,7 +126,7 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
     if (!c || (!kernel_owns(c, CONN_TX) && openssl_sends_ktls(s)))
         return openssl_sendfile(s, fd, offset, size, flags);
     if (c->fatal || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)) {
-        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+        kio_push_failed(c);
         c->err_override = SSL_ERROR_SSL;
         return -1;
     }
@@ -137,15 +138,25 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
             errno = EBADF;
             return -1;
         }
+        /* a KeyUpdate owed goes before more data, as on SSL_write */
+        int r = rekey_tx_flush(c);
         off_t off = offset;
-        ssize_t n = libc()->sendfile(c->fd, fd, &off, size);
+        ssize_t n = r > 0 ? libc()->sendfile(c->fd, fd, &off, size) : -1;
         if (n >= 0) {
             c->kernel_sendfile_bytes += (uint64_t)n;
             stats_add_bytes(c->arm, STATS_KERNEL_SENDFILE, (uint64_t)n);
+            rekey_count_tx(c, (size_t)n);
             c->err_override = SSL_ERROR_NONE;
             return n;
         }
         int err = errno;
+        if (r < 0) {
+            c->fatal = 1;
+            kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
+            c->err_override = SSL_ERROR_SSL;
+            errno = err;
+            return -1;
+        }
         c->err_override = (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == EBUSY)
                               ? SSL_ERROR_WANT_WRITE
                               : SSL_ERROR_SYSCALL;
@@ -162,6 +173,18 @@ ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offse
     struct conn *c = shim_depth ? NULL : fdmap_acquire(out_fd);
     /* plain socket, the kernel encrypts, the SSL is going away, or the number
      * was reused (a close the shim did not see): a real sendfile */
+    if (c && kernel_owns(c, CONN_TX) && conn_alive(c) && kernel_same_socket(out_fd, &c->sock)) {
+        /* the kernel encrypts: a real sendfile, after any KeyUpdate owed, and
+         * counted towards the record limit */
+        int r = rekey_tx_flush(c);
+        ssize_t n = r > 0 ? real(out_fd, in_fd, offset, count) : -1;
+        if (n > 0)
+            rekey_count_tx(c, (size_t)n);
+        int saved = r < 0 ? EIO : errno;
+        conn_release(c);
+        errno = saved;
+        return n;
+    }
     if (!c || kernel_owns(c, CONN_TX) || !conn_alive(c) || !kernel_same_socket(out_fd, &c->sock)) {
         if (c)
             conn_release(c);

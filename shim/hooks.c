@@ -178,12 +178,23 @@ static int refuse_rekey(struct conn *c, const char *what)
     return 0;
 }
 
+/* TLS 1.3 KeyUpdate: where the kernel owns TX it is sent through the kernel
+ * (rekey.c); where OpenSSL owns TX, OpenSSL sends it, and the peer's answer
+ * reaches whichever side owns RX. */
 EXPORT int SSL_key_update(SSL *s, int updatetype)
 {
     struct conn *c = watched(s);
-    if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
-        return refuse_rekey(c, "kTLS: SSL_key_update on an offloaded connection (kernel cannot rekey)");
+    if (c && kernel_owns(c, CONN_TX))
+        return kio_key_update(c, s, updatetype);
     return REAL(SSL_key_update)(s, updatetype);
+}
+
+EXPORT int SSL_get_key_update_type(const SSL *s)
+{
+    struct conn *c = watched(s);
+    if (c && kernel_owns(c, CONN_TX))
+        return kio_key_update_type(c);
+    return REAL(SSL_get_key_update_type)(s);
 }
 
 EXPORT int SSL_renegotiate(SSL *s)

@@ -8,10 +8,15 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 kernel_setsockopt_fn kernel_setsockopt = setsockopt;
@@ -47,9 +52,83 @@ int kernel_tls_available(void)
     return v;
 }
 
+/* -1 unknown, 0 no, 1 yes */
+static atomic_int rekey_available = -1;
+
+/* A connected loopback pair; the accepted end in *server. 0 or -1. */
+static int loopback_pair(int *client, int *server)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    *client = *server = -1;
+    if (l < 0)
+        return -1;
+    if (bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0
+        && getsockname(l, (struct sockaddr *)&a, &len) == 0
+        && (*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0
+        && connect(*client, (struct sockaddr *)&a, sizeof(a)) == 0)
+        *server = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    libc()->close(l);
+    if (*server >= 0)
+        return 0;
+    if (*client >= 0)
+        libc()->close(*client);
+    *client = -1;
+    return -1;
+}
+
+/* Throwaway keys on a socket of our own: a second TLS_TX is the rekey a
+ * 6.14+ kernel accepts and an older one refuses with EBUSY. */
+static int rekey_probe(void)
+{
+    int c, srv;
+    if (loopback_pair(&c, &srv) != 0)
+        return 0;
+    static const uint8_t zero[32];
+    union ktls_crypto_info info;
+    size_t len = ktls_crypto_info_pack(&info, TLS_1_3_VERSION, KTLS_CIPHER_AES_128_GCM, zero, zero, 0);
+    int ok = kernel_setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) == 0
+             && kernel_setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) == 0
+             && kernel_setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) == 0;
+    libc()->close(c);
+    libc()->close(srv);
+    return ok;
+}
+
+int kernel_release_has_rekey(const char *release)
+{
+    char *end;
+    unsigned long major = strtoul(release, &end, 10);
+    if (end == release || *end != '.')
+        return 0;
+    const char *p = end + 1;
+    unsigned long minor = strtoul(p, &end, 10);
+    if (end == p)
+        return 0;
+    return major > 6 || (major == 6 && minor >= 14);
+}
+
+int kernel_rekey_available(void)
+{
+    int v = atomic_load_explicit(&rekey_available, memory_order_relaxed);
+    if (v < 0) {
+        int saved = errno;
+        struct utsname u;
+        v = kernel_tls_available()
+            && ((uname(&u) == 0 && kernel_release_has_rekey(u.release)) || rekey_probe());
+        LOG_DEBUG("kTLS rekey (TLS 1.3 KeyUpdate through the kernel): %s",
+                  v ? "supported" : "not supported by this kernel (before 6.14)");
+        errno = saved;
+        atomic_store(&rekey_available, v);
+    }
+    return v;
+}
+
 void kernel_tls_probe_reset(void)
 {
     atomic_store(&tls_available, -1);
+    atomic_store(&rekey_available, -1);
 }
 
 int kernel_attach_ulp(int fd)
@@ -71,10 +150,21 @@ int kernel_has_ulp(int fd)
     return strcmp(name, "tls") == 0;
 }
 
+/* statx rather than fstat: fstat is its own symbol only since glibc 2.33
+ * (GLIBC_2.28 is the floor, see shim/glibc/); statx is 2.28's. A kernel older
+ * than statx (4.11, before kTLS) gets the raw fstat system call. */
 int kernel_sock_id(int fd, struct sock_id *id)
 {
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO, &stx) == 0) {
+        id->dev = (uint64_t)makedev(stx.stx_dev_major, stx.stx_dev_minor);
+        id->ino = (uint64_t)stx.stx_ino;
+        return 0;
+    }
+    if (errno != ENOSYS)
+        return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0)
+    if (syscall(SYS_fstat, fd, &st) != 0)
         return -1;
     id->dev = (uint64_t)st.st_dev;
     id->ino = (uint64_t)st.st_ino;

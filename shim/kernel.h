@@ -24,6 +24,17 @@ int kernel_tls_available(void);
 /* Forget the cached probe (after fork in tests; the kernel does not change). */
 void kernel_tls_probe_reset(void);
 
+/* 1 if this kernel can rekey a TLS 1.3 socket (TLS_TX set twice): every
+ * kernel from 6.14 on can, known from its release alone; an older one
+ * (which may carry a backport) is probed once per process, and only when a
+ * rekey is about to be needed, on a loopback pair: the probe's throwaway keys
+ * show in /proc/net/tls_stat, so it is never made where it is not needed. 0
+ * where it cannot (EBUSY) or there is no kTLS at all. */
+int kernel_rekey_available(void);
+/* Pure: 1 if a kernel release string ("6.14.2-...", "7.3.4+deb13-amd64") is
+ * 6.14 or later. */
+int kernel_release_has_rekey(const char *release);
+
 /* 0 or an errno. ENOENT also marks kTLS unavailable for the process. */
 int kernel_attach_ulp(int fd);
 /* 1 if the socket already carries the tls ULP (someone else's kTLS). */

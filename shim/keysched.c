@@ -64,6 +64,32 @@ int ks_hkdf_expand_label(const struct ks_hash *h, const uint8_t *secret, size_t 
     return ok;
 }
 
+int ks_tls13_traffic_keys(const struct ks_hash *h, const uint8_t *secret, size_t secret_len,
+                          uint8_t *key, size_t key_len, uint8_t iv[12])
+{
+    if (ks_hkdf_expand_label(h, secret, secret_len, "key", NULL, 0, key, key_len)
+        && ks_hkdf_expand_label(h, secret, secret_len, "iv", NULL, 0, iv, 12))
+        return 1;
+    ks_scrub(key, key_len);
+    ks_scrub(iv, 12);
+    return 0;
+}
+
+int ks_tls13_next_secret(const struct ks_hash *h, const uint8_t *secret, uint8_t *out)
+{
+    uint8_t next[KS_MAX_HASH];
+    if (!h || h->digest_len == 0 || h->digest_len > KS_MAX_HASH)
+        return 0;
+    int ok = ks_hkdf_expand_label(h, secret, h->digest_len, "traffic upd", NULL, 0, next,
+                                  h->digest_len);
+    if (ok)
+        memcpy(out, next, h->digest_len);
+    else
+        ks_scrub(out, h->digest_len);
+    ks_scrub(next, sizeof(next));
+    return ok;
+}
+
 int ks_tls12_prf(const struct ks_hash *h, const uint8_t *secret, size_t secret_len,
                  const char *label, const uint8_t *seed, size_t seed_len,
                  uint8_t *out, size_t out_len)

@@ -27,6 +27,18 @@ int ks_hkdf_expand_label(const struct ks_hash *h, const uint8_t *secret, size_t 
                          const char *label, const uint8_t *context, size_t context_len,
                          uint8_t *out, size_t out_len);
 
+/* TLS 1.3 traffic key and IV of a traffic secret (RFC 8446 7.3): key_len
+ * bytes of HKDF-Expand-Label(secret, "key", "", key_len) and 12 of
+ * HKDF-Expand-Label(secret, "iv", "", 12). Returns 1 or 0 (both scrubbed). */
+int ks_tls13_traffic_keys(const struct ks_hash *h, const uint8_t *secret, size_t secret_len,
+                          uint8_t *key, size_t key_len, uint8_t iv[12]);
+
+/* TLS 1.3 KeyUpdate (RFC 8446 7.2): the next application traffic secret,
+ * HKDF-Expand-Label(secret, "traffic upd", "", Hash.length), into out
+ * (h->digest_len bytes). out may be secret itself. Returns 1 or 0 (out
+ * scrubbed). */
+int ks_tls13_next_secret(const struct ks_hash *h, const uint8_t *secret, uint8_t *out);
+
 /* TLS 1.2 PRF: P_<hash>(secret, label || seed). Returns 1 or 0 (out scrubbed). */
 int ks_tls12_prf(const struct ks_hash *h, const uint8_t *secret, size_t secret_len,
                  const char *label, const uint8_t *seed, size_t seed_len,

@@ -8,6 +8,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "record_errors.h"
+#include "rekey.h"
 #include "stats.h"
 
 enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
@@ -16,6 +17,7 @@ enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
 #define ALERT_FATAL 2
 #define ALERT_CLOSE_NOTIFY 0
 #define ALERT_UNEXPECTED_MESSAGE 10
+#define ALERT_ILLEGAL_PARAMETER 47
 #define ALERT_DECODE_ERROR 50
 #define ALERT_INTERNAL_ERROR 80
 #define ALERT_USER_CANCELED 90
@@ -37,6 +39,18 @@ static void push_error(int lib, int reason, const char *detail)
 void kio_push_error(int reason, const char *detail)
 {
     push_error(ERR_LIB_SSL, reason, detail);
+}
+
+/* A call on a connection that already failed: the reason it failed for, the
+ * first time it is reported (it failed between calls, with nothing to
+ * return it from), PROTOCOL_IS_SHUTDOWN after that, as OpenSSL does. */
+void kio_push_failed(struct conn *c)
+{
+    if (c->failed_detail) {
+        kio_push_error(SSL_R_UNEXPECTED_MESSAGE, c->failed_detail);
+        c->failed_detail = NULL;
+    } else
+        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
 }
 
 
@@ -149,8 +163,19 @@ static enum ctl_event on_handshake_message(struct conn *c, SSL *s, uint8_t type)
         }
         break;
     case SSL3_MT_KEY_UPDATE:
+        if (rekey_supported(c)) {
+            /* followed once its one body byte is in (ctl_feed) */
+            if (c->ctl.body_left != 1) {
+                fatal(c, s, SSL_R_BAD_LENGTH, ALERT_DECODE_ERROR, "kTLS: KeyUpdate of a bad length");
+                return CTL_FATAL;
+            }
+            c->ctl.key_update = 1;
+            c->ctl.request_update = -1;
+            return CTL_CONTINUE;
+        }
+        stats_event(c->arm, STATS_KEYUPDATE_UNSUPPORTED_KERNEL);
         fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_INTERNAL_ERROR,
-              "kTLS: peer sent KeyUpdate; this kernel cannot change kTLS keys");
+              "kTLS: peer sent KeyUpdate; this kernel cannot change kTLS keys (before 6.14)");
         return CTL_FATAL;
     default:
         break;
@@ -158,6 +183,60 @@ static enum ctl_event on_handshake_message(struct conn *c, SSL *s, uint8_t type)
     fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_UNEXPECTED_MESSAGE,
           "kTLS: unexpected post-handshake message");
     return CTL_FATAL;
+}
+
+/* Owes the peer our own KeyUpdate (it asked, or the record limit): through
+ * the kernel where it owns TX, else through OpenSSL, as OpenSSL itself would
+ * answer. A socket that would block keeps it owed for the next call. 0, or
+ * -1 with the connection failed. */
+static int owe_key_update(struct conn *c, SSL *s)
+{
+    if (!kernel_owns(c, CONN_TX)) {
+        shim_depth++;
+        if (REAL(SSL_key_update)(s, SSL_KEY_UPDATE_NOT_REQUESTED) == 1)
+            (void)REAL(SSL_do_handshake)(s); /* sends it now, or at the next write */
+        shim_depth--;
+        return 0;
+    }
+    if (c->tx_update_pending < 0)
+        c->tx_update_pending = SSL_KEY_UPDATE_NOT_REQUESTED;
+    int saved = errno;
+    int r = rekey_tx_flush(c);
+    errno = saved;
+    if (r >= 0)
+        return 0;
+    c->fatal = 1;
+    kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
+    return -1;
+}
+
+/* The peer's KeyUpdate, whole, read from kernel RX: the next RX key before
+ * anything else is read (the kernel holds back every later record until
+ * then), and our own KeyUpdate if it asked for one. trailing: bytes of the
+ * same record after it, which RFC 8446 5.1 forbids (a key change ends its
+ * record). */
+static enum ctl_event on_key_update(struct conn *c, SSL *s, int request_update, size_t trailing)
+{
+    if (request_update != SSL_KEY_UPDATE_NOT_REQUESTED && request_update != SSL_KEY_UPDATE_REQUESTED) {
+        fatal(c, s, SSL_R_BAD_KEY_UPDATE, ALERT_ILLEGAL_PARAMETER, "kTLS: KeyUpdate request out of range");
+        return CTL_FATAL;
+    }
+    if (trailing) {
+        fatal(c, s, SSL_R_NOT_ON_RECORD_BOUNDARY, ALERT_UNEXPECTED_MESSAGE,
+              "kTLS: KeyUpdate not at the end of its record");
+        return CTL_FATAL;
+    }
+    int err = rekey_rx(c);
+    if (err) {
+        fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_INTERNAL_ERROR,
+              "kTLS: the kernel refused the next RX key after the peer's KeyUpdate");
+        return CTL_FATAL;
+    }
+    if (request_update == SSL_KEY_UPDATE_REQUESTED && owe_key_update(c, s) < 0) {
+        fail(c, SSL_ERROR_SSL);
+        return CTL_FATAL;
+    }
+    return CTL_CONTINUE;
 }
 
 /* Feeds bytes of a control record through c->ctl, one message at a time. */
@@ -192,11 +271,22 @@ static enum ctl_event ctl_feed(struct conn *c, SSL *s, const uint8_t *p, size_t 
             }
         }
         size_t skip = ctl->body_left < n ? ctl->body_left : n;
+        if (ctl->key_update && skip > 0)
+            ctl->request_update = p[0];
         ctl->body_left -= skip;
         p += skip;
         n -= skip;
-        if (ctl->body_left == 0)
+        if (ctl->body_left == 0) {
             ctl->hdr_have = 0; /* next message of the same record, if any */
+            if (ctl->key_update) {
+                ctl->key_update = 0;
+                enum ctl_event ev = on_key_update(c, s, ctl->request_update, n);
+                if (ev != CTL_CONTINUE) {
+                    ctl->hdr_need = 0;
+                    return ev;
+                }
+            }
+        }
     }
     if (ctl->hdr_have == 0 && ctl->body_left == 0)
         ctl->hdr_need = 0; /* nothing in progress */
@@ -321,7 +411,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
 {
     *done = 0;
     if (c->fatal) {
-        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+        kio_push_failed(c);
         return fail(c, SSL_ERROR_SSL);
     }
     if (ossl()->SSL_get_shutdown(s) & SSL_RECEIVED_SHUTDOWN)
@@ -333,6 +423,9 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
     if (socket_lost(c, s, 0))
         return 0;
     restore_rcvlowat(c);
+    /* OpenSSL sends a KeyUpdate SSL_key_update left owed from SSL_read too */
+    if (c->tx_update_pending >= 0 && owe_key_update(c, s) < 0)
+        return fail(c, SSL_ERROR_SSL);
     for (;;) {
         enum ctl_event ev = CTL_CONTINUE;
         if (ctl_in_progress(c) && !ctl_continue(c, s, &ev))
@@ -387,7 +480,7 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
     const struct ossl_table *o = ossl();
     *done = 0;
     if (c->fatal || (o->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)) {
-        kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+        kio_push_failed(c);
         return fail(c, SSL_ERROR_SSL);
     }
     size_t off = c->tx_committed;
@@ -405,11 +498,22 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
         return 0;
     int partial = (o->SSL_ctrl(s, SSL_CTRL_MODE, 0, NULL) & SSL_MODE_ENABLE_PARTIAL_WRITE) != 0;
     while (off < len) {
-        ssize_t n = send(c->fd, (const char *)buf + off, len - off, 0);
+        /* a KeyUpdate owed (asked for, or the record limit) goes before more data */
+        int r = rekey_tx_flush(c);
+        if (r < 0) {
+            int err = errno;
+            c->fatal = 1;
+            c->tx_committed = 0;
+            kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
+            errno = err;
+            return fail(c, SSL_ERROR_SSL);
+        }
+        ssize_t n = r == 0 ? -1 : send(c->fd, (const char *)buf + off, len - off, 0);
         if (n > 0) {
             off += (size_t)n;
             c->kernel_tx_bytes += (uint64_t)n;
             stats_add_bytes(c->arm, STATS_KERNEL_TX, (uint64_t)n);
+            rekey_count_tx(c, (size_t)n);
             if (partial)
                 break;
             continue;
@@ -433,9 +537,32 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
     return 1;
 }
 
+/* OpenSSL (owning RX) read the peer's KeyUpdate asking for ours, and TX is
+ * the kernel's: ours goes through the kernel, where it can rekey; where it
+ * cannot, the connection fails as a kernel-read KeyUpdate would. */
+static void answer_key_update(struct conn *c, SSL *s)
+{
+    if (c->fatal)
+        return;
+    if (rekey_supported(c)) {
+        (void)owe_key_update(c, s);
+        return;
+    }
+    stats_event(c->arm, STATS_KEYUPDATE_UNSUPPORTED_KERNEL);
+    c->fatal = 1;
+    c->failed_detail = "kTLS: peer asked for our KeyUpdate; this kernel cannot change kTLS keys (before 6.14)";
+    LOG_INFO("fd=%d connection failed: the peer asked for a KeyUpdate kernel TX cannot make", c->fd);
+}
+
 void kio_flush_deferred(struct conn *c)
 {
     struct conn_deferred *d = &c->deferred;
+    if (d->key_update_reply) {
+        d->key_update_reply = 0;
+        int saved = errno;
+        answer_key_update(c, c->ssl);
+        errno = saved;
+    }
     if (!d->divert_report && !d->shutdown_socket && !d->alert)
         return;
     int saved = errno;
@@ -469,7 +596,7 @@ int kio_shutdown(struct conn *c, SSL *s)
     if (!(shut & SSL_SENT_SHUTDOWN)) {
         if (c->dir[CONN_TX].state == DIR_KERNEL) {
             if (c->fatal) {
-                kio_push_error(SSL_R_PROTOCOL_IS_SHUTDOWN, NULL);
+                kio_push_failed(c);
                 fail(c, SSL_ERROR_SSL);
                 return -1;
             }
@@ -516,6 +643,62 @@ int kio_shutdown(struct conn *c, SSL *s)
             && !(o->SSL_get_shutdown(s) & SSL_RECEIVED_SHUTDOWN))
             return -1;
     }
+    c->err_override = SSL_ERROR_NONE;
+    return 1;
+}
+
+int kio_key_update(struct conn *c, SSL *s, int type)
+{
+    if (c->version != TLS1_3_VERSION
+        || (type != SSL_KEY_UPDATE_NOT_REQUESTED && type != SSL_KEY_UPDATE_REQUESTED)) {
+        /* OpenSSL's own refusal, with its own error (wrong version, bad type):
+         * it changes nothing on these paths */
+        shim_depth++;
+        int r = REAL(SSL_key_update)(s, type);
+        shim_depth--;
+        c->err_override = -1;
+        return r;
+    }
+    if (c->fatal) {
+        kio_push_failed(c);
+        c->err_override = SSL_ERROR_SSL;
+        return 0;
+    }
+    if (!rekey_supported(c)) {
+        stats_event(c->arm, STATS_KEYUPDATE_UNSUPPORTED_KERNEL);
+        kio_push_error(SSL_R_UNEXPECTED_MESSAGE,
+                       "kTLS: SSL_key_update on an offloaded connection (this kernel cannot rekey: before 6.14)");
+        c->err_override = SSL_ERROR_SSL;
+        LOG_INFO("fd=%d SSL_key_update refused: this kernel cannot rekey", c->fd);
+        return 0;
+    }
+    /* OpenSSL keeps the last type asked for until it sends one */
+    c->tx_update_pending = type;
+    c->err_override = SSL_ERROR_NONE;
+    return 1;
+}
+
+int kio_key_update_type(const struct conn *c)
+{
+    return c->tx_update_pending < 0 ? SSL_KEY_UPDATE_NONE : c->tx_update_pending;
+}
+
+int kio_handshake(struct conn *c, SSL *s)
+{
+    if (c->tx_update_pending >= 0 && kernel_owns(c, CONN_TX)) {
+        int r = rekey_tx_flush(c);
+        if (r == 0) {
+            c->err_override = SSL_ERROR_WANT_WRITE;
+            return -1;
+        }
+        if (r < 0) {
+            c->fatal = 1;
+            kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
+            c->err_override = SSL_ERROR_SSL;
+            return -1;
+        }
+    }
+    (void)s;
     c->err_override = SSL_ERROR_NONE;
     return 1;
 }

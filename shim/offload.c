@@ -13,13 +13,6 @@
 
 static const char *const dir_name[2] = {"rx", "tx"};
 
-static int hmac_adapter(const void *md, const uint8_t *key, size_t key_len, const uint8_t *data,
-                        size_t data_len, uint8_t *out)
-{
-    unsigned int out_len = 0;
-    return ossl()->HMAC(md, key, (int)key_len, data, data_len, out, &out_len) != NULL;
-}
-
 static void fall_back_both(struct conn *c, enum fallback_reason why, int err)
 {
     conn_fall_back(c, CONN_TX, why, err);
@@ -108,7 +101,7 @@ static int derive_keys(struct conn *c, SSL *s)
     const EVP_MD *md = o->SSL_CIPHER_get_handshake_digest(o->SSL_get_current_cipher(s));
     if (!md)
         return 0;
-    struct ks_hash h = {.md = md, .digest_len = (size_t)o->md_size(md), .hmac = hmac_adapter};
+    struct ks_hash h = ossl_ks_hash(md);
     size_t k = c->cipher->key_len;
     uint8_t *client_key = c->dir[c->is_server ? CONN_RX : CONN_TX].key;
     uint8_t *server_key = c->dir[c->is_server ? CONN_TX : CONN_RX].key;
@@ -117,14 +110,21 @@ static int derive_keys(struct conn *c, SSL *s)
     int ok;
 
     if (c->version == TLS1_3_VERSION) {
-        ok = ks_hkdf_expand_label(&h, c->client_secret, c->client_secret_len, "key", NULL, 0,
-                                  client_key, k)
-             && ks_hkdf_expand_label(&h, c->client_secret, c->client_secret_len, "iv", NULL, 0,
-                                     client_iv, 12)
-             && ks_hkdf_expand_label(&h, c->server_secret, c->server_secret_len, "key", NULL, 0,
-                                     server_key, k)
-             && ks_hkdf_expand_label(&h, c->server_secret, c->server_secret_len, "iv", NULL, 0,
-                                     server_iv, 12);
+        ok = c->client_secret_len == h.digest_len && c->server_secret_len == h.digest_len
+             && ks_tls13_traffic_keys(&h, c->client_secret, c->client_secret_len, client_key, k,
+                                      client_iv)
+             && ks_tls13_traffic_keys(&h, c->server_secret, c->server_secret_len, server_key, k,
+                                      server_iv);
+        /* each direction keeps its secret while it waits and once the kernel
+         * has it: a KeyUpdate derives the next keys from it (rekey.c) */
+        if (ok) {
+            struct conn_dir *cd = &c->dir[c->is_server ? CONN_RX : CONN_TX];
+            struct conn_dir *sd = &c->dir[c->is_server ? CONN_TX : CONN_RX];
+            memcpy(cd->secret, c->client_secret, h.digest_len);
+            memcpy(sd->secret, c->server_secret, h.digest_len);
+            cd->secret_len = sd->secret_len = h.digest_len;
+            c->md = md;
+        }
     } else {
         uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[2 * SSL3_RANDOM_SIZE];
         uint8_t block[2 * 32 + 2 * 12];
@@ -198,6 +198,10 @@ static void decide(struct conn *c, SSL *s)
         conn_fall_back(c, CONN_TX, FB_RECORD_PADDING, 0);
     else if (c->shape.max_send_fragment && c->shape.max_send_fragment != SSL3_RT_MAX_PLAIN_LENGTH)
         conn_fall_back(c, CONN_TX, FB_MAX_SEND_FRAGMENT, 0);
+    /* services whose peers rekey, on a kernel that cannot: OpenSSL keeps RX */
+    if (c->version == TLS1_3_VERSION && config_get()->no_rekey_rx_openssl
+        && !kernel_rekey_available())
+        conn_fall_back(c, CONN_RX, FB_KEYUPDATE_UNSUPPORTED_KERNEL, 0);
     LOG_DEBUG("fd=%d %s %s %s: eligible", c->fd, c->version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2",
               c->cipher_name, c->is_server ? "server" : "client");
 }
@@ -247,6 +251,18 @@ static void install(struct conn *c, int d)
     }
     if (!(tls13 ? dir->seq.saw_finished : dir->seq.saw_ccs)) {
         conn_fall_back(c, d, FB_NO_EPOCH, 0);
+        return;
+    }
+    /* The sequence number is only as good as the record count behind it: the
+     * records OpenSSL reported must add up to exactly the bytes its socket
+     * BIO carried, or one went unseen (nonce reuse on TX, a failed RX). */
+    const struct ossl_table *o = ossl();
+    uint64_t carried = d == CONN_TX ? o->BIO_number_written(c->bio) : o->BIO_number_read(c->bio);
+    if (!dir->bio_base_set || dir->bio_base + dir->seq.bytes != carried) {
+        LOG_DEBUG("fd=%d %s: records add up to %llu bytes, the socket BIO carried %llu", c->fd,
+                  dir_name[d], (unsigned long long)(dir->bio_base + dir->seq.bytes),
+                  (unsigned long long)carried);
+        conn_fall_back(c, d, FB_RECORD_ACCOUNTING, 0);
         return;
     }
     uint64_t seq = tls13 ? dir->seq.since_finished : dir->seq.since_ccs;

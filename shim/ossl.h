@@ -12,12 +12,14 @@
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 
+#include "keysched.h"
+
 /* Functions the shim defines itself; the table holds the real ones. */
 #define OSSL_INTERPOSED(X)                                                        \
     X(SSL_new) X(SSL_free) X(SSL_clear) X(SSL_do_handshake) X(SSL_connect)        \
     X(SSL_accept) X(SSL_read) X(SSL_read_ex) X(SSL_peek) X(SSL_peek_ex)           \
     X(SSL_write) X(SSL_write_ex) X(SSL_pending) X(SSL_has_pending)                \
-    X(SSL_get_error) X(SSL_shutdown) X(SSL_key_update) X(SSL_renegotiate)          \
+    X(SSL_get_error) X(SSL_shutdown) X(SSL_key_update) X(SSL_get_key_update_type) X(SSL_renegotiate)          \
     X(SSL_renegotiate_abbreviated) X(SSL_set_msg_callback)                        \
     X(SSL_CTX_set_msg_callback) X(SSL_CTX_set_keylog_callback)                    \
     X(SSL_CTX_get_keylog_callback) X(SSL_set_SSL_CTX) X(BIO_ctrl) X(SSL_ctrl)       \
@@ -41,7 +43,7 @@
     X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
     X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
     X(SSL_want) X(CRYPTO_get_ex_new_index) X(CRYPTO_get_ex_data) X(BIO_method_type) \
-    X(BIO_next) X(BIO_new) X(BIO_s_null) X(HMAC) X(OPENSSL_cleanse)               \
+    X(BIO_next) X(BIO_number_read) X(BIO_number_written) X(BIO_new) X(BIO_s_null) X(HMAC) X(OPENSSL_cleanse)               \
     X(OpenSSL_version_num)
 
 typedef int (*evp_md_size_fn)(const EVP_MD *md);
@@ -79,6 +81,8 @@ static inline const struct ossl_table *ossl(void)
         return &ossl_resolved;
     return ossl_resolve();
 }
+/* The key schedule's hash (keysched.h) over OpenSSL's HMAC with md. */
+struct ks_hash ossl_ks_hash(const EVP_MD *md);
 
 void ossl_missing(const char *name) __attribute__((noreturn));
 

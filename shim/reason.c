@@ -35,6 +35,8 @@ static const char *const texts[FB_COUNT] = {
     [FB_SOCKET_CHANGED] = "socket-changed (the descriptor was closed or names another socket)",
     [FB_RECORD_PADDING] = "record-padding (a padding callback or block padding is set; the kernel cannot pad)",
     [FB_MAX_SEND_FRAGMENT] = "max-send-fragment (set below 16384; the kernel sends 16 KiB records)",
+    [FB_KEYUPDATE_UNSUPPORTED_KERNEL] = "keyupdate-unsupported-kernel (KTLS_SHIM_NO_REKEY=rx-openssl: this kernel cannot rekey TLS 1.3, so OpenSSL keeps RX and follows the peer's KeyUpdates)",
+    [FB_RECORD_ACCOUNTING] = "record-accounting (the records OpenSSL reported do not add up to the bytes on the socket)",
 };
 
 const char *reason_text(enum fallback_reason r)

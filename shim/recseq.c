@@ -6,6 +6,8 @@ void recseq_observe(struct recseq *r, int content_type, const uint8_t *buf, size
     case RECSEQ_RT_HEADER:
         r->since_ccs++;
         r->since_finished++;
+        if (len >= 5)
+            r->bytes += 5 + ((uint64_t)buf[3] << 8 | buf[4]);
         /* OpenSSL 3.0 reports a received ChangeCipherSpec only as this
          * header, so the TLS 1.2 epoch is keyed on the record type */
         if (len >= 1 && buf[0] == RECSEQ_RT_CHANGE_CIPHER_SPEC) {

@@ -19,6 +19,8 @@ struct recseq {
     uint64_t since_ccs;       /* TLS 1.2 epoch: records since ChangeCipherSpec */
     uint64_t since_finished;  /* TLS 1.3 epoch: records since Finished */
     int saw_ccs, saw_finished, saw_key_update;
+    uint64_t bytes;           /* every record reported so far, headers included: what the
+                               * socket must have carried, if none went unreported */
     unsigned ccs_count;       /* grows with every ChangeCipherSpec (by 1 or 2: OpenSSL may report
                                * one as a header and as a message); a change after the
                                * handshake means a renegotiation changed the keys */

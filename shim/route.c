@@ -81,10 +81,8 @@ static void after_openssl(struct conn *c, SSL *s, int was_finished)
 int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *))
 {
     if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)) {
-        if (ossl()->SSL_is_init_finished(s)) {
-            c->err_override = SSL_ERROR_NONE;
-            return 1;
-        }
+        if (ossl()->SSL_is_init_finished(s))
+            return kio_handshake(c, s);
         kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: no second handshake on an offloaded connection");
         c->err_override = SSL_ERROR_SSL;
         return -1;

@@ -21,6 +21,7 @@
 
 struct live_arm {
     atomic_ullong connections, kernel[2], outcome[STATS_OUTCOMES], bytes[STATS_BYTE_KINDS];
+    atomic_ullong events[STATS_EVENTS];
 };
 
 /* Reasons are added under a lock (at decision time, not per byte) but read
@@ -173,6 +174,11 @@ void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n)
     atomic_fetch_add_explicit(&live[arm].bytes[kind], n, memory_order_relaxed);
 }
 
+void stats_event(int arm, enum stats_event ev)
+{
+    atomic_fetch_add_explicit(&live[arm].events[ev], 1, memory_order_relaxed);
+}
+
 /* ---- writing the file: async-signal-safe from here to flush_in_handler ---- */
 
 static void snapshot(struct stats_snapshot *s, int final, int sig)
@@ -205,6 +211,8 @@ static void snapshot(struct stats_snapshot *s, int final, int sig)
             c->outcome[i] = atomic_load_explicit(&live[a].outcome[i], memory_order_relaxed);
         for (int i = 0; i < STATS_BYTE_KINDS; i++)
             c->bytes[i] = atomic_load_explicit(&live[a].bytes[i], memory_order_relaxed);
+        for (int i = 0; i < STATS_EVENTS; i++)
+            c->events[i] = atomic_load_explicit(&live[a].events[i], memory_order_relaxed);
         c->nreasons = atomic_load_explicit(&live_nreasons[a], memory_order_acquire);
         for (int i = 0; i < c->nreasons; i++) {
             memcpy(c->reasons[i].key, live_reasons[a][i].key, STATS_REASON_KEY);

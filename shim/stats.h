@@ -27,6 +27,16 @@ enum stats_bytes {
 
 enum stats_outcome { STATS_BOTH = 0, STATS_TX_ONLY, STATS_RX_ONLY, STATS_NONE, STATS_OUTCOMES };
 
+/* What happened to moved connections later on (TLS 1.3 key updates). */
+enum stats_event {
+    STATS_REKEY_TX = 0,                 /* our KeyUpdate sent, kernel TX rekeyed */
+    STATS_REKEY_RX,                     /* the peer's KeyUpdate followed, kernel RX rekeyed */
+    STATS_KEYUPDATE_UNSUPPORTED_KERNEL, /* a connection ended by a KeyUpdate this kernel
+                                         * cannot follow (before 6.14) */
+    STATS_REKEY_FAILED,                 /* a rekey the kernel refused: connection failed */
+    STATS_EVENTS
+};
+
 #define STATS_MAX_REASONS 24
 #define STATS_REASON_KEY 48
 
@@ -35,6 +45,7 @@ struct stats_arm_counts {
     uint64_t kernel[2];                 /* [0] rx, [1] tx */
     uint64_t outcome[STATS_OUTCOMES];
     uint64_t bytes[STATS_BYTE_KINDS];
+    uint64_t events[STATS_EVENTS];
     struct {
         char key[STATS_REASON_KEY];
         uint64_t n[2];                  /* [0] rx, [1] tx */
@@ -84,6 +95,7 @@ void stats_connection(int arm);
 void stats_direction(int arm, int tx, const char *reason);
 void stats_outcome(int arm, int tx_kernel, int rx_kernel);
 void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n);
+void stats_event(int arm, enum stats_event ev);
 /* Writes the file if KTLS_SHIM_STATS_INTERVAL has passed since the last write. */
 void stats_tick(void);
 /* The counters now, as the next file would show them. */

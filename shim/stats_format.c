@@ -139,6 +139,8 @@ static void put_arm(struct out *o, const char *name, const struct stats_arm_coun
         "kernel_tx", "kernel_rx", "kernel_sendfile", "openssl_tx", "openssl_rx",
         "emulated_sendfile"};
     static const char *const outcomes[STATS_OUTCOMES] = {"both", "tx_only", "rx_only", "none"};
+    static const char *const events[STATS_EVENTS] = {"rekey_tx", "rekey_rx",
+                                                     "keyupdate-unsupported-kernel", "rekey_failed"};
     put(o, "    ");
     put_string(o, name);
     put(o, ": {\n      \"connections\": ");
@@ -153,6 +155,9 @@ static void put_arm(struct out *o, const char *name, const struct stats_arm_coun
     put(o, "},\n      \"bytes\": {");
     for (int i = 0; i < STATS_BYTE_KINDS; i++)
         put_field_u64(o, i ? ", " : "", bytes[i], a->bytes[i]);
+    put(o, "},\n      \"events\": {");
+    for (int i = 0; i < STATS_EVENTS; i++)
+        put_field_u64(o, i ? ", " : "", events[i], a->events[i]);
     put(o, "}\n    }");
 }
 

@@ -52,13 +52,27 @@ requires_ktls() {
     have_ktls || skip "kernel has no kTLS (run via make test-vm)"
 }
 
+# What this kernel's TLS can do, as ktls-check probes it, once per boot and
+# before any test reads a counter (the probe installs throwaway keys, which
+# the kernel's counters count): lines "cipher TLS CIPHER" for what TLS_TX and
+# TLS_RX both take, and "rekey yes|no".
+KTLS_CAPS=${TMPDIR:-/tmp}/ktls-caps.$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo boot)
+if [[ ! -s $KTLS_CAPS && -x "$REPO/build/ktls-check" ]]; then
+    { "$REPO/build/ktls-check" --json 2>/dev/null || true; } | python3 -c '
+import json, sys
+caps = json.load(sys.stdin)
+for c in caps["ciphers"]:
+    if c["tx"] and c["rx"]:
+        print("cipher", c["tls"], c["cipher"])
+print("rekey", "yes" if (caps.get("rekey") or {}).get("tx") else "no")' >"$KTLS_CAPS.$$" &&
+        mv "$KTLS_CAPS.$$" "$KTLS_CAPS"
+fi
+
 # 0 when the running kernel takes keys of this variant (12_aes_128_gcm,
-# 13_chacha, 12_aes128, ...) for TLS_TX and TLS_RX, as ktls-check probes it:
-# 5.10 has no ChaCha20-Poly1305 in kTLS (it came in 5.11). The probe runs once
-# per boot.
+# 13_chacha, 12_aes128, ...) for TLS_TX and TLS_RX: 5.10 has no
+# ChaCha20-Poly1305 in kTLS (it came in 5.11).
 kernel_takes() {
-    local v=${1,,} tls cipher cache
-    cache=${TMPDIR:-/tmp}/ktls-ciphers.$(cat /proc/sys/kernel/random/boot_id)
+    local v=${1,,} tls cipher
     tls=${v:0:1}.${v:1:1}
     case $v in
     *chacha*) cipher=CHACHA20-POLY1305 ;;
@@ -66,14 +80,13 @@ kernel_takes() {
     *aes*256* | *aes256*) cipher=AES-256-GCM ;;
     *) echo "kernel_takes: unknown variant $1" >&2; return 2 ;;
     esac
-    if [[ ! -s $cache ]]; then
-        "$REPO/build/ktls-check" --json 2>/dev/null | python3 -c '
-import json, sys
-for c in json.load(sys.stdin)["ciphers"]:
-    if c["tx"] and c["rx"]:
-        print(c["tls"], c["cipher"])' >"$cache.tmp" && mv "$cache.tmp" "$cache"
-    fi
-    grep -qx "$tls $cipher" "$cache"
+    grep -qx "cipher $tls $cipher" "$KTLS_CAPS"
+}
+
+# 0 when the running kernel can rekey a TLS 1.3 socket (a second TLS_TX:
+# 6.14 and later).
+kernel_rekeys() {
+    grep -qx "rekey yes" "$KTLS_CAPS"
 }
 
 # 1 or 0: whether a shimmed side of this variant must end up in the kernel

@@ -19,6 +19,7 @@ ec_variant() {
     case $1 in
     12_aes128) echo "--tls 1.2 --cipher ECDHE-ECDSA-AES128-GCM-SHA256" ;;
     12_chacha) echo "--tls 1.2 --cipher ECDHE-ECDSA-CHACHA20-POLY1305" ;;
+    13_aes128) echo "--tls 1.3 --cipher TLS_AES_128_GCM_SHA256" ;;
     13_aes256) echo "--tls 1.3 --cipher TLS_AES_256_GCM_SHA384" ;;
     13_chacha) echo "--tls 1.3 --cipher TLS_CHACHA20_POLY1305_SHA256" ;;
     *) echo "ec_variant: unknown $1" >&2; return 1 ;;

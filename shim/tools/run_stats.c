@@ -276,6 +276,10 @@ static void table(FILE *to, const struct run_totals *t, int control)
         {"bytes sent via OpenSSL", "bytes.openssl_tx"},
         {"bytes received via OpenSSL", "bytes.openssl_rx"},
         {"bytes sendfile emulated", "bytes.emulated_sendfile"},
+        {"TLS 1.3 KeyUpdates sent (TX rekeyed)", "events.rekey_tx"},
+        {"TLS 1.3 KeyUpdates followed (RX)", "events.rekey_rx"},
+        {"ended: KeyUpdate, kernel can't rekey", "events.keyupdate-unsupported-kernel"},
+        {"ended: the kernel refused a rekey", "events.rekey_failed"},
     };
     if (control)
         fprintf(to, "  %-34s %14s %14s\n", "", "offload arm", "control arm");

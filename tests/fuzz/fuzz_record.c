@@ -3,7 +3,8 @@
  * messages, split across reads at any point, and errors - into SSL_read,
  * SSL_peek and SSL_shutdown results. The kernel is played from the input:
  *
- *   byte 0: flags (bit0 TLS 1.3, bit1 server, bit2 peek, bit3 shutdown at end)
+ *   byte 0: flags (bit0 TLS 1.3, bit1 server, bit2 peek, bit3 shutdown at end,
+ *           bit4 the kernel can rekey: KeyUpdates are followed, not fatal)
  *   byte 1: read buffer size - 1
  *   then chunks: [kind][len][len bytes]; kind < 0xf0 is a record type whose
  *   bytes a recvmsg returns (at most what was asked; the rest stays for the
@@ -13,8 +14,10 @@
  * application-data bytes played, in order (never alert or handshake bytes);
  * every failure leaves a defined SSL_get_error answer; once the connection
  * failed for good nothing more is delivered; every alert the shim sends is
- * one 2-byte record; the loop always ends; SO_RCVLOWAT, which the shim
- * raises while a record is incomplete, is the program's again at every read. */
+ * one 2-byte record; every KeyUpdate the shim sends is one whole 5-byte
+ * message with request_update 0; RX is rekeyed once per KeyUpdate followed;
+ * SO_RCVLOWAT, which the shim raises while a record is incomplete, is the
+ * program's again at every read; the loop always ends. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,7 +35,8 @@ static const uint8_t *cur;
 static size_t cur_left;
 static uint8_t app_stream[1 << 16];
 static size_t app_played, app_delivered;
-static int sent_alerts;
+static int sent_alerts, sent_key_updates, rx_installs, tx_installs;
+static int can_rekey;
 static int rcvlowat = 1; /* the program's value is 1 */
 
 static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET,
@@ -109,11 +113,40 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
 
 ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len)
 {
-    (void)fd, (void)buf;
+    (void)fd;
+    const uint8_t *b = buf;
+    if (type == TLS_RECORD_HANDSHAKE) {
+        /* our answer to update_requested: update_not_requested, whole */
+        if (!can_rekey || len != 5 || b[0] != 24 || b[3] != 1 || b[4] != 0)
+            abort();
+        sent_key_updates++;
+        return (ssize_t)len;
+    }
     if (type != TLS_RECORD_ALERT || len != 2)
         abort();
     sent_alerts++;
     return (ssize_t)len;
+}
+
+int kernel_rekey_available(void)
+{
+    return can_rekey;
+}
+
+int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len)
+{
+    (void)fd;
+    if (!can_rekey || !len || info->base.version != TLS_1_3_VERSION)
+        abort();
+    /* a new key starts at sequence 0 */
+    static const uint8_t zero[8];
+    if (memcmp(info->aes_gcm_128.rec_seq, zero, 8) != 0)
+        abort();
+    if (tx)
+        tx_installs++;
+    else
+        rx_installs++;
+    return 0;
 }
 
 ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2])
@@ -149,13 +182,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.is_server = (data[0] >> 1) & 1;
     c.cipher = ktls_cipher_desc(KTLS_CIPHER_AES_128_GCM);
     c.dir[CONN_RX].state = c.dir[CONN_TX].state = DIR_KERNEL;
+    c.tx_update_pending = -1;
+    can_rekey = (data[0] >> 4) & 1;
+    if (c.version == TLS1_3_VERSION) {
+        c.md = EVP_sha256();
+        c.dir[CONN_RX].secret_len = c.dir[CONN_TX].secret_len = 32;
+    }
     int peek = (data[0] >> 2) & 1, shut = (data[0] >> 3) & 1;
     size_t cap = (size_t)data[1] + 1;
     in = data + 2;
     in_left = size - 2;
     cur_left = 0;
     app_played = app_delivered = 0;
-    sent_alerts = 0;
+    sent_alerts = sent_key_updates = rx_installs = tx_installs = 0;
     rcvlowat = 1;
     uint8_t *buf = malloc(cap);
 
@@ -196,6 +235,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)kio_shutdown(&c, s);
     if (sent_alerts > 2)
         abort(); /* one fatal alert, one close_notify at most */
+    if (tx_installs != sent_key_updates || (!can_rekey && rx_installs))
+        abort(); /* TX rekeyed exactly once per KeyUpdate sent */
     ERR_clear_error();
     fdmap_forget(c.fd, &c);
     free(buf);

@@ -9,13 +9,13 @@ series=${KTLS_VM_KERNEL:-$(uname -r | cut -d. -f1-2)}
 for ossl in "$@"; do
     echo "# cell: $series $ossl"
     start=$SECONDS
-    KTLS_OSSL=$ossl bats --tap tests/00-harness.bats
+    KTLS_OSSL=$ossl bats --tap --timing tests/00-harness.bats
     while read -r file regex; do
         [[ -z $file || $file == \#* ]] && continue
         if [[ -n $regex ]]; then
-            KTLS_OSSL=$ossl bats --tap --filter "$regex" "$file"
+            KTLS_OSSL=$ossl bats --tap --timing --filter "$regex" "$file"
         else
-            KTLS_OSSL=$ossl bats --tap "$file"
+            KTLS_OSSL=$ossl bats --tap --timing "$file"
         fi
     done <tests/matrix/core.list
     echo "# cell-time: $series $ossl $((SECONDS - start)) s"

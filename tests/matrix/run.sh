@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# run.sh [--cells "K:O ..."] [KERNELS [OPENSSLS]]: the kTLS core set
+# run.sh [--prepare-only | --prepared] [--cells "K:O ..."] [KERNELS [OPENSSLS]]: the kTLS core set
 # (core.list) in every cell of kernel x OpenSSL, each kernel booted once in
 # the QEMU guest with all of its OpenSSL cells run inside that one boot.
 # KERNELS: 5.10 6.1 6.12 7.3 (default all); OPENSSLS: 1.1.1w 3.0 3.5 (default
 # all); --cells lists KERNEL:OPENSSL pairs instead. Kernels, OpenSSL builds and
-# the test programs are fetched or built first (cached outside the clone).
+# the test programs are fetched or built first (cached outside the clone);
+# --prepare-only stops there, --prepared skips it (tests/run-all.sh prepares
+# while the host stages run).
 # Ends with a table (kernel, OpenSSL, passed, failed, seconds) and one line
-# "N passed, N failed"; a skip counts as a failure. TAP goes to stdout,
-# KTLS_MATRIX_LOG (a directory) keeps each kernel's raw output.
+# "N passed, N failed"; a skip counts as a failure. TAP goes to stdout (each
+# kernel's once its guest is done), KTLS_MATRIX_LOG (a directory) keeps each
+# kernel's raw output; KTLS_MATRIX_JOBS guests run at once (default 1).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+prepare=1 run=1
+case ${1:-} in
+--prepare-only) run=0; shift ;;
+--prepared) prepare=0; shift ;;
+esac
 all_kernels="5.10 6.1 6.12 7.3"
 all_openssls="1.1.1w 3.0 3.5"
 cells=()
@@ -34,11 +42,11 @@ stamp() { date -u +%H:%M:%S; }
 # Everything the guests need, built or fetched on the host (the guest's / is
 # read-only).
 prep_start=$SECONDS
-make -s all >&2 || exit 1
+[[ $prepare == 1 ]] && { make -s all >&2 || exit 1; }
 declare -A built=()
 for c in "${cells[@]}"; do
     o=${c#*:}
-    [[ -n ${built[$o]:-} ]] && continue
+    [[ $prepare == 1 && -z ${built[$o]:-} ]] || continue
     echo "# $(stamp) preparing OpenSSL $o and its test programs" >&2
     tests/matrix/build-progs.sh "$o" >/dev/null || { echo "run.sh: OpenSSL $o could not be prepared" >&2; exit 1; }
     built[$o]=1
@@ -49,22 +57,49 @@ for c in "${cells[@]}"; do
     [[ " ${kernels[*]} " == *" $k "* ]] || kernels+=("$k")
 done
 for k in "${kernels[@]}"; do
+    [[ $prepare == 1 ]] || break
     echo "# $(stamp) preparing kernel $k" >&2
     kver=$(tests/vm/fetch-kernel.sh "$k") && tests/vm/build-initramfs.sh "$kver" >/dev/null ||
         { echo "run.sh: kernel $k could not be prepared" >&2; exit 1; }
 done
-echo "# stage: matrix preparation (OpenSSL builds, kernels) $((SECONDS - prep_start)) s" >&2
+[[ $prepare == 1 ]] && echo "# stage: matrix preparation (OpenSSL builds, kernels) $((SECONDS - prep_start)) s" >&2
+[[ $run == 1 ]] || exit 0
 
 declare -A pass=() fail=() secs=()
-for k in "${kernels[@]}"; do
-    openssls=()
-    for c in "${cells[@]}"; do [[ ${c%%:*} == "$k" ]] && openssls+=("${c#*:}"); done
+openssls_of() { # KERNEL -> the OpenSSLs of its cells
+    local c
+    for c in "${cells[@]}"; do [[ ${c%%:*} == "$1" ]] && echo "${c#*:}"; done
+}
+boot() { # KERNEL: one guest, all of the kernel's cells, TAP into kernel-K.tap
+    local k=$1 openssls
+    mapfile -t openssls < <(openssls_of "$k")
     echo "# $(stamp) booting kernel $k for OpenSSL ${openssls[*]}" >&2
-    out=$log_dir/kernel-$k.tap
     KTLS_VM_KERNEL=$k KTLS_STRICT=1 KTLS_IN_GUEST=1 KTLS_PAYLOAD=${KTLS_PAYLOAD:-262144} \
-    KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST KTLS_PAYLOAD" \
+    KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST KTLS_PAYLOAD KTLS_KEY_UPDATES" \
         tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-2400}" -- \
-        tests/matrix/guest-cells.sh "${openssls[@]}" | tee "$out"
+        tests/matrix/guest-cells.sh "${openssls[@]}" >"$log_dir/kernel-$k.tap" 2>"$log_dir/kernel-$k.err"
+    echo "# $(stamp) kernel $k done" >&2
+}
+# KTLS_MATRIX_JOBS guests at once (default 1): each keeps about one core busy
+jobs_max=${KTLS_MATRIX_JOBS:-1}
+running=()
+for k in "${kernels[@]}"; do
+    while ((${#running[@]} >= jobs_max)); do
+        wait -n || true
+        alive=()
+        for p in "${running[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+        running=("${alive[@]}")
+    done
+    boot "$k" &
+    running+=($!)
+done
+wait
+
+for k in "${kernels[@]}"; do
+    mapfile -t openssls < <(openssls_of "$k")
+    out=$log_dir/kernel-$k.tap
+    cat "$out"
+    grep -v -e '^\[ *[0-9.]*\]' "$log_dir/kernel-$k.err" >&2 || true
     # count per cell; a bats run that stopped short of its plan counts once
     cell= planned=0 seen=0
     close_run() {

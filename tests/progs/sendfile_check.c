@@ -6,7 +6,9 @@
  * otherwise emulated with SSL_write), and treat the reused number as the
  * plain socket it now is. Whether the kernel encrypts is read from the socket
  * itself (getsockopt SOL_TLS TLS_TX), not from any library's answer.
- * Usage: sendfile_check [1.2|1.3]. Exit 0 and "PASS ..." on success.
+ * Usage: sendfile_check [1.2|1.3] [--ossl-ktls]. Exit 0 and "PASS ..." on
+ * success. --ossl-ktls turns on OpenSSL's own kTLS (3.0+; exit 2 where the
+ * OpenSSL has none), whose SSL_sendfile the shim must leave to OpenSSL.
  *
  * sendfile_check partial [1.2|1.3]: the same file over a non-blocking socket
  * with a tiny send buffer and a slow reader, so sendfile and SSL_sendfile
@@ -64,12 +66,18 @@ static void tcp_pair(int *client, int *server)
         die("loopback TCP pair");
 }
 
+static int ossl_ktls;
+
 static SSL_CTX *make_ctx(int server, int version)
 {
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (!ctx || !SSL_CTX_set_min_proto_version(ctx, version)
         || !SSL_CTX_set_max_proto_version(ctx, version))
         die("ctx");
+#ifdef SSL_OP_ENABLE_KTLS
+    if (ossl_ktls)
+        SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+#endif
     if (server) {
         if (!use_self_signed_identity(ctx, test_ec_key(), 3600))
             die("cert");
@@ -282,6 +290,13 @@ int main(int argc, char **argv)
         argv++;
     }
     int version = argc > 1 && strcmp(argv[1], "1.2") == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    ossl_ktls = argc > 2 && strcmp(argv[2], "--ossl-ktls") == 0;
+#ifndef SSL_OP_ENABLE_KTLS
+    if (ossl_ktls) {
+        fprintf(stderr, "sendfile_check: --ossl-ktls needs OpenSSL 3.0 or later\n");
+        return 2;
+    }
+#endif
     alarm(120);
     for (size_t i = 0; i < FILE_BYTES; i++)
         content[i] = (unsigned char)(i * 2654435761u >> 13);

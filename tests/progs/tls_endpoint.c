@@ -9,7 +9,8 @@
  *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
  *   [--marker STR] [--key-update-after N [--key-update-requested]]
- *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N]
+ *   [--key-update-every M [--key-updates K]]
+ *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N] [--ossl-ktls]
  *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
@@ -20,7 +21,10 @@
  * application-data records received (as on the wire, 0 if none).
  * The server prints "PORT <n>" first. Blocking mode is sequential (client
  * sends then reads, server reads then sends); --nonblock interleaves both
- * directions in a poll() loop. --conns N: the server serves N connections in
+ * directions in a poll() loop. --key-update-every M: a KeyUpdate (SSL_key_update)
+ * after every M bytes sent, from --key-update-after on, K times (default
+ * 1); each time SSL_get_key_update_type must say it is owed until the next
+ * write has sent it (RESULT key_updates= and ku_view=ok|bad). --conns N: the server serves N connections in
  * turn (one SSL_CTX, so its session cache and tickets carry over) and the
  * client makes N, each after the first resuming the session of the one before;
  * every connection prints its own RESULT line, with reused=0|1. */
@@ -50,10 +54,11 @@
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    int key_update_requested, payload_only;
+    int key_update_requested, payload_only, ossl_ktls;
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
+    size_t key_update_every, key_updates;
     size_t dup;
     size_t max_send_fragment, block_padding, padding_cb;
     unsigned seed, timeout, conns;
@@ -216,6 +221,14 @@ static SSL_CTX *make_ctx(void)
         SSL_CTX_set_min_proto_version(ctx, opt.version);
         SSL_CTX_set_max_proto_version(ctx, opt.version);
     }
+    if (opt.ossl_ktls) {
+        /* OpenSSL's own kTLS (3.0+): the shim must leave such a connection be */
+#ifdef SSL_OP_ENABLE_KTLS
+        SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+#else
+        usage("--ossl-ktls needs OpenSSL 3.0 or later (this one has no kTLS of its own)");
+#endif
+    }
     if (opt.cipher) {
         int ok = opt.version == TLS1_3_VERSION ? SSL_CTX_set_ciphersuites(ctx, opt.cipher)
                                                : SSL_CTX_set_cipher_list(ctx, opt.cipher);
@@ -344,16 +357,30 @@ static long do_read(SSL *ssl, struct flow *f, unsigned char *buf, size_t cap, in
 
 /* Once f.sent reaches the configured point: a KeyUpdate (TLS 1.3) or a
  * renegotiation (TLS 1.2), so the peer meets it mid-stream. 0 on failure. */
+static size_t key_updates_done;
+static const char *ku_view = "ok"; /* what SSL_get_key_update_type said, as OpenSSL documents it */
+
 static int post_handshake_sent(SSL *ssl, size_t sent)
 {
-    static int key_update_done, renegotiate_done;
-    if (opt.key_update_after && !key_update_done && sent >= opt.key_update_after) {
-        key_update_done = 1;
-        if (!SSL_key_update(ssl, opt.key_update_requested ? SSL_KEY_UPDATE_REQUESTED
-                                                          : SSL_KEY_UPDATE_NOT_REQUESTED)) {
+    static int renegotiate_done;
+    static size_t next_at;
+    size_t wanted = opt.key_update_every ? (opt.key_updates ? opt.key_updates : 1)
+                                         : opt.key_update_after ? 1 : 0;
+    int type = opt.key_update_requested ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED;
+    if (key_updates_done && key_updates_done <= wanted && sent > 0
+        && SSL_get_key_update_type(ssl) != SSL_KEY_UPDATE_NONE && !strcmp(ku_view, "ok"))
+        ku_view = "bad:still-owed-after-a-write";
+    if (!next_at)
+        next_at = opt.key_update_after ? opt.key_update_after : opt.key_update_every;
+    if (key_updates_done < wanted && sent >= next_at) {
+        key_updates_done++;
+        next_at += opt.key_update_every;
+        if (!SSL_key_update(ssl, type)) {
             ssl_error(ssl, 0, "key_update");
             return 0;
         }
+        if (SSL_get_key_update_type(ssl) != type && !strcmp(ku_view, "ok"))
+            ku_view = "bad:not-owed-after-SSL_key_update";
     }
     if (opt.renegotiate_after && !renegotiate_done && sent >= opt.renegotiate_after) {
         renegotiate_done = 1;
@@ -473,6 +500,9 @@ static int run_connection(SSL_CTX *ctx, int fd)
         f.sent = f.received;
 
     int tx = ktls_set(fd, 1), rx = ktls_set(fd, 2);
+    /* a KeyUpdate still owed at the end (OpenSSL answers a peer's request at
+     * its next write): a peer counting our updates must not expect it */
+    int ku_owed = SSL_version(ssl) == TLS1_3_VERSION && SSL_get_key_update_type(ssl) != SSL_KEY_UPDATE_NONE;
     char ulp[16] = "none";
     socklen_t ulen = sizeof(ulp);
     if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulen) != 0 || !ulp[0])
@@ -513,11 +543,12 @@ static int run_connection(SSL_CTX *ctx, int fd)
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
            "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
-           "last_error=%s error_code=%s errors=%s reused=%d rec_in_min=%u rec_in_max=%u\n",
+           "last_error=%s error_code=%s errors=%s reused=%d key_updates=%zu ku_view=%s ku_owed=%d "
+           "rec_in_min=%u rec_in_max=%u\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
            error_text, last_error, error_code, error_queue, (int)SSL_session_reused(ssl),
-           rec_in_min, rec_in_max);
+           key_updates_done, ku_view, ku_owed, rec_in_min, rec_in_max);
     fflush(stdout);
     if (!opt.server) { /* a TLS 1.3 ticket came with the data: resumable now */
         SSL_SESSION_free(resume_from);
@@ -568,6 +599,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--marker")) opt.marker = VALUE();
         else if (!strcmp(a, "--key-update-after"))
             opt.key_update_after = number(VALUE(), "bad --key-update-after");
+        else if (!strcmp(a, "--key-update-every"))
+            opt.key_update_every = number(VALUE(), "bad --key-update-every");
+        else if (!strcmp(a, "--key-updates")) opt.key_updates = number(VALUE(), "bad --key-updates");
         else if (!strcmp(a, "--key-update-requested")) opt.key_update_requested = 1;
         else if (!strcmp(a, "--payload-only")) opt.payload_only = 1;
         else if (!strcmp(a, "--dup")) opt.dup = number(VALUE(), "bad --dup");
@@ -594,6 +628,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--peek")) opt.peek = 1;
         else if (!strcmp(a, "--msgcb")) opt.msgcb = 1;
         else if (!strcmp(a, "--text")) opt.text = 1;
+        else if (!strcmp(a, "--ossl-ktls")) opt.ossl_ktls = 1;
         else if (!strcmp(a, "--conns")) {
             opt.conns = (unsigned)number(VALUE(), "bad --conns");
             if (!opt.conns) usage("--conns must be > 0");

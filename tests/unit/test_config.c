@@ -226,6 +226,14 @@ TEST(sample_seed_stats_values)
     CHECK_EQ_INT(cfg.stats_interval, 86400);
     CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_RUN_ID", "ab-test_1.2"), 0);
     CHECK_STR(cfg.run_id, "ab-test_1.2");
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_REKEY_RECORDS", "3"), 0);
+    CHECK(cfg.rekey_records == 3);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_REKEY_RECORDS", "4611686018427387904"), 0);
+    CHECK(cfg.rekey_records == 1ULL << 62);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_NO_REKEY", "rx-openssl"), 0);
+    CHECK_EQ_INT(cfg.no_rekey_rx_openssl, 1);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_NO_REKEY", "FAIL"), 0);
+    CHECK_EQ_INT(cfg.no_rekey_rx_openssl, 0);
     CHECK_EQ_INT(report_calls, 0);
 }
 
@@ -354,6 +362,10 @@ TEST(bad_values_keep_defaults_and_report_once)
     CHECK_BAD("KTLS_SHIM_STATS_INTERVAL", "86401");
     CHECK_BAD("KTLS_SHIM_STATS_INTERVAL", "1.5");
     CHECK_BAD("KTLS_SHIM_STATS_INTERVAL", "-5");
+    CHECK_BAD("KTLS_SHIM_REKEY_RECORDS", "0");
+    CHECK_BAD("KTLS_SHIM_REKEY_RECORDS", "4611686018427387905");
+    CHECK_BAD("KTLS_SHIM_REKEY_RECORDS", "1e6");
+    CHECK_BAD("KTLS_SHIM_NO_REKEY", "openssl");
     CHECK_BAD("KTLS_SHIM_RUN_ID", "a b");
     CHECK_BAD("KTLS_SHIM_RUN_ID", "x/../y");
     static char long_id[66];

@@ -109,3 +109,22 @@ TEST(recv_with_truncated_control_data_is_refused)
     close(sv[0]);
     close(sv[1]);
 }
+
+/* Rekey is known from the release for 6.14 and later (no probe, whose
+ * throwaway keys would show in /proc/net/tls_stat). */
+TEST(release_with_rekey_is_6_14_or_later)
+{
+    CHECK_EQ_INT(kernel_release_has_rekey("6.14.0"), 1);
+    CHECK_EQ_INT(kernel_release_has_rekey("6.14"), 1);
+    CHECK_EQ_INT(kernel_release_has_rekey("6.15.2-arch1-1"), 1);
+    CHECK_EQ_INT(kernel_release_has_rekey("7.3.4+deb13-amd64"), 1);
+    CHECK_EQ_INT(kernel_release_has_rekey("10.0.1"), 1);
+    CHECK_EQ_INT(kernel_release_has_rekey("6.13.12"), 0);
+    CHECK_EQ_INT(kernel_release_has_rekey("6.12.117+deb13-amd64"), 0);
+    CHECK_EQ_INT(kernel_release_has_rekey("6.1.0-50-amd64"), 0);
+    CHECK_EQ_INT(kernel_release_has_rekey("5.10.223-ktls-7a5b121c1e19"), 0);
+    CHECK_EQ_INT(kernel_release_has_rekey("6.2"), 0);
+    CHECK_EQ_INT(kernel_release_has_rekey(""), 0);
+    CHECK_EQ_INT(kernel_release_has_rekey("six.fourteen"), 0);
+    CHECK_EQ_INT(kernel_release_has_rekey("6."), 0);
+}

@@ -505,6 +505,36 @@ TEST(hkdf_expand_label_matches_openssl_hkdf)
     }
 }
 
+/* KeyUpdate's chain of secrets, 1000 steps in place, each against OpenSSL's
+ * own HKDF-Expand with the "tls13 traffic upd" label. */
+TEST(tls13_next_secret_chain_matches_openssl_hkdf)
+{
+    static const char *const digests[] = {"SHA256", "SHA384"};
+    uint8_t secret[48], expect[48], info[64];
+    for (int d = 0; d < 2; d++) {
+        struct ks_hash h = d ? ks_sha384() : ks_sha256();
+        fill_pattern(secret, sizeof(secret), (unsigned)(d + 17));
+        memcpy(expect, secret, sizeof(secret));
+        size_t info_len = build_hkdf_label(info, h.digest_len, "traffic upd", NULL, 0);
+        for (int step = 0; step < 1000; step++) {
+            REQUIRE(openssl_hkdf_expand(digests[d], expect, h.digest_len, info, info_len, expect,
+                                        h.digest_len));
+            REQUIRE(ks_tls13_next_secret(&h, secret, secret) == 1);
+            if (memcmp(secret, expect, h.digest_len) != 0) {
+                unit_fail(__FILE__, __LINE__, "%s: step %d differs from OpenSSL", digests[d], step);
+                return;
+            }
+        }
+    }
+    /* a failing HMAC leaves zeros, never the old secret */
+    struct ks_hash spy = {EVP_sha256(), 32, hmac_spy};
+    uint8_t s2[32], zero[32] = {0};
+    fill_pattern(s2, sizeof(s2), 5);
+    spy_reset(1);
+    CHECK_EQ_INT(ks_tls13_next_secret(&spy, s2, s2), 0);
+    CHECK_MEM(s2, zero, sizeof(zero));
+}
+
 /* The limits of RFC 8446 / RFC 5869, accepted right up to the edge. */
 TEST(hkdf_expand_label_limits)
 {
