@@ -39,7 +39,8 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
-         $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench
+         $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench \
+         $(BUILD)/two_openssl $(BUILD)/other_openssl.so
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
@@ -106,21 +107,29 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
 	mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ -lssl -lcrypto -lpthread
 
-$(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h | $(BUILD)
+$(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
 
 # The test programs against another OpenSSL of the matrix, with an RPATH to
 # it (it may share the distro's soname): tests/matrix/build-progs.sh runs
 # make matrix-progs OSSL_PREFIX=... PROG_DIR=build/ossl-VERSION MATRIX_PROGS=...
-MATRIX_PROGS ?= tls_endpoint sendfile_check tls_threads ossl_ktls_selftest
+MATRIX_PROGS ?= tls_endpoint sendfile_check tls_threads ossl_ktls_selftest two_openssl other_openssl.so
 ifneq ($(OSSL_PREFIX),)
 MATRIX_BINS := $(addprefix $(PROG_DIR)/,$(MATRIX_PROGS))
 matrix-progs: $(MATRIX_BINS)
-$(MATRIX_BINS): $(PROG_DIR)/%: tests/progs/%.c tests/progs/test_identity.h
+$(filter-out %.so,$(MATRIX_BINS)): $(PROG_DIR)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h
 	mkdir -p $(PROG_DIR)
 	$(CC) $(WARN) $(CFLAGS) -I$(OSSL_PREFIX)/include $< -o $@ -L$(OSSL_PREFIX)/lib \
 	    -Wl,-rpath,$(OSSL_PREFIX)/lib -Wl,--disable-new-dtags -lssl -lcrypto -lpthread
+$(filter %.so,$(MATRIX_BINS)): $(PROG_DIR)/%.so: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h
+	mkdir -p $(PROG_DIR)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -I$(OSSL_PREFIX)/include $< -o $@ -L$(OSSL_PREFIX)/lib \
+	    -Wl,-rpath,$(OSSL_PREFIX)/lib -Wl,--disable-new-dtags -lssl -lcrypto -lpthread
 endif
+
+# a plugin with its own OpenSSL (here the distro's), for two_openssl of another
+$(BUILD)/other_openssl.so: tests/progs/other_openssl.c tests/progs/exchange.h tests/progs/test_identity.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $< -o $@ -lssl -lcrypto -lpthread
 
 # no link-time OpenSSL: it loads libssl twice itself (dlopen, dlmopen)
 $(BUILD)/hookbench: tests/progs/hookbench.c tests/progs/loopback.h | $(BUILD)
@@ -155,6 +164,7 @@ test-host: all check-exports check-glibc test-unit
 
 # KTLS_VM_KERNEL=5.10|6.1|6.12|7.3 picks the guest's kernel (default 6.1)
 test-vm: all
+	tests/matrix/build-progs.sh 1.1.1w >/dev/null # two OpenSSLs in one process (15-inert-more)
 	tests/run-bats.sh vm
 
 # The kTLS core set (tests/matrix/core.list) on every cell of kernels x

@@ -15,6 +15,7 @@
 
 EXPORT ossl_ssize_t SSL_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
 {
+    ENTER(SSL_sendfile, -1, s, fd, offset, size, flags);
     return fileserve_ssl_sendfile(s, fd, offset, size, flags);
 }
 
@@ -79,7 +80,17 @@ EXPORT int fclose(FILE *stream)
     return libc()->fclose(stream);
 }
 
+/* BIO_ctrl runs long before a program loads libssl: the served libcrypto's
+ * comes from ossl_bio_ctrl(), which never resolves the whole table. */
 EXPORT long BIO_ctrl(BIO *b, int cmd, long larg, void *parg)
 {
-    return fileserve_bio_ctrl(ossl_bio_ctrl(), b, cmd, larg, parg);
+    const struct ossl_table *other = ossl_foreign(__builtin_return_address(0));
+    bio_ctrl_fn real = other ? other->BIO_ctrl : ossl_bio_ctrl();
+    if (__builtin_expect(!real, 0)) {
+        ossl_absent("BIO_ctrl");
+        return 0;
+    }
+    if (other)
+        return real(b, cmd, larg, parg);
+    return fileserve_bio_ctrl(real, b, cmd, larg, parg);
 }

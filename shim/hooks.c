@@ -13,6 +13,7 @@
 
 EXPORT SSL *SSL_new(SSL_CTX *ctx)
 {
+    ENTER(SSL_new, NULL, ctx);
     SSL *s = REAL(SSL_new)(ctx);
     if (s && !shim_depth)
         route_attach(s);
@@ -21,11 +22,13 @@ EXPORT SSL *SSL_new(SSL_CTX *ctx)
 
 EXPORT void SSL_free(SSL *s)
 {
+    ENTER_VOID(SSL_free, s);
     REAL(SSL_free)(s); /* our state (and its fd entry) goes with the SSL's ex_data */
 }
 
 EXPORT int SSL_clear(SSL *s)
 {
+    ENTER(SSL_clear, 0, s);
     struct conn *c = tracked(s);
     int ret = REAL(SSL_clear)(s);
     if (c && ret == 1)
@@ -39,14 +42,27 @@ static int handshake(SSL *s, int (*real)(SSL *))
     return c ? route_handshake(c, s, real) : real(s);
 }
 
-EXPORT int SSL_do_handshake(SSL *s) { return handshake(s, REAL(SSL_do_handshake)); }
-EXPORT int SSL_connect(SSL *s) { return handshake(s, REAL(SSL_connect)); }
-EXPORT int SSL_accept(SSL *s) { return handshake(s, REAL(SSL_accept)); }
+EXPORT int SSL_do_handshake(SSL *s)
+{
+    ENTER(SSL_do_handshake, -1, s);
+    return handshake(s, REAL(SSL_do_handshake));
+}
+EXPORT int SSL_connect(SSL *s)
+{
+    ENTER(SSL_connect, -1, s);
+    return handshake(s, REAL(SSL_connect));
+}
+EXPORT int SSL_accept(SSL *s)
+{
+    ENTER(SSL_accept, -1, s);
+    return handshake(s, REAL(SSL_accept));
+}
 
 /* ---- reads ---- */
 
 EXPORT int SSL_read(SSL *s, void *buf, int num)
 {
+    ENTER(SSL_read, -1, s, buf, num);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_read)(s, buf, num);
@@ -61,6 +77,7 @@ EXPORT int SSL_read(SSL *s, void *buf, int num)
 
 EXPORT int SSL_peek(SSL *s, void *buf, int num)
 {
+    ENTER(SSL_peek, -1, s, buf, num);
     struct conn *c = watched(s);
     if (!c)
         return REAL(SSL_peek)(s, buf, num);
@@ -72,6 +89,7 @@ EXPORT int SSL_peek(SSL *s, void *buf, int num)
 
 EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
+    ENTER(SSL_read_ex, 0, s, buf, num, readbytes);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_read_ex)(s, buf, num, readbytes);
@@ -89,6 +107,7 @@ EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 
 EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
+    ENTER(SSL_peek_ex, 0, s, buf, num, readbytes);
     struct conn *c = watched(s);
     if (!c)
         return REAL(SSL_peek_ex)(s, buf, num, readbytes);
@@ -103,6 +122,7 @@ EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 
 EXPORT int SSL_pending(const SSL *s)
 {
+    ENTER(SSL_pending, 0, s);
     struct conn *c = watched(s);
     if (c && kernel_owns(c, CONN_RX))
         return 0; /* the kernel holds undelivered data; we buffer none */
@@ -111,6 +131,7 @@ EXPORT int SSL_pending(const SSL *s)
 
 EXPORT int SSL_has_pending(const SSL *s)
 {
+    ENTER(SSL_has_pending, 0, s);
     struct conn *c = watched(s);
     if (c && kernel_owns(c, CONN_RX))
         return 0;
@@ -121,6 +142,7 @@ EXPORT int SSL_has_pending(const SSL *s)
 
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
+    ENTER(SSL_write, -1, s, buf, num);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_write)(s, buf, num);
@@ -140,6 +162,7 @@ EXPORT int SSL_write(SSL *s, const void *buf, int num)
 
 EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 {
+    ENTER(SSL_write_ex, 0, s, buf, num, written);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int ret = REAL(SSL_write_ex)(s, buf, num, written);
@@ -157,11 +180,13 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 
 EXPORT int SSL_get_error(const SSL *s, int ret)
 {
+    ENTER(SSL_get_error, SSL_ERROR_SSL, s, ret);
     return route_get_error(tracked(s), s, ret);
 }
 
 EXPORT int SSL_shutdown(SSL *s)
 {
+    ENTER(SSL_shutdown, -1, s);
     struct conn *c = watched(s);
     if (!c)
         return REAL(SSL_shutdown)(s);
@@ -183,6 +208,7 @@ static int refuse_rekey(struct conn *c, const char *what)
  * reaches whichever side owns RX. */
 EXPORT int SSL_key_update(SSL *s, int updatetype)
 {
+    ENTER(SSL_key_update, 0, s, updatetype);
     struct conn *c = watched(s);
     if (c && kernel_owns(c, CONN_TX))
         return kio_key_update(c, s, updatetype);
@@ -191,6 +217,7 @@ EXPORT int SSL_key_update(SSL *s, int updatetype)
 
 EXPORT int SSL_get_key_update_type(const SSL *s)
 {
+    ENTER(SSL_get_key_update_type, SSL_KEY_UPDATE_NONE, s);
     struct conn *c = watched(s);
     if (c && kernel_owns(c, CONN_TX))
         return kio_key_update_type(c);
@@ -199,6 +226,7 @@ EXPORT int SSL_get_key_update_type(const SSL *s)
 
 EXPORT int SSL_renegotiate(SSL *s)
 {
+    ENTER(SSL_renegotiate, 0, s);
     struct conn *c = watched(s);
     if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
         return refuse_rekey(c, "kTLS: SSL_renegotiate on an offloaded connection");
@@ -207,6 +235,7 @@ EXPORT int SSL_renegotiate(SSL *s)
 
 EXPORT int SSL_renegotiate_abbreviated(SSL *s)
 {
+    ENTER(SSL_renegotiate_abbreviated, 0, s);
     struct conn *c = watched(s);
     if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
         return refuse_rekey(c, "kTLS: SSL_renegotiate_abbreviated on an offloaded connection");
@@ -217,6 +246,7 @@ EXPORT int SSL_renegotiate_abbreviated(SSL *s)
 
 EXPORT void SSL_set_msg_callback(SSL *s, msg_cb_fn cb)
 {
+    ENTER_VOID(SSL_set_msg_callback, s, cb);
     if (watched(s))
         conn_set_app_msg_cb(s, cb);
     else
@@ -225,6 +255,7 @@ EXPORT void SSL_set_msg_callback(SSL *s, msg_cb_fn cb)
 
 EXPORT void SSL_CTX_set_msg_callback(SSL_CTX *ctx, msg_cb_fn cb)
 {
+    ENTER_VOID(SSL_CTX_set_msg_callback, ctx, cb);
     if (!shim_depth && route_wanted())
         conn_ctx_set_app_msg_cb(ctx, cb);
     else
@@ -233,6 +264,7 @@ EXPORT void SSL_CTX_set_msg_callback(SSL_CTX *ctx, msg_cb_fn cb)
 
 EXPORT void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, keylog_cb_fn cb)
 {
+    ENTER_VOID(SSL_CTX_set_keylog_callback, ctx, cb);
     if (!shim_depth && route_wanted())
         conn_ctx_set_app_keylog_cb(ctx, cb);
     else
@@ -241,6 +273,7 @@ EXPORT void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, keylog_cb_fn cb)
 
 EXPORT keylog_cb_fn SSL_CTX_get_keylog_callback(const SSL_CTX *ctx)
 {
+    ENTER(SSL_CTX_get_keylog_callback, NULL, ctx);
     if (!shim_depth && route_wanted())
         return conn_ctx_app_keylog_cb(ctx);
     return REAL(SSL_CTX_get_keylog_callback)(ctx);
@@ -248,6 +281,7 @@ EXPORT keylog_cb_fn SSL_CTX_get_keylog_callback(const SSL_CTX *ctx)
 
 EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
 {
+    ENTER(SSL_set_SSL_CTX, NULL, s, ctx);
     SSL_CTX *ret = REAL(SSL_set_SSL_CTX)(s, ctx);
     struct conn *c = ret ? watched(s) : NULL;
     if (c && c->observed)
@@ -259,6 +293,7 @@ EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
 
 EXPORT long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
 {
+    ENTER(SSL_ctrl, 0, s, cmd, larg, parg);
     long r = REAL(SSL_ctrl)(s, cmd, larg, parg);
     if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
         conn_note_record_setting(s, SET_MAX_SEND_FRAGMENT, larg);
@@ -267,6 +302,7 @@ EXPORT long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
 
 EXPORT long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
 {
+    ENTER(SSL_CTX_ctrl, 0, ctx, cmd, larg, parg);
     long r = REAL(SSL_CTX_ctrl)(ctx, cmd, larg, parg);
     if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
         conn_ctx_note_record_setting(ctx, SET_MAX_SEND_FRAGMENT, larg);
@@ -277,6 +313,7 @@ EXPORT long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
  * their callers never look at what is returned here.) */
 EXPORT int SSL_set_record_padding_callback(SSL *s, size_t (*cb)(SSL *, int, size_t, void *))
 {
+    ENTER(SSL_set_record_padding_callback, 0, s, cb);
     int r = REAL(SSL_set_record_padding_callback)(s, cb);
     conn_note_record_setting(s, SET_PAD_CALLBACK, cb != NULL);
     return r;
@@ -285,6 +322,7 @@ EXPORT int SSL_set_record_padding_callback(SSL *s, size_t (*cb)(SSL *, int, size
 EXPORT void SSL_CTX_set_record_padding_callback(SSL_CTX *ctx,
                                                 size_t (*cb)(SSL *, int, size_t, void *))
 {
+    ENTER_VOID(SSL_CTX_set_record_padding_callback, ctx, cb);
     REAL(SSL_CTX_set_record_padding_callback)(ctx, cb);
     conn_ctx_note_record_setting(ctx, SET_PAD_CALLBACK, cb != NULL);
 }
@@ -292,6 +330,7 @@ EXPORT void SSL_CTX_set_record_padding_callback(SSL_CTX *ctx,
 /* a block size of 0 or 1 means no padding */
 EXPORT int SSL_set_block_padding(SSL *s, size_t block_size)
 {
+    ENTER(SSL_set_block_padding, 0, s, block_size);
     int r = REAL(SSL_set_block_padding)(s, block_size);
     if (r == 1)
         conn_note_record_setting(s, SET_PAD_BLOCK, block_size > 1);
@@ -300,6 +339,7 @@ EXPORT int SSL_set_block_padding(SSL *s, size_t block_size)
 
 EXPORT int SSL_CTX_set_block_padding(SSL_CTX *ctx, size_t block_size)
 {
+    ENTER(SSL_CTX_set_block_padding, 0, ctx, block_size);
     int r = REAL(SSL_CTX_set_block_padding)(ctx, block_size);
     if (r == 1)
         conn_ctx_note_record_setting(ctx, SET_PAD_BLOCK, block_size > 1);

@@ -15,10 +15,10 @@ static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Whether p lies in this library: a name we interpose must never resolve to
  * our own hook. By address, so this file names no exported symbol. */
-static int in_this_library(const void *p)
+int ossl_is_ours(const void *p)
 {
     Dl_info mine, theirs;
-    return dladdr((const void *)in_this_library, &mine) && dladdr(p, &theirs)
+    return dladdr((const void *)ossl_is_ours, &mine) && dladdr(p, &theirs)
            && mine.dli_fbase == theirs.dli_fbase;
 }
 
@@ -29,7 +29,7 @@ static void *find_symbol(const char *name, int interposed)
     static const char *const libs[] = {"libssl.so.3", "libssl.so.1.1", "libcrypto.so.3",
                                        "libcrypto.so.1.1", "libssl.so", "libcrypto.so", NULL};
     void *p = dlsym(RTLD_NEXT, name);
-    if (p && !(interposed && in_this_library(p)))
+    if (p && !(interposed && ossl_is_ours(p)))
         return p;
     for (int i = 0; libs[i]; i++) {
         void *h = dlopen(libs[i], RTLD_LAZY | RTLD_NOLOAD);
@@ -37,7 +37,7 @@ static void *find_symbol(const char *name, int interposed)
             continue;
         p = dlsym(h, name);
         dlclose(h);
-        if (p && !(interposed && in_this_library(p)))
+        if (p && !(interposed && ossl_is_ours(p)))
             return p;
     }
     return NULL;
@@ -72,13 +72,6 @@ static void resolve(void)
         ossl_resolved.complete = 0;
     if (ossl_resolved.complete)
         ossl_resolved.version = ossl_resolved.OpenSSL_version_num();
-}
-
-void ossl_missing(const char *name)
-{
-    /* Only reachable if OpenSSL lacks a function its own caller just used. */
-    dprintf(2, "ktls-shim: cannot find the real %s; aborting\n", name);
-    abort();
 }
 
 /* Held while resolving (dlopen, dlsym): a forked child must not inherit it

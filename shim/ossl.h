@@ -84,7 +84,9 @@ static inline const struct ossl_table *ossl(void)
 /* The key schedule's hash (keysched.h) over OpenSSL's HMAC with md. */
 struct ks_hash ossl_ks_hash(const EVP_MD *md);
 
-void ossl_missing(const char *name) __attribute__((noreturn));
+/* Whether p lies in this library: a name we interpose must never resolve to
+ * our own hook. */
+int ossl_is_ours(const void *p);
 
 typedef long (*bio_ctrl_fn)(BIO *b, int cmd, long larg, void *parg);
 /* The real BIO_ctrl, usable before libssl is loaded. */
@@ -97,8 +99,11 @@ static inline bio_ctrl_fn ossl_bio_ctrl(void)
     return __builtin_expect(f != NULL, 1) ? f : ossl_bio_ctrl_resolve();
 }
 
-/* The real definition of an interposed function, for a hook to pass on to. */
-#define REAL(name) (ossl()->name ? ossl()->name : (ossl_missing(#name), ossl()->name))
+/* The real definition of an interposed function, for a hook to pass on to.
+ * Never NULL where it is used: every hook checks its own name on entry
+ * (ENTER in hooks.h), and the layers below run only for connections of a
+ * complete table. */
+#define REAL(name) (ossl()->name)
 
 /* Thread-local guard: OpenSSL calls its own exported functions through the
  * PLT (SSL_connect -> SSL_do_handshake), which lands in our hooks again; the

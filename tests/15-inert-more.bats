@@ -2,7 +2,8 @@
 # Inertness, compared output for output with the same command run without the
 # shim: shell pipelines, make driving a compiler, a python3 -c that uses
 # libcrypto and the ssl module without a socket, a statically linked binary,
-# and a program that dlopens libssl only after it has started.
+# a program that dlopens libssl only after it has started, and two OpenSSLs
+# (1.1.1w and 3.0) in one process.
 
 load helpers
 
@@ -85,4 +86,53 @@ late_exchange() {
     else
         [[ "$WITH" == "$WITHOUT" ]]
     fi
+}
+
+# The programs built against OpenSSL 1.1.1w (tests/matrix/build-progs.sh;
+# `make test` builds them in the background and this waits for that build).
+# The guest cannot build: the host run made them.
+with_111_programs() {
+    OTHER_DIR=$REPO/build/ossl-1.1.1w
+    if [[ ${KTLS_IN_GUEST:-0} == 1 ]]; then
+        [[ -x $OTHER_DIR/two_openssl ]] || {
+            echo "no $OTHER_DIR/two_openssl: the host builds it (make test, make test-vm)"
+            return 1
+        }
+    else
+        OTHER_DIR=$("$REPO/tests/matrix/build-progs.sh" 1.1.1w)
+    fi
+}
+
+# two_openssls MAIN PLUGIN: MAIN's OpenSSL is the one the shim serves (the
+# process's global libssl); PLUGIN brings another, RTLD_LOCAL. The same
+# bytes arrive with and without the shim; in a kTLS guest the served
+# library's connections move both directions and the plugin's stay put.
+two_openssls() {
+    local main=$1 plugin=$2 without with
+    without=$("$main" "$plugin")
+    with=$(KTLS_SHIM_LOG=info shimmed "$main" "$plugin" 2>"$BATS_TEST_TMPDIR/shim.err")
+    echo "without:"$'\n'"$without"$'\n'"with:"$'\n'"$with"
+    cat "$BATS_TEST_TMPDIR/shim.err"
+    [[ $(grep -c '^MAIN .* ok=1 ' <<<"$with") == 2 && $(grep -c '^PLUGIN .* ok=1 ' <<<"$with") == 1 ]]
+    # each library saw only its own objects: the versions are the two builds'
+    [[ "$(grep -m1 '^MAIN' <<<"$with" | cut -d' ' -f2)" == "$(grep -m1 '^MAIN' <<<"$without" | cut -d' ' -f2)" ]]
+    [[ "$(grep '^PLUGIN' <<<"$with" | cut -d' ' -f2)" == "$(grep '^PLUGIN' <<<"$without" | cut -d' ' -f2)" ]]
+    [[ "$(grep -o 'fnv=[0-9a-f]*' <<<"$with" | sort -u)" == "$(grep -o 'fnv=[0-9a-f]*' <<<"$without" | sort -u)" ]]
+    grep -q 'a second OpenSSL in this process' "$BATS_TEST_TMPDIR/shim.err"
+    grep '^PLUGIN' <<<"$with" | grep -q 'server_tx=0 server_rx=0 client_tx=0 client_rx=0'
+    if have_ktls; then
+        [[ $(grep -c '^MAIN .*server_tx=1 server_rx=1 client_tx=1 client_rx=1' <<<"$with") == 2 ]]
+    fi
+}
+
+@test "two OpenSSLs in one process: a 3.0 program with a 1.1.1w plugin; each library gets only its own objects" {
+    with_111_programs
+    two_openssls "$REPO/build/two_openssl" "$OTHER_DIR/other_openssl.so"
+}
+
+@test "two OpenSSLs in one process: a 1.1.1w program with a 3.0 plugin; a probe for SSL_sendfile gets ENOSYS, not an abort" {
+    with_111_programs
+    two_openssls "$OTHER_DIR/two_openssl" "$REPO/build/other_openssl.so"
+    [[ "$("$OTHER_DIR/two_openssl" "$REPO/build/other_openssl.so" | grep '^PROBE')" == "PROBE found=0 rc=0 errno=0" ]]
+    [[ "$(shimmed "$OTHER_DIR/two_openssl" "$REPO/build/other_openssl.so" 2>/dev/null | grep '^PROBE')" == "PROBE found=1 rc=-1 errno=ENOSYS" ]]
 }

@@ -121,18 +121,14 @@ C
         grep -q "\`$k\`" "$REPO/README.md" || { echo "README lacks $k"; return 1; }
         grep -q "^\.B $k\$" "$REPO/shim/man/ktls-shim.7" || { echo "ktls-shim.7 lacks $k"; return 1; }
     done
-    # reason keys as the stats spell them: text before " (", spaces as '-'
-    reasons=$(python3 - "$REPO"/shim/*.c <<'PY'
+    # reason keys as the stats spell them: the text before " (" of each entry
+    # of the one table (shim/reason.c), spaces as '-'
+    reasons=$(python3 - "$REPO/shim/reason.c" <<'PY'
 import re, sys
 keys = set()
-for f in sys.argv[1:]:
-    if f.endswith("/stats.c"):
-        continue
-    for line in open(f):
-        if re.search(r'fall_back\(|why = "|return "', line):
-            for s in re.findall(r'"((?:[^"\\]|\\.)*)"', line):
-                if re.match(r'^[a-z][a-z0-9 _A-Z-]*( \(.*\))?$', s):
-                    keys.add(s.split(" (")[0].replace(" ", "-"))
+for m in re.finditer(r'\[FB_[A-Z0-9_]+\]\s*=\s*"((?:[^"\\]|\\.)*)"', open(sys.argv[1]).read()):
+    keys.add(m.group(1).split(" (")[0].replace(" ", "-"))
+keys.discard("none")  # no reason: the direction moved
 print("\n".join(sorted(keys)))
 PY
 )

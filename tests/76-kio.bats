@@ -10,10 +10,15 @@
 load helpers
 
 @test "kio fixtures on a kTLS socket pair: every case runs and passes" {
-    requires_ktls
     run "$REPO/build/unit_tests" kio_
     echo "$output"
     [[ $status == 0 ]]
+    if ! have_ktls; then
+        # a kernel without kTLS (the host): every case says so, none pretends
+        echo "# no kTLS here: the fixtures run in the guest (make test-vm)" >&3
+        [[ $(grep -c '^# skip: this kernel has no kTLS$' <<<"$output") == 6 ]]
+        return 0
+    fi
     [[ "$output" != *"# skip"* ]]
     grep -qx "6 passed, 0 failed" <<<"$output"
 }

@@ -20,7 +20,7 @@ map=${2:-$(dirname "$0")/../shim/exports.map}
 layer_of() {
     case $1 in
     keysched | keylog | crypto_info | stats_format | reason | recseq | record_errors) echo 0 ;;
-    ossl | ossl_hash | libc | kernel | config | log) echo 1 ;;
+    ossl | ossl_hash | ossl_caller | libc | kernel | config | log) echo 1 ;;
     conn | fdmap | stats) echo 2 ;;
     offload | ktls_io | route | fileserve | rekey) echo 3 ;;
     hooks | files) echo 4 ;;

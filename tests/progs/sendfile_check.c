@@ -118,6 +118,15 @@ static void *client_main(void *arg)
     return NULL;
 }
 
+/* whether the kernel encrypts, from the socket itself, not any library's answer */
+static int socket_tx_in_kernel(int fd)
+{
+    unsigned char info[64];
+    socklen_t info_len = 4; /* struct tls_crypto_info: larger sizes must match the cipher's */
+    return getsockopt(fd, SOL_TLS_LEVEL, TLS_TX_OPT, info, &info_len) == 0;
+}
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
 #define PART2 (PART1 + 50000) /* PART1..PART2 with a NULL offset */
 
 /* Reads slowly, so the server's small send buffer keeps filling up. */
@@ -176,15 +185,6 @@ static void after_call(ssize_t n, size_t ask, size_t *count, int fd, const char 
     *count = next_count(ask, 0);
 }
 
-/* whether the kernel encrypts, from the socket itself, not any library's answer */
-static int socket_tx_in_kernel(int fd)
-{
-    unsigned char info[64];
-    socklen_t info_len = 4; /* struct tls_crypto_info: larger sizes must match the cipher's */
-    return getsockopt(fd, SOL_TLS_LEVEL, TLS_TX_OPT, info, &info_len) == 0;
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
 static void check_partial(int version, int file)
 {
     int cfd, sfd;
