@@ -41,6 +41,24 @@ exchange_both_ways() {
         assert_kernel_refused "$BATS_TEST_TMPDIR/server.err"
         assert_kernel_refused "$BATS_TEST_TMPDIR/client.err"
     fi
+    # what happened, for the matrix's compatibility table (tests/matrix/run.sh)
+    [[ -n $extra_server$extra_client ]] || echo "# offload $variant $(offload_words server) $(offload_words client)" >&3
+}
+
+# SIDE -> "SIDE:tx=kernel,rx=kernel", or "openssl(REASON)" for a direction
+# that stayed, with the reason its log gave
+offload_words() {
+    local side=$1 result dir out=$1: r
+    result=$([[ $side == server ]] && echo "$SERVER_RESULT" || echo "$CLIENT_RESULT")
+    for dir in tx rx; do
+        if [[ "$(field "ktls_$dir" "$result")" == 1 ]]; then
+            out+="$dir=kernel,"
+        else
+            r=$(sed -n "s/.* $dir stays in OpenSSL: //p" "$BATS_TEST_TMPDIR/$side.err" | head -n1)
+            out+="$dir=openssl(${r// /~}),"
+        fi
+    done
+    echo "${out%,}"
 }
 
 @test "12_aes_128_gcm: 1 MiB (KTLS_PAYLOAD) each way intact, both directions offloaded on both sides" { exchange_both_ways 12_AES_128_GCM; }

@@ -66,7 +66,7 @@ done
 [[ $prepare == 1 ]] && echo "# stage: matrix preparation (OpenSSL builds, kernels) $((SECONDS - prep_start)) s" >&2
 [[ $run == 1 ]] || exit 0
 
-declare -A pass=() fail=() secs=()
+declare -A pass=() fail=() secs=() offload=()
 openssls_of() { # KERNEL -> the OpenSSLs of its cells
     local c
     for c in "${cells[@]}"; do [[ ${c%%:*} == "$1" ]] && echo "${c#*:}"; done
@@ -117,6 +117,7 @@ for k in "${kernels[@]}"; do
             read -r _ _ ks os <<<"$line"
             cell="$ks $os" pass[$cell]=0 fail[$cell]=0 ;;
         "# cell-time: "*) close_run; read -r _ _ _ _ t _ <<<"$line"; secs[$cell]=$t ;;
+        "# offload "*) read -r _ _ variant words <<<"$line"; offload[$cell/$variant]=$words ;;
         1..*) close_run; planned=${line#1..} ;;
         "ok "*"# skip"*) seen=$((seen + 1)); fail[$cell]=$((${fail[$cell]} + 1)) ;;
         "ok "*) seen=$((seen + 1)); pass[$cell]=$((${pass[$cell]} + 1)) ;;
@@ -145,5 +146,32 @@ done
         printf '#   %-7s %-8s %7s %7s %8s\n' "${c%%:*}" "${c#*:}" "${pass[$key]}" "${fail[$key]}" "${secs[$key]:--}"
     done
 } | tee "$log_dir/table.txt"
+
+# What moved where, per cell and variant (20-peer-matrix, both ends shimmed):
+# "TX+RX" when both directions of both ends were in the kernel; otherwise
+# what stayed in OpenSSL and why. Markdown in KTLS_MATRIX_LOG/compat.md.
+variants="12_AES_128_GCM 12_AES_256_GCM 12_CHACHA 13_AES_128_GCM 13_AES_256_GCM 13_CHACHA"
+{
+    echo "| kernel | OpenSSL | TLS 1.2 AES-128-GCM | TLS 1.2 AES-256-GCM | TLS 1.2 ChaCha20-Poly1305 | TLS 1.3 AES-128-GCM | TLS 1.3 AES-256-GCM | TLS 1.3 ChaCha20-Poly1305 |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for c in "${cells[@]}"; do
+        key="${c%%:*} ${c#*:}" row="| ${c%%:*} | ${c#*:} |"
+        for v in $variants; do
+            w=${offload[$key/$v]:-}
+            if [[ -z $w ]]; then
+                row+=" not run |"
+            elif [[ $w == "server:tx=kernel,rx=kernel client:tx=kernel,rx=kernel" ]]; then
+                row+=" TX+RX |"
+            else
+                # each direction that stayed (on either end), with its reason
+                w=$(tr ' ,' '\n\n' <<<"$w" | sed 's/^[a-z]*://' | sed -n 's/^\([tr]x\)=openssl(\(.*\))$/\1 in OpenSSL: \2/p' |
+                    sort -u | tr '~' ' ' | sed 's/^tx/TX/; s/^rx/RX/' | paste -sd';' | sed 's/;/; /g')
+                row+=" ${w} |"
+            fi
+        done
+        echo "$row"
+    done
+} >"$log_dir/compat.md"
+sed 's/^/# /' "$log_dir/compat.md"
 echo "$total_pass passed, $total_fail failed"
 [[ $total_fail == 0 ]]
