@@ -67,11 +67,15 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
     for a in "$@"; do printf ' %s' "$(q "$a")"; done
     echo
 } >"$res/cmd"
-# The guest puts tmpfs on these; a repository below one of them is carried
-# through by init (bind-mounted back in place).
-case $repo/ in
-/tmp/* | /run/* | /var/tmp/*) printf '%s' "$repo" >"$res/keep" ;;
-esac
+# The guest puts tmpfs on these; a repository below one of them, and the
+# cache (the matrix's OpenSSL builds, which test programs load by RPATH), are
+# carried through by init (bind-mounted back in place), one path a line.
+: >"$res/keep"
+for p in "$repo" "$KTLS_CACHE"; do
+    case $p/ in
+    /tmp/* | /run/* | /var/tmp/*) [[ -d $p ]] && printf '%s\n' "$p" >>"$res/keep" ;;
+    esac
+done
 : >"$res/stdout"
 : >"$res/stderr"
 
