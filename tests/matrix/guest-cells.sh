@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # guest-cells.sh OPENSSL...: inside one guest boot, the core set
-# (tests/matrix/core.list) once per OpenSSL of the matrix, after the harness
-# file. Each cell's TAP streams are introduced by a "# cell: KERNEL OPENSSL"
+# (tests/matrix/core.list, or the list KTLS_MATRIX_LIST names) once per
+# OpenSSL of the matrix, after the harness file. Each cell's TAP streams are introduced by a "# cell: KERNEL OPENSSL"
 # line for tests/matrix/run.sh to count.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +17,6 @@ for ossl in "$@"; do
         else
             KTLS_OSSL=$ossl bats --tap --timing "$file"
         fi
-    done <tests/matrix/core.list
+    done <"${KTLS_MATRIX_LIST:-tests/matrix/core.list}"
     echo "# cell-time: $series $ossl $((SECONDS - start)) s"
 done

@@ -10,7 +10,9 @@
 # Ends with a table (kernel, OpenSSL, passed, failed, seconds) and one line
 # "N passed, N failed"; a skip counts as a failure. TAP goes to stdout (each
 # kernel's once its guest is done), KTLS_MATRIX_LOG (a directory) keeps each
-# kernel's raw output; KTLS_MATRIX_JOBS guests run at once (default 1).
+# kernel's raw output; KTLS_MATRIX_JOBS guests run at once (default 1);
+# KTLS_MATRIX_LIST runs another list than core.list (compat.list: only what
+# the compatibility table needs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -76,7 +78,7 @@ boot() { # KERNEL: one guest, all of the kernel's cells, TAP into kernel-K.tap
     mapfile -t openssls < <(openssls_of "$k")
     echo "# $(stamp) booting kernel $k for OpenSSL ${openssls[*]}" >&2
     KTLS_VM_KERNEL=$k KTLS_STRICT=1 KTLS_IN_GUEST=1 KTLS_PAYLOAD=${KTLS_PAYLOAD:-262144} \
-    KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST KTLS_PAYLOAD KTLS_KEY_UPDATES" \
+    KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST KTLS_PAYLOAD KTLS_KEY_UPDATES KTLS_MATRIX_LIST" \
         tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-2400}" -- \
         tests/matrix/guest-cells.sh "${openssls[@]}" >"$log_dir/kernel-$k.tap" 2>"$log_dir/kernel-$k.err"
     echo "# $(stamp) kernel $k done" >&2
