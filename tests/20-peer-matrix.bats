@@ -55,7 +55,7 @@ offload_words() {
             out+="$dir=kernel,"
         else
             r=$(sed -n "s/.* $dir stays in OpenSSL: //p" "$BATS_TEST_TMPDIR/$side.err" | head -n1)
-            out+="$dir=openssl(${r// /~}),"
+            out+="$dir=openssl(${r// /%}),"
         fi
     done
     echo "${out%,}"

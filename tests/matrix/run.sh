@@ -167,7 +167,7 @@ variants="12_AES_128_GCM 12_AES_256_GCM 12_CHACHA 13_AES_128_GCM 13_AES_256_GCM 
             else
                 # each direction that stayed (on either end), with its reason
                 w=$(tr ' ,' '\n\n' <<<"$w" | sed 's/^[a-z]*://' | sed -n 's/^\([tr]x\)=openssl(\(.*\))$/\1 in OpenSSL: \2/p' |
-                    sort -u | tr '~' ' ' | sed 's/^tx/TX/; s/^rx/RX/' | paste -sd';' | sed 's/;/; /g')
+                    sort -u | tr '%' ' ' | sed 's/^tx/TX/; s/^rx/RX/' | paste -sd';' | sed 's/;/; /g')
                 row+=" ${w} |"
             fi
         done
