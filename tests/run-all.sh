@@ -2,7 +2,7 @@
 # `make test`: unit tests (under ASan/UBSan), a bounded run of the libFuzzer
 # targets, the bats suite on this host, the whole bats suite on a kernel with
 # kTLS (natively when this one has it, else in the QEMU guest on Debian's 6.1
-# with the distro's OpenSSL), and the core set on more cells of the kernel x
+# with the distro's OpenSSL), and the CI subset (tests/matrix/ci.list) of the core set on more cells of the kernel x
 # OpenSSL matrix (KTLS_TEST_CELLS, default below; "" for none). Prints each
 # stage's duration and the table of cells; ends with one line:
 # "N passed, N failed".
@@ -95,6 +95,7 @@ else
             # The cells' guests run beside the 6.1 guest: each keeps about one
             # core busy, and the machine has two.
             KTLS_MATRIX_LOG=$log_dir/matrix KTLS_VM_TIMEOUT=${KTLS_CELL_TIMEOUT:-3600} \
+                KTLS_MATRIX_LIST=${KTLS_CELL_LIST:-tests/matrix/ci.list} \
                 tests/matrix/run.sh --prepared --cells "$cells" >"$log_dir/matrix.tap" 2>&1 &
             matrix_pid=$!
         else
