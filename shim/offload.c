@@ -253,12 +253,16 @@ static void install(struct conn *c, int d)
         conn_fall_back(c, d, FB_NO_EPOCH, 0);
         return;
     }
-    /* The sequence number is only as good as the record count behind it: the
-     * records OpenSSL reported must add up to exactly the bytes its socket
-     * BIO carried, or one went unseen (nonce reuse on TX, a failed RX). */
+    /* The TX sequence number is only as good as the record count behind it:
+     * the records OpenSSL reported writing must add up to exactly the bytes
+     * its socket BIO carried, or one went unseen and its nonce would be used
+     * again. RX is not held to it: with read-ahead (nginx sets it) the read
+     * count includes records not yet reported, so no base is exact there,
+     * and an RX count that is off fails the first kernel read (EBADMSG),
+     * never reuses a nonce; RX installs only at a record boundary. */
     const struct ossl_table *o = ossl();
-    uint64_t carried = d == CONN_TX ? o->BIO_number_written(c->bio) : o->BIO_number_read(c->bio);
-    if (!dir->bio_base_set || dir->bio_base + dir->seq.bytes != carried) {
+    uint64_t carried = d == CONN_TX ? o->BIO_number_written(c->bio) : 0;
+    if (d == CONN_TX && (!dir->bio_base_set || dir->bio_base + dir->seq.bytes != carried)) {
         LOG_DEBUG("fd=%d %s: records add up to %llu bytes, the socket BIO carried %llu", c->fd,
                   dir_name[d], (unsigned long long)(dir->bio_base + dir->seq.bytes),
                   (unsigned long long)carried);
