@@ -17,7 +17,7 @@ vm)
     export KTLS_STRICT=1 KTLS_IN_GUEST=1
     # KTLS_VM_KERNEL (5.10, 6.1, 6.12, 7.3; default 6.1) picks the kernel.
     # 70 min: the guest stage took 34 min on an idle 2-core machine; CI stops at 90
-    exec tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-4200}" -- bats --tap --timing "${files[@]}"
+    exec tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-4500}" -- bats --tap --timing "${files[@]}"
     ;;
 *)
     echo "run-bats.sh: unknown mode '$mode' (host|vm)" >&2
