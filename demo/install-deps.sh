@@ -48,7 +48,7 @@ test)
     # CI installs this and then runs make test (host and guest halves)
     packages=("${build[@]}" "${guest[@]}" "${matrix[@]}" bats nginx gnutls-bin python3 strace procps
               clang-14 libclang-rt-14-dev valgrind file wrk curl gnuplot-nox
-              iproute2 systemd groff-base man-db python3-yaml)
+              iproute2 systemd groff-base man-db python3-yaml jq)
     ;;
 esac
 

@@ -19,7 +19,9 @@ static void fall_back_both(struct conn *c, enum fallback_reason why, int err)
     conn_fall_back(c, CONN_RX, why, err);
 }
 
-static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why)
+/* *openssl_owns: the directions OpenSSL's own kTLS already moved
+ * (SHIM_DIR_TX/RX); the socket is still returned when only one has. */
+static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why, int *openssl_owns)
 {
     const struct ossl_table *o = ossl();
     BIO *rbio = o->SSL_get_rbio(s), *wbio = o->SSL_get_wbio(s);
@@ -31,8 +33,9 @@ static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why)
         *why = FB_CUSTOM_BIO_NOT_SOCKET;
         return -1;
     }
-    if (o->BIO_ctrl(wbio, BIO_CTRL_GET_KTLS_SEND, 0, NULL) > 0
-        || o->BIO_ctrl(rbio, BIO_CTRL_GET_KTLS_RECV, 0, NULL) > 0) {
+    *openssl_owns = (o->BIO_ctrl(wbio, BIO_CTRL_GET_KTLS_SEND, 0, NULL) > 0 ? SHIM_DIR_TX : 0)
+                    | (o->BIO_ctrl(rbio, BIO_CTRL_GET_KTLS_RECV, 0, NULL) > 0 ? SHIM_DIR_RX : 0);
+    if (*openssl_owns == (SHIM_DIR_TX | SHIM_DIR_RX)) {
         *why = FB_OPENSSL_KTLS;
         return -1;
     }
@@ -51,7 +54,8 @@ static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why)
         *why = FB_NOT_TCP;
         return -1;
     }
-    if (kernel_has_ulp(fd)) {
+    /* the ULP is OpenSSL's when it moved one direction; anyone else's is not ours to share */
+    if (!*openssl_owns && kernel_has_ulp(fd)) {
         *why = FB_ULP_PRESENT;
         return -1;
     }
@@ -166,7 +170,8 @@ static void decide(struct conn *c, SSL *s)
     /* Known before anything else, so sendfile() on this socket is never let
      * through in clear, whatever the kernel can do. */
     enum fallback_reason why = FB_NONE;
-    c->fd = socket_fd(s, &c->bio, &why);
+    int openssl_owns = 0;
+    c->fd = socket_fd(s, &c->bio, &why, &openssl_owns);
     /* pinned: a descriptor number can be closed and reused; the socket it
      * names now is what the kernel's keys will belong to */
     if (c->fd >= 0 && (kernel_sock_id(c->fd, &c->sock) != 0 || !fdmap_register(c->fd, c))) {
@@ -186,12 +191,19 @@ static void decide(struct conn *c, SSL *s)
     }
     int wanted = config_get()->dirs;
     for (int d = 0; d < 2; d++) {
+        int flag = d == CONN_TX ? SHIM_DIR_TX : SHIM_DIR_RX;
         c->dir[d].ccs_at_decide = c->dir[d].seq.ccs_count;
-        if (wanted & (d == CONN_TX ? SHIM_DIR_TX : SHIM_DIR_RX))
+        if (openssl_owns & flag)
+            conn_fall_back(c, d, FB_OPENSSL_KTLS, 0);
+        else if (wanted & flag)
             c->dir[d].state = DIR_PENDING;
         else
             conn_fall_back(c, d, FB_MODE, 0);
     }
+    /* OpenSSL 3.0 moves TLS 1.3 TX only (lighttpd turns it on): the shim
+     * completes RX, on the ULP OpenSSL attached, with its own record count */
+    if (openssl_owns)
+        c->ulp_attached = 1;
     /* OpenSSL's own kTLS refuses TX then too: the kernel neither pads nor
      * sends records smaller than 16 KiB */
     if (c->shape.pad_callback || c->shape.pad_block)
