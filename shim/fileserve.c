@@ -185,7 +185,10 @@ ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offse
         errno = saved;
         return n;
     }
-    if (!c || kernel_owns(c, CONN_TX) || !conn_alive(c) || !kernel_same_socket(out_fd, &c->sock)) {
+    /* ... or OpenSSL's own kTLS sends (its SSL_sendfile calls this too): the
+     * kernel encrypts what it is given */
+    if (!c || kernel_owns(c, CONN_TX) || !conn_alive(c) || !kernel_same_socket(out_fd, &c->sock)
+        || (c->dir[CONN_TX].reason == FB_OPENSSL_KTLS && kernel_tx_installed(out_fd))) {
         if (c)
             conn_release(c);
         return real(out_fd, in_fd, offset, count);
