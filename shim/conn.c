@@ -213,6 +213,21 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
             uint64_t n = b ? (write_p ? o->BIO_number_written(b) : o->BIO_number_read(b)) : 0;
             d->bio_base = write_p || n < 5 ? n : n - 5;
             d->bio_base_set = b != NULL;
+            d->based_bio = b;
+        } else if (content_type == SSL3_RT_HEADER && write_p) {
+            /* Another BIO: the program gave the SSL a new one (wrk calls
+             * SSL_set_fd on every retry of a non-blocking SSL_connect; the new
+             * BIO is made before the old is freed, so the address differs).
+             * The records counted so far went out through the old one; the
+             * count goes on from the new one's. Bytes still buffered at the
+             * swap would reach the new BIO unreported: the sum at install then
+             * differs, and TX stays in OpenSSL. (Unsigned: exact mod 2^64.) */
+            const struct ossl_table *o = ossl();
+            BIO *b = o->SSL_get_wbio(ssl);
+            if (b && b != d->based_bio) {
+                d->bio_base = o->BIO_number_written(b) - d->seq.bytes;
+                d->based_bio = b;
+            }
         }
         recseq_observe(&d->seq, content_type, buf, len);
         /* The peer asks for our KeyUpdate and the kernel owns TX: OpenSSL

@@ -93,3 +93,38 @@ TEST(pending_direction_moves_at_the_record_boundary)
     CHECK_EQ_INT(c->dir[CONN_TX].seq_at_install, 1);
     done(&p);
 }
+
+/* wrk calls SSL_set_fd before every retry of a non-blocking SSL_connect: each
+ * retry writes through a new socket BIO on the same socket. The record count
+ * must carry over, and TX still moves. */
+TEST(tx_moves_when_the_program_gives_a_new_bio_between_handshake_steps)
+{
+    struct tls_pair p;
+    fake_kernel_on();
+    REQUIRE(tls_pair_open(&p, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256") == 0);
+    struct conn *c = conn_attach(p.client, 1);
+    REQUIRE(c != NULL);
+    int client_done = 0, server_done = 0, new_bios = 0;
+    for (int i = 0; i < 2000 && !(client_done && server_done); i++) {
+        if (!client_done) {
+            SSL_set_fd(p.client, p.client_fd);
+            new_bios++;
+            int r = SSL_do_handshake(p.client);
+            client_done = r == 1;
+            REQUIRE(r == 1 || SSL_get_error(p.client, r) == SSL_ERROR_WANT_READ);
+        }
+        if (!server_done) {
+            int r = SSL_do_handshake(p.server);
+            server_done = r == 1;
+            REQUIRE(r == 1 || SSL_get_error(p.server, r) == SSL_ERROR_WANT_READ);
+        }
+        struct pollfd w[2] = {{.fd = p.client_fd, .events = POLLIN}, {.fd = p.server_fd, .events = POLLIN}};
+        poll(w, 2, 10);
+    }
+    REQUIRE(client_done && server_done);
+    CHECK(new_bios >= 2);
+    offload_progress(c, p.client, 0);
+    CHECK_EQ_INT(c->dir[CONN_TX].state, DIR_KERNEL);
+    CHECK_EQ_INT(fake_kernel_calls(p.client_fd, SOL_TLS, TLS_TX), 1);
+    done(&p);
+}
