@@ -204,28 +204,22 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
         struct conn_dir *d = &c->dir[write_p ? CONN_TX : CONN_RX];
         if (content_type == SSL3_RT_HEADER && write_p && c->dir[CONN_TX].state == DIR_KERNEL)
             divert_openssl_writes(c, ssl);
-        if (content_type == SSL3_RT_HEADER && !d->bio_base_set) {
-            /* the count before this record: a written one is not out yet, a
-             * read one has had its 5-byte header read (records are read
-             * header first, without read-ahead) */
-            const struct ossl_table *o = ossl();
-            BIO *b = write_p ? o->SSL_get_wbio(ssl) : o->SSL_get_rbio(ssl);
-            uint64_t n = b ? (write_p ? o->BIO_number_written(b) : o->BIO_number_read(b)) : 0;
-            d->bio_base = write_p || n < 5 ? n : n - 5;
-            d->bio_base_set = b != NULL;
-            d->based_bio = b;
-        } else if (content_type == SSL3_RT_HEADER && write_p) {
-            /* Another BIO: the program gave the SSL a new one (wrk calls
-             * SSL_set_fd on every retry of a non-blocking SSL_connect; the new
-             * BIO is made before the old is freed, so the address differs).
-             * The records counted so far went out through the old one; the
-             * count goes on from the new one's. Bytes still buffered at the
-             * swap would reach the new BIO unreported: the sum at install then
-             * differs, and TX stays in OpenSSL. (Unsigned: exact mod 2^64.) */
+        if (content_type == SSL3_RT_HEADER && write_p) {
+            /* TX's byte base (offload.c checks the records against it; RX is
+             * not held to one): the written count before this record, which is
+             * not out yet. Another BIO means the program gave the SSL a new
+             * one (wrk calls SSL_set_fd on every retry of a non-blocking
+             * SSL_connect; the new BIO is made before the old is freed, so the
+             * address differs): the records counted so far went out through
+             * the old one, and the count goes on from the new one's. Bytes
+             * still buffered at the swap would reach the new BIO unreported:
+             * the sum at install then differs, and TX stays in OpenSSL.
+             * (Unsigned: exact mod 2^64.) */
             const struct ossl_table *o = ossl();
             BIO *b = o->SSL_get_wbio(ssl);
-            if (b && b != d->based_bio) {
+            if (b && (!d->bio_base_set || b != d->based_bio)) {
                 d->bio_base = o->BIO_number_written(b) - d->seq.bytes;
+                d->bio_base_set = 1;
                 d->based_bio = b;
             }
         }

@@ -48,7 +48,7 @@ struct conn_dir {
     size_t secret_len;
     uint64_t records;           /* kernel TX: records sent under the current key (at most) */
     struct recseq seq;          /* records under the current keys */
-    uint64_t bio_base;          /* the BIO's byte count before the first record seen */
+    uint64_t bio_base;          /* TX: the BIO's byte count before the first record seen */
     int bio_base_set;
     const void *based_bio;      /* TX: the BIO that count is of (compared, never used) */
     unsigned ccs_at_decide;     /* seq.ccs_count when the keys were derived */
