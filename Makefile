@@ -33,7 +33,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 # OpenSSL directly, and ossl.c finds it the way the library does
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
              shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c \
-             shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/stats.c shim/offload.c shim/ktls_io.c shim/rekey.c \
+             shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/sockwatch.c shim/stats.c shim/offload.c shim/ktls_io.c shim/rekey.c \
              shim/tools/json_flat.c shim/tools/check_diag.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -97,7 +97,7 @@ FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
 FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
                     shim/record_errors.c \
                     shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
-                    shim/conn.c shim/fdmap.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c \
+                    shim/conn.c shim/fdmap.c shim/sockwatch.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c \
                     shim/rekey.c shim/ossl_hash.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
@@ -107,7 +107,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
 	mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ -lssl -lcrypto -lpthread
 
-$(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h | $(BUILD)
+$(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h tests/progs/own_bio.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
 
 # The test programs against another OpenSSL of the matrix, with an RPATH to

@@ -41,14 +41,15 @@ demo)
     needs_guest && packages+=("${guest[@]}")
     ;;
 bench)
-    packages=("${build[@]}" nginx python3 curl strace procps gnuplot-nox)
+    packages=("${build[@]}" nginx python3 curl strace procps gnuplot-nox haproxy)
     needs_guest && packages+=("${guest[@]}")
     ;;
 test)
     # CI installs this and then runs make test (host and guest halves)
     packages=("${build[@]}" "${guest[@]}" "${matrix[@]}" bats nginx gnutls-bin python3 strace procps
               clang-14 libclang-rt-14-dev valgrind file wrk curl gnuplot-nox
-              iproute2 systemd groff-base man-db python3-yaml jq)
+              iproute2 systemd groff-base man-db python3-yaml jq
+              postgresql apache2 haproxy lighttpd lighttpd-mod-openssl)
     ;;
 esac
 
@@ -82,8 +83,8 @@ echo "install-deps: installing for '$target': ${missing[*]}"
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 for p in "${missing[@]}"; do
-    if [[ $p == nginx && $ours == 1 ]]; then
-        echo "install-deps: nginx installed, its system service not started (the demo and tests run their own nginx)"
+    if [[ $p =~ ^(nginx|apache2|haproxy|lighttpd|postgresql)$ && $ours == 1 ]]; then
+        echo "install-deps: $p installed, its system service not started (the demo and tests run their own)"
     fi
 done
 exit 0

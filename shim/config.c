@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -214,7 +215,8 @@ static void report_stderr(const char *message)
     char line[600];
     int n = snprintf(line, sizeof(line), "%s\n", message);
     if (n > 0)
-        (void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+        /* raw: config.c also builds into ktls-run, without the libc table */
+        (void)!syscall(SYS_write, 2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 static void config_init(void)

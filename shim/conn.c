@@ -68,6 +68,7 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     /* out of the fd map, then no lookup is still about to take a reference */
     fdmap_forget(c->fd, c);
     fdmap_quiesce(c->fd);
+    sockwatch_release(&c->watch);
     conn_scrub(c);
     conn_release(c);
 }
@@ -355,8 +356,10 @@ static void conn_init_fields(struct conn *c, SSL *s)
     struct record_shape shape = c->shape; /* SSL_clear keeps it too */
     uint8_t *file_buf = c->file_buf;
     fdmap_forget(c->fd, c);
+    sockwatch_release(&c->watch);
     conn_scrub(c);
     memset(c, 0, sizeof(*c));
+    sockwatch_init(&c->watch);
     c->ssl = s;
     c->fd = -1;
     c->err_override = -1;
@@ -382,6 +385,7 @@ struct conn *conn_attach(SSL *s, int observe)
     atomic_init(&box->alive, 1);
     c = &box->conn;
     c->fd = -1;
+    sockwatch_init(&c->watch);
     SSL_CTX *ctx = ossl()->SSL_get_SSL_CTX(s);
     pthread_mutex_lock(&ctx_lock);
     struct ctx_hooks *h = ctx_hooks(ctx, 0);

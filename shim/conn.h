@@ -15,6 +15,7 @@
 #include "ossl.h"
 #include "reason.h"
 #include "recseq.h"
+#include "sockwatch.h"
 
 enum conn_dir_index { CONN_RX = 0, CONN_TX = 1 };
 
@@ -79,7 +80,11 @@ struct conn {
     SSL *ssl;
     int fd;                     /* the socket's descriptor when decided, and... */
     struct sock_id sock;        /* ...the socket it named then */
-    BIO *bio;                   /* the SSL's socket BIO then (read = write) */
+    BIO *bio;                   /* the SSL's socket BIO then (read = write), or its
+                                 * write BIO where the program gave its own */
+    BIO *rbio;                  /* the read BIO then */
+    int custom_bio;             /* the program's own BIO over c->fd (sockwatch found it) */
+    struct sock_watch watch;
     int attached_early;         /* saw the handshake from its first record */
     int observed;               /* our msg/keylog observers are installed */
     int decided;

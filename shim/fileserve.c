@@ -65,7 +65,7 @@ static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset
         return emulation_failed(c, SSL_ERROR_SYSCALL, ENOMEM);
     if (!c->file_pending) {
         size_t want = count < FILE_CHUNK ? count : FILE_CHUNK;
-        ssize_t n = at >= 0 ? pread(in_fd, c->file_buf, want, at) : read(in_fd, c->file_buf, want);
+        ssize_t n = at >= 0 ? pread(in_fd, c->file_buf, want, at) : libc()->read(in_fd, c->file_buf, want);
         if (n < 0)
             return emulation_failed(c, SSL_ERROR_SYSCALL, errno);
         if (n == 0) {

@@ -283,9 +283,12 @@ EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
 {
     ENTER(SSL_set_SSL_CTX, NULL, s, ctx);
     SSL_CTX *ret = REAL(SSL_set_SSL_CTX)(s, ctx);
-    struct conn *c = ret ? watched(s) : NULL;
-    if (c && c->observed)
-        conn_watch_ctx(ret); /* SNI switched contexts: keylog is read from the new one */
+    /* SNI switched contexts: keylog is read from the new one. Not tracked():
+     * servers switch from a callback inside the handshake (HAProxy's client
+     * hello callback), which is exactly when it matters. */
+    struct conn *c = ret ? conn_get(s) : NULL;
+    if (c && c->observed && !c->decided)
+        conn_watch_ctx(ret);
     return ret;
 }
 

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -231,7 +232,7 @@ ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len)
     cmsg->cmsg_len = CMSG_LEN(sizeof(uint8_t));
     memcpy(CMSG_DATA(cmsg), &type, 1);
     /* MSG_NOSIGNAL: a control record is ours, not the application's write */
-    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+    return libc()->sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
 /* Nagle may hold a small record back while earlier segments are unacked, and
@@ -272,7 +273,7 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
     struct iovec iov = {.iov_base = buf, .iov_len = len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
-    ssize_t n = recvmsg(fd, &msg, flags);
+    ssize_t n = libc()->recvmsg(fd, &msg, flags);
     *type = 0;
     if (n <= 0)
         return n;
@@ -293,4 +294,22 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
         return -1;
     }
     return n;
+}
+
+int kernel_wait_writable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int r;
+    do
+        r = libc()->poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+int kernel_nonblocking(int fd)
+{
+    int saved = errno;
+    int flags = fcntl(fd, F_GETFL);
+    errno = saved;
+    return flags < 0 || (flags & O_NONBLOCK);
 }

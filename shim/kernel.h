@@ -57,6 +57,11 @@ int kernel_unread_bytes(int fd);
 /* SO_RCVLOWAT: the bytes poll() waits for before it says readable. */
 int kernel_rcvlowat(int fd);
 int kernel_set_rcvlowat(int fd, int bytes);
+/* poll() for POLLOUT: 1 writable (or an error to find by writing), 0 timed
+ * out, -1 failed (errno); EINTR is retried. timeout_ms < 0: forever. */
+int kernel_wait_writable(int fd, int timeout_ms);
+/* 1 when fd has O_NONBLOCK set (or its flags cannot be read). */
+int kernel_nonblocking(int fd);
 
 /* TLS_TX (tx=1) or TLS_RX (tx=0). 0 or an errno. After 0 there is no way
  * back for that direction. */

@@ -6,10 +6,16 @@
 
 #include "fdmap.h"
 #include "kernel.h"
+#include "libc.h"
 #include "log.h"
 #include "record_errors.h"
 #include "rekey.h"
+#include "sockwatch.h"
 #include "stats.h"
+
+/* Apache httpd's built-in Timeout, for a layer whose poll() the shim never
+ * saw (it waited some other way, or never had to during the handshake) */
+#define LAYER_WAIT_DEFAULT_MS 60000
 
 enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
 
@@ -109,7 +115,7 @@ static int fatal_record(struct conn *c, SSL *s, enum record_failure f, const cha
  * the new socket's bytes arrive without the kernel's record type. */
 static int socket_lost(struct conn *c, SSL *s, int check_identity)
 {
-    if (conn_socket_intact(c, check_identity) && ossl()->SSL_get_rbio(s) == c->bio)
+    if (conn_socket_intact(c, check_identity) && ossl()->SSL_get_rbio(s) == c->rbio)
         return 0;
     c->fatal = 1;
     LOG_INFO("fd=%d the connection's socket was closed or replaced: failed closed", c->fd);
@@ -407,6 +413,29 @@ static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
     return 1;
 }
 
+static int is_eagain(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* The kernel has no whole record yet and the program reads through its own
+ * BIO: its layer knows how to wait (APR polls with the server's Timeout,
+ * HAProxy marks the descriptor not ready for its edge-triggered loop), so
+ * it is asked to, through a read the shim answers without the kernel
+ * (sockwatch_forced_read). 1: readable now, read again; 0: the layer is
+ * non-blocking and has noted it, WANT_READ; -1: its wait failed. */
+static int wait_in_program_layer(struct conn *c)
+{
+    wait_for_the_rest_of_the_record(c);
+    int w = sockwatch_layer_wait_readable(c, c->rbio);
+    if (w > 0)
+        restore_rcvlowat(c);
+    if (w < 0)
+        LOG_DEBUG("fd=%d rx: the program's layer gave up waiting for the socket (%s)", c->fd,
+                  strerror(errno));
+    return w;
+}
+
 int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek)
 {
     *done = 0;
@@ -437,6 +466,14 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
 
         uint8_t type;
         ssize_t n = kernel_recv(c->fd, buf, len, peek ? MSG_PEEK : 0, &type);
+        if (n < 0 && c->custom_bio && is_eagain(errno)) {
+            int w = wait_in_program_layer(c);
+            if (w > 0)
+                continue;
+            if (w < 0)
+                return fail(c, SSL_ERROR_SYSCALL);
+            errno = EAGAIN;
+        }
         if (n < 0)
             return recv_error(c, s, errno);
         if (n == 0)
@@ -508,7 +545,7 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
             errno = err;
             return fail(c, SSL_ERROR_SSL);
         }
-        ssize_t n = r == 0 ? -1 : send(c->fd, (const char *)buf + off, len - off, 0);
+        ssize_t n = r == 0 ? -1 : libc()->send(c->fd, (const char *)buf + off, len - off, 0);
         if (n > 0) {
             off += (size_t)n;
             c->kernel_tx_bytes += (uint64_t)n;
@@ -522,6 +559,25 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
         if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
             if (partial && off > 0)
                 break;
+            /* A program whose own layer blocks (Apache's mod_ssl fails the
+             * response on WANT_WRITE) must not see it: wait as its layer
+             * would have. Only a layer seen handing EAGAIN to OpenSSL as a
+             * retry takes WANT_WRITE; one never seen either way (no EAGAIN
+             * during the handshake) is waited for: slower for an event loop,
+             * never a failed response. */
+            if (c->custom_bio && (c->watch.layer_waits || !c->watch.layer_returns) && err != EINTR) {
+                int ms = c->watch.wait_ms ? c->watch.wait_ms : LAYER_WAIT_DEFAULT_MS;
+                LOG_DEBUG("fd=%d tx: socket full, waiting up to %d ms as the program's layer would",
+                          c->fd, ms);
+                int w = kernel_wait_writable(c->fd, ms);
+                if (w > 0)
+                    continue;
+                LOG_INFO("fd=%d tx: the socket stayed full for %d ms: %s", c->fd, ms,
+                         w == 0 ? "timed out" : strerror(errno));
+                c->tx_committed = off;
+                errno = w == 0 ? ETIMEDOUT : errno;
+                return fail(c, SSL_ERROR_SYSCALL);
+            }
             /* what the kernel took is on its way; the retry continues after it */
             c->tx_committed = off;
             errno = err;

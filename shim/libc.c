@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct libc_table table;
@@ -37,6 +38,84 @@ static int sys_close_range(unsigned first, unsigned last, int flags)
     return (int)syscall(SYS_close_range, first, last, flags);
 }
 
+static ssize_t sys_read(int fd, void *buf, size_t len)
+{
+    return (ssize_t)syscall(SYS_read, fd, buf, len);
+}
+
+static ssize_t sys_write(int fd, const void *buf, size_t len)
+{
+    return (ssize_t)syscall(SYS_write, fd, buf, len);
+}
+
+static ssize_t sys_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    return (ssize_t)syscall(SYS_readv, fd, iov, iovcnt);
+}
+
+static ssize_t sys_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    return (ssize_t)syscall(SYS_writev, fd, iov, iovcnt);
+}
+
+static ssize_t sys_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+                            socklen_t *fromlen)
+{
+    return (ssize_t)syscall(SYS_recvfrom, fd, buf, len, flags, from, fromlen);
+}
+
+static ssize_t sys_sendto(int fd, const void *buf, size_t len, int flags,
+                          const struct sockaddr *to, socklen_t tolen)
+{
+    return (ssize_t)syscall(SYS_sendto, fd, buf, len, flags, to, tolen);
+}
+
+static ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
+{
+    return sys_recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+static ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
+{
+    return sys_sendto(fd, buf, len, flags, NULL, 0);
+}
+
+static ssize_t sys_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return (ssize_t)syscall(SYS_recvmsg, fd, msg, flags);
+}
+
+static ssize_t sys_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return (ssize_t)syscall(SYS_sendmsg, fd, msg, flags);
+}
+
+static int sys_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000};
+    return (int)syscall(SYS_ppoll, fds, nfds, timeout < 0 ? NULL : &ts, NULL, (size_t)8);
+}
+
+/* without glibc's buffer check: only where libc has no __read_chk at all */
+static ssize_t unchecked_read(int fd, void *buf, size_t len, size_t buflen)
+{
+    (void)buflen;
+    return table.read(fd, buf, len);
+}
+
+static ssize_t unchecked_recv(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    (void)buflen;
+    return table.recv(fd, buf, len, flags);
+}
+
+static ssize_t unchecked_recvfrom(int fd, void *buf, size_t len, size_t buflen, int flags,
+                                  struct sockaddr *from, socklen_t *fromlen)
+{
+    (void)buflen;
+    return table.recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
 static int no_fclose(FILE *stream)
 {
     (void)stream;
@@ -67,6 +146,26 @@ static void resolve(void)
     RESOLVE(fclose, no_fclose);
     RESOLVE(sendfile, sys_sendfile);
     RESOLVE(sendfile64, table.sendfile);
+    RESOLVE(read, sys_read);
+    RESOLVE(write, sys_write);
+    RESOLVE(readv, sys_readv);
+    RESOLVE(writev, sys_writev);
+    RESOLVE(recv, sys_recv);
+    RESOLVE(send, sys_send);
+    RESOLVE(recvfrom, sys_recvfrom);
+    RESOLVE(sendto, sys_sendto);
+    RESOLVE(recvmsg, sys_recvmsg);
+    RESOLVE(sendmsg, sys_sendmsg);
+    RESOLVE(poll, sys_poll);
+    table.read_chk = (__typeof__(table.read_chk))dlsym(RTLD_NEXT, "__read_chk");
+    if (!table.read_chk)
+        table.read_chk = unchecked_read;
+    table.recv_chk = (__typeof__(table.recv_chk))dlsym(RTLD_NEXT, "__recv_chk");
+    if (!table.recv_chk)
+        table.recv_chk = unchecked_recv;
+    table.recvfrom_chk = (__typeof__(table.recvfrom_chk))dlsym(RTLD_NEXT, "__recvfrom_chk");
+    if (!table.recvfrom_chk)
+        table.recvfrom_chk = unchecked_recvfrom;
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
 #undef RESOLVE

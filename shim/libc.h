@@ -5,7 +5,10 @@
 #ifndef KTLS_SHIM_LIBC_H
 #define KTLS_SHIM_LIBC_H
 
+#include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 struct libc_table {
@@ -17,6 +20,24 @@ struct libc_table {
     int (*fclose)(FILE *stream);
     ssize_t (*sendfile)(int out_fd, int in_fd, off_t *offset, size_t count);
     ssize_t (*sendfile64)(int out_fd, int in_fd, off_t *offset, size_t count);
+    ssize_t (*read)(int fd, void *buf, size_t len);
+    ssize_t (*write)(int fd, const void *buf, size_t len);
+    ssize_t (*readv)(int fd, const struct iovec *iov, int iovcnt);
+    ssize_t (*writev)(int fd, const struct iovec *iov, int iovcnt);
+    ssize_t (*recv)(int fd, void *buf, size_t len, int flags);
+    ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
+    ssize_t (*recvfrom)(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+                        socklen_t *fromlen);
+    ssize_t (*sendto)(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+                      socklen_t tolen);
+    ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
+    ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
+    int (*poll)(struct pollfd *fds, nfds_t nfds, int timeout);
+    /* _FORTIFY_SOURCE's checked reads (Debian builds with it) */
+    ssize_t (*read_chk)(int fd, void *buf, size_t len, size_t buflen);
+    ssize_t (*recv_chk)(int fd, void *buf, size_t len, size_t buflen, int flags);
+    ssize_t (*recvfrom_chk)(int fd, void *buf, size_t len, size_t buflen, int flags,
+                            struct sockaddr *from, socklen_t *fromlen);
 };
 
 /* Never NULL, and no field is NULL (raw syscalls stand in where libc has

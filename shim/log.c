@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libc.h"
 #include "version.h"
 
 /* what(1)-style marker: ktls-run reads it to know a file is this library, and which version */
@@ -48,7 +49,7 @@ static void write_line(int level, const char *fmt, va_list ap)
     int fd = log_fd;
     if (fd != 2 && !same_file(fd, NULL, NULL))
         fd = 2; /* not our file any more: stderr rather than someone else's descriptor */
-    (void)!write(fd, line, len);
+    (void)!libc()->write(fd, line, len);
 }
 
 __attribute__((format(printf, 2, 3))) static void write_line_now(int level, const char *fmt, ...)

@@ -9,6 +9,7 @@
 #include "kernel.h"
 #include "keysched.h"
 #include "log.h"
+#include "sockwatch.h"
 #include "stats.h"
 
 static const char *const dir_name[2] = {"rx", "tx"};
@@ -19,30 +20,65 @@ static void fall_back_both(struct conn *c, enum fallback_reason why, int err)
     conn_fall_back(c, CONN_RX, why, err);
 }
 
+/* The program gave OpenSSL its own BIO (Apache, HAProxy, curl, PostgreSQL):
+ * the socket is the one sockwatch saw this connection's SSL calls use. That
+ * the BIO passes bytes through unchanged and unbuffered is proved for each
+ * direction before it moves (custom_bio_ready). */
+static int is_memory(BIO *b)
+{
+    /* by OpenSSL's own method names: the type is what a program says (curl
+     * 7.88 gives its socket-filter BIO the memory BIO's type) */
+    const char *name = ossl()->BIO_method_name(b);
+    return name && (!strcmp(name, "memory buffer") || !strcmp(name, "BIO pair"));
+}
+
+static int custom_socket(struct conn *c, BIO *rbio, BIO *wbio, enum fallback_reason *why)
+{
+    uint64_t written, read;
+    if (!c->observed) /* no kernel TLS here: nothing was watched */
+        *why = rbio != wbio ? FB_CUSTOM_BIO_SPLIT : FB_CUSTOM_BIO_NOT_SOCKET;
+    else if (is_memory(rbio) || is_memory(wbio)) /* the program moves the bytes, when it likes */
+        *why = FB_CUSTOM_BIO_MEMORY;
+    else if (c->watch.several)
+        *why = FB_CUSTOM_BIO_SEVERAL_SOCKETS;
+    else if (c->watch.fd < 0)
+        *why = FB_CUSTOM_BIO_NO_SOCKET;
+    else if (!sockwatch_counts(&c->watch, &written, &read))
+        *why = FB_SOCKET_CHANGED;
+    else if (c->watch.rbio0 != rbio || c->watch.wbio0 != wbio)
+        *why = FB_CUSTOM_BIO_CHANGED;
+    else
+        return c->watch.fd;
+    return -1;
+}
+
 /* *openssl_owns: the directions OpenSSL's own kTLS already moved
  * (SHIM_DIR_TX/RX); the socket is still returned when only one has. */
-static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why, int *openssl_owns)
+static int socket_fd(struct conn *c, SSL *s, enum fallback_reason *why, int *openssl_owns)
 {
     const struct ossl_table *o = ossl();
     BIO *rbio = o->SSL_get_rbio(s), *wbio = o->SSL_get_wbio(s);
-    if (!rbio || rbio != wbio) {
-        *why = FB_CUSTOM_BIO_SPLIT;
-        return -1;
-    }
-    if (o->BIO_method_type(rbio) != BIO_TYPE_SOCKET || o->BIO_next(rbio)) {
-        *why = FB_CUSTOM_BIO_NOT_SOCKET;
-        return -1;
-    }
-    *openssl_owns = (o->BIO_ctrl(wbio, BIO_CTRL_GET_KTLS_SEND, 0, NULL) > 0 ? SHIM_DIR_TX : 0)
-                    | (o->BIO_ctrl(rbio, BIO_CTRL_GET_KTLS_RECV, 0, NULL) > 0 ? SHIM_DIR_RX : 0);
-    if (*openssl_owns == (SHIM_DIR_TX | SHIM_DIR_RX)) {
-        *why = FB_OPENSSL_KTLS;
-        return -1;
-    }
     int fd = -1;
-    if (o->BIO_ctrl(rbio, BIO_C_GET_FD, 0, &fd) <= 0 || fd < 0) {
+    if (!rbio || !wbio) {
         *why = FB_NO_FD;
         return -1;
+    }
+    if (rbio != wbio || o->BIO_method_type(rbio) != BIO_TYPE_SOCKET || o->BIO_next(rbio)) {
+        fd = custom_socket(c, rbio, wbio, why);
+        if (fd < 0)
+            return -1;
+        c->custom_bio = 1;
+    } else {
+        *openssl_owns = (o->BIO_ctrl(wbio, BIO_CTRL_GET_KTLS_SEND, 0, NULL) > 0 ? SHIM_DIR_TX : 0)
+                        | (o->BIO_ctrl(rbio, BIO_CTRL_GET_KTLS_RECV, 0, NULL) > 0 ? SHIM_DIR_RX : 0);
+        if (*openssl_owns == (SHIM_DIR_TX | SHIM_DIR_RX)) {
+            *why = FB_OPENSSL_KTLS;
+            return -1;
+        }
+        if (o->BIO_ctrl(rbio, BIO_C_GET_FD, 0, &fd) <= 0 || fd < 0) {
+            *why = FB_NO_FD;
+            return -1;
+        }
     }
     int domain = 0, type = 0, proto = 0;
     socklen_t len = sizeof(int);
@@ -59,7 +95,8 @@ static int socket_fd(SSL *s, BIO **bio, enum fallback_reason *why, int *openssl_
         *why = FB_ULP_PRESENT;
         return -1;
     }
-    *bio = rbio;
+    c->bio = wbio;
+    c->rbio = rbio;
     return fd;
 }
 
@@ -171,7 +208,7 @@ static void decide(struct conn *c, SSL *s)
      * through in clear, whatever the kernel can do. */
     enum fallback_reason why = FB_NONE;
     int openssl_owns = 0;
-    c->fd = socket_fd(s, &c->bio, &why, &openssl_owns);
+    c->fd = socket_fd(c, s, &why, &openssl_owns);
     /* pinned: a descriptor number can be closed and reused; the socket it
      * names now is what the kernel's keys will belong to */
     if (c->fd >= 0 && (kernel_sock_id(c->fd, &c->sock) != 0 || !fdmap_register(c->fd, c))) {
@@ -220,13 +257,61 @@ static void decide(struct conn *c, SSL *s)
 
 /* A direction may move only on a record boundary with nothing of it buffered
  * inside OpenSSL, and never while a handshake (a renegotiation) is under way. */
+/* The program's own BIO must be a transparent pipe for direction d right
+ * now: TX, every byte OpenSSL wrote into it has reached the socket and the
+ * socket carried nothing else (bytes still in the program's layer: wait);
+ * RX, every byte the program read from the socket has gone into OpenSSL
+ * (the program read ahead: wait for a moment when it has not) and nothing
+ * reached OpenSSL from elsewhere. Counts are since the socket was bound. */
+static int custom_bio_ready(struct conn *c, SSL *s, int d)
+{
+    const struct ossl_table *o = ossl();
+    uint64_t sock_written, sock_read;
+    if (o->SSL_get_rbio(s) != c->rbio || o->SSL_get_wbio(s) != c->bio) {
+        conn_fall_back(c, d, FB_CUSTOM_BIO_CHANGED, 0);
+        return 0;
+    }
+    if (!sockwatch_counts(&c->watch, &sock_written, &sock_read) || c->watch.several) {
+        conn_fall_back(c, d, c->watch.several ? FB_CUSTOM_BIO_SEVERAL_SOCKETS : FB_SOCKET_CHANGED, 0);
+        return 0;
+    }
+    /* RX on a non-blocking socket: once the kernel has it, an empty socket
+     * must reach the program as it did before. A layer seen handing EAGAIN to
+     * OpenSSL takes WANT_READ (the shim lets it note the EAGAIN itself, see
+     * sockwatch_layer_wait_readable); until one is seen, RX waits. A layer
+     * seen waiting for the socket itself (APR) has event-loop state of its
+     * own: with Apache httpd's event MPM, RX in the kernel lost keep-alive
+     * after large responses (measured in the guest; TX alone keeps it), so
+     * there RX stays in OpenSSL. A blocking socket needs neither. */
+    if (d == CONN_RX && kernel_nonblocking(c->fd)) {
+        if (c->watch.layer_waits) {
+            conn_fall_back(c, d, FB_CUSTOM_BIO_WAITING_LAYER, 0);
+            return 0;
+        }
+        if (!c->watch.layer_returns)
+            return 0;
+    }
+    uint64_t through_bio = d == CONN_TX ? o->BIO_number_written(c->bio) - c->watch.wbio_written0
+                                        : o->BIO_number_read(c->rbio) - c->watch.rbio_read0;
+    uint64_t on_socket = d == CONN_TX ? sock_written : sock_read;
+    if (on_socket == through_bio)
+        return 1;
+    if (d == CONN_TX ? on_socket > through_bio : on_socket < through_bio) {
+        LOG_DEBUG("fd=%d %s: the BIO carried %llu bytes, the socket %llu", c->fd, dir_name[d],
+                  (unsigned long long)through_bio, (unsigned long long)on_socket);
+        conn_fall_back(c, d, FB_CUSTOM_BIO_UNACCOUNTED, 0);
+    }
+    return 0;
+}
+
 static int ready(struct conn *c, SSL *s, int d)
 {
     const struct ossl_table *o = ossl();
     if (!o->SSL_is_init_finished(s))
         return 0;
     if (d == CONN_TX)
-        return !c->tx_write_pending && o->SSL_want(s) != SSL_WRITING;
+        return !c->tx_write_pending && o->SSL_want(s) != SSL_WRITING
+               && (!c->custom_bio || custom_bio_ready(c, s, d));
     if (o->SSL_has_pending(s) || strcmp(o->SSL_rstate_string(s), "RH") != 0)
         return 0;
     /* TLS 1.3 servers send NewSessionTickets right after the handshake; a client
@@ -234,7 +319,7 @@ static int ready(struct conn *c, SSL *s, int d)
      * session resumption) reach it. */
     if (c->version == TLS1_3_VERSION && !c->is_server && !c->app_data_read)
         return 0;
-    return 1;
+    return !c->custom_bio || custom_bio_ready(c, s, d);
 }
 
 static void install(struct conn *c, int d)

@@ -36,6 +36,12 @@ static const char *const texts[FB_COUNT] = {
     [FB_RECORD_PADDING] = "record-padding (a padding callback or block padding is set; the kernel cannot pad)",
     [FB_MAX_SEND_FRAGMENT] = "max-send-fragment (set below 16384; the kernel sends 16 KiB records)",
     [FB_KEYUPDATE_UNSUPPORTED_KERNEL] = "keyupdate-unsupported-kernel (KTLS_SHIM_NO_REKEY=rx-openssl: this kernel cannot rekey TLS 1.3, so OpenSSL keeps RX and follows the peer's KeyUpdates)",
+    [FB_CUSTOM_BIO_MEMORY] = "custom-bio-memory (a memory BIO or BIO pair: no socket under it)",
+    [FB_CUSTOM_BIO_NO_SOCKET] = "custom-bio-no-socket (the program's BIO used no TCP socket inside the SSL calls)",
+    [FB_CUSTOM_BIO_SEVERAL_SOCKETS] = "custom-bio-several-sockets (the program's BIO used more than one TCP socket)",
+    [FB_CUSTOM_BIO_CHANGED] = "custom-bio-changed (the program gave the SSL other BIOs after its socket was found)",
+    [FB_CUSTOM_BIO_UNACCOUNTED] = "custom-bio-unaccounted (the socket carried bytes that did not pass through the SSL's BIO)",
+    [FB_CUSTOM_BIO_WAITING_LAYER] = "custom-bio-waiting-layer (RX: the program's own layer waits for its non-blocking socket itself, as Apache httpd's APR does; its reads stay with it)",
     [FB_RECORD_ACCOUNTING] = "record-accounting (the records OpenSSL reported do not add up to the bytes on the socket)",
 };
 

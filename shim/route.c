@@ -8,6 +8,7 @@
 #include "kernel.h"
 #include "ktls_io.h"
 #include "offload.h"
+#include "sockwatch.h"
 
 static atomic_int watching; /* set once any SSL got state: skips lookups before */
 
@@ -65,6 +66,30 @@ static int finished_before(const struct conn *c, const SSL *s)
     return !c->decided && ossl()->SSL_is_init_finished(s);
 }
 
+/* The program gave OpenSSL its own BIO and a direction may still move: the
+ * socket I/O of this call is the connection's (sockwatch). Only where the
+ * kernel can take keys (observed), so elsewhere this costs nothing. */
+static int wants_watch(const struct conn *c, const SSL *s)
+{
+    if (!c->observed || c->passthrough
+        || (c->decided && c->dir[CONN_TX].state != DIR_PENDING && c->dir[CONN_RX].state != DIR_PENDING))
+        return 0;
+    const struct ossl_table *o = ossl();
+    BIO *r = o->SSL_get_rbio(s), *w = o->SSL_get_wbio(s);
+    return r && (r != w || o->BIO_method_type(r) != BIO_TYPE_SOCKET || o->BIO_next(r));
+}
+
+#define WATCHED_CALL(c, s, call)                                                       \
+    do {                                                                               \
+        int watch_ = wants_watch(c, s);                                                \
+        struct conn *outer_ = watch_ ? sockwatch_enter(c) : NULL;                      \
+        shim_depth++;                                                                  \
+        call;                                                                          \
+        shim_depth--;                                                                  \
+        if (watch_)                                                                    \
+            sockwatch_leave(c, outer_, ossl()->SSL_want(s) == SSL_NOTHING);            \
+    } while (0)
+
 /* Runs after OpenSSL did real work: what its message callback deferred, then
  * the handshake may have finished (also inside SSL_read/SSL_write), or a
  * record boundary may have been reached. */
@@ -89,9 +114,8 @@ int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *))
     }
     c->err_override = -1;
     int was = finished_before(c, s);
-    shim_depth++;
-    int ret = real(s);
-    shim_depth--;
+    int ret;
+    WATCHED_CALL(c, s, ret = real(s));
     if (ret == 1)
         after_openssl(c, s, was);
     return ret;
@@ -102,15 +126,12 @@ int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *do
 {
     c->err_override = -1;
     int was = finished_before(c, s);
-    shim_depth++;
-    int ret;
+    int ret, num = len > INT_MAX ? INT_MAX : (int)len;
     if (ex)
-        ret = peek ? REAL(SSL_peek_ex)(s, buf, len, done) : REAL(SSL_read_ex)(s, buf, len, done);
-    else {
-        int num = len > INT_MAX ? INT_MAX : (int)len;
-        ret = peek ? REAL(SSL_peek)(s, buf, num) : REAL(SSL_read)(s, buf, num);
-    }
-    shim_depth--;
+        WATCHED_CALL(c, s, ret = peek ? REAL(SSL_peek_ex)(s, buf, len, done)
+                                      : REAL(SSL_read_ex)(s, buf, len, done));
+    else
+        WATCHED_CALL(c, s, ret = peek ? REAL(SSL_peek)(s, buf, num) : REAL(SSL_read)(s, buf, num));
     if (ret > 0)
         c->app_data_read = 1;
     if (ret > 0 && !peek)
@@ -123,12 +144,11 @@ int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, siz
 {
     c->err_override = -1;
     int was = finished_before(c, s);
-    shim_depth++;
-    int ret = ex ? REAL(SSL_write_ex)(s, buf, len, done)
-                 : REAL(SSL_write)(s, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int ret;
+    WATCHED_CALL(c, s, ret = ex ? REAL(SSL_write_ex)(s, buf, len, done)
+                                : REAL(SSL_write)(s, buf, len > INT_MAX ? INT_MAX : (int)len));
     /* a failed write may leave a record half on the wire inside OpenSSL */
     c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
-    shim_depth--;
     if (ret > 0)
         route_count_openssl(c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);
@@ -153,9 +173,8 @@ int route_shutdown_openssl(struct conn *c, SSL *s)
 {
     c->err_override = -1;
     int was = finished_before(c, s);
-    shim_depth++;
-    int ret = REAL(SSL_shutdown)(s);
-    shim_depth--;
+    int ret;
+    WATCHED_CALL(c, s, ret = REAL(SSL_shutdown)(s));
     after_openssl(c, s, was); /* pending directions give up once shutdown started */
     return ret;
 }

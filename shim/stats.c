@@ -280,7 +280,7 @@ static int write_file(int final, int sig, const char **file)
     size_t off = 0;
     int err = 0;
     while (off < len) {
-        ssize_t n = write(fd, json + off, len - off);
+        ssize_t n = libc()->write(fd, json + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -396,7 +396,7 @@ static void say_failure_in_handler(const char *path, int err)
     stats_append(line, sizeof(line), &n, errno_text(err));
     stats_append(line, sizeof(line), &n, " (KTLS_SHIM_STATS; said once per process)\n");
     /* stderr: the log file may not be open, and opening it is not safe here */
-    (void)!write(2, line, n);
+    (void)!libc()->write(2, line, n);
 }
 
 static void flush_in_handler(int sig)

@@ -21,9 +21,9 @@ layer_of() {
     case $1 in
     keysched | keylog | crypto_info | stats_format | reason | recseq | record_errors) echo 0 ;;
     ossl | ossl_hash | ossl_caller | libc | kernel | config | log) echo 1 ;;
-    conn | fdmap | stats) echo 2 ;;
+    conn | fdmap | stats | sockwatch) echo 2 ;;
     offload | ktls_io | route | fileserve | rekey) echo 3 ;;
-    hooks | files) echo 4 ;;
+    hooks | files | io) echo 4 ;;
     *) echo "" ;;
     esac
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make bench`: CPU per GB, throughput, handshake rate and syscalls per MB of
 # nginx (1 worker) serving curl on loopback: plain HTTP, userspace OpenSSL,
-# OpenSSL-native kTLS, and the shim with sendfile off and on. On a kernel with
-# kTLS everything runs here; on one without, the host measures the shim's
-# passthrough overhead and all five configurations run again in the QEMU
-# guest, whose rows the report marks EMULATED. Writes results.md, results.csv,
-# chart.png and raw/ under demo/bench/results (BENCH_OUT overrides).
+# OpenSSL-native kTLS, and the shim with sendfile off and on; and of HAProxy
+# (1 thread) terminating TLS in front of a plain-HTTP nginx, without and with
+# the shim. On a kernel with kTLS everything runs here; on one without, the
+# host measures the shim's passthrough overhead and all the configurations run
+# again in the QEMU guest, whose rows the report marks EMULATED. Writes
+# results.md, results.csv, chart.png and raw/ under demo/bench/results
+# (BENCH_OUT overrides).
 #
 # Knobs (positive integers):
 #   BENCH_REPS=5                 timed repetitions per configuration (round-robin)
@@ -56,13 +58,14 @@ run_info "started (UTC)" "$(date -u '+%Y-%m-%d %H:%M:%S')"
 run_info "host load average at start" "$(cut -d' ' -f1-3 /proc/loadavg)"
 run_info "command" "make bench (BENCH_REPS=$BENCH_REPS BENCH_BIG_MIB=$BENCH_BIG_MIB BENCH_BIG_FETCHES=$BENCH_BIG_FETCHES BENCH_SMALL_COUNT=$BENCH_SMALL_COUNT BENCH_SMALL_KIB=$BENCH_SMALL_KIB BENCH_GUEST_BIG_MIB=$BENCH_GUEST_BIG_MIB BENCH_GUEST_BIG_FETCHES=$BENCH_GUEST_BIG_FETCHES BENCH_GUEST_SMALL_COUNT=$BENCH_GUEST_SMALL_COUNT)"
 
-all=(plain userspace native-ktls shim-sendfile-off shim-sendfile-on)
+all=(plain userspace native-ktls shim-sendfile-off shim-sendfile-on haproxy-userspace haproxy-shim)
 if tests/have-ktls.sh; then
     echo "bench: this kernel ($(uname -r)) has kTLS: every configuration runs here, natively." >&2
     $here/measure.sh host "${all[@]}" >"$out/raw/host.csv"
 else
-    echo "bench: this kernel ($(uname -r)) has no kTLS: passthrough rows here, then all five in the QEMU guest (EMULATED)." >&2
-    $here/measure.sh host plain userspace shim-sendfile-off shim-sendfile-on >"$out/raw/host.csv"
+    echo "bench: this kernel ($(uname -r)) has no kTLS: passthrough rows here, then all of them in the QEMU guest (EMULATED)." >&2
+    $here/measure.sh host plain userspace shim-sendfile-off shim-sendfile-on haproxy-userspace haproxy-shim \
+        >"$out/raw/host.csv"
 fi
 if ! tests/have-ktls.sh && [[ ${BENCH_GUEST:-1} != 0 ]]; then
     run_info "host load average before the guest run" "$(cut -d' ' -f1-3 /proc/loadavg)"

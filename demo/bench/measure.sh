@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # One place's measurements (this kernel: the host, or the QEMU guest): starts
-# one single-worker nginx per configuration, checks each once in an untimed,
-# straced pass (bytes + sha256, syscalls, sendfile or not, TLS version), then
-# runs the timed repetitions round-robin over the configurations so that any
-# load on the machine hits each of them alike.
+# one server per configuration (a single-worker nginx, or a single-threaded
+# HAProxy terminating TLS in front of one shared plain-HTTP nginx), checks each
+# once in an untimed, straced pass (bytes + sha256, syscalls, sendfile or not,
+# TLS version), then runs the timed repetitions round-robin over the
+# configurations so that any load on the machine hits each of them alike.
 #
 #   measure.sh PLACE CONFIG...   (PLACE: host | guest; CONFIG: see conf_of)
 #
 # Knobs (validated by bench.sh): BENCH_REPS, BENCH_BIG_MIB, BENCH_BIG_FETCHES,
 # BENCH_SMALL_COUNT, BENCH_SMALL_KIB; BENCH_CERT_DIR (cert.pem + key.pem). Raw CSV on stdout, progress on stderr.
-# The client is always the same un-shimmed curl; only nginx is shimmed.
+# The client is always the same un-shimmed curl; only the TLS server (nginx or
+# HAProxy) is ever shimmed, never the plain nginx behind HAProxy.
 set -euo pipefail
 place=${1:?usage: measure.sh PLACE CONFIG...}
 shift
@@ -22,8 +24,13 @@ small_count=${BENCH_SMALL_COUNT:?} small_kib=${BENCH_SMALL_KIB:?}
 export KTLS_SHIM_LOG=error
 
 work=$(mktemp -d /tmp/ktls-bench.XXXXXX)
+haproxy_pids=()
 cleanup() {
-    local d
+    local d pid
+    for pid in "${haproxy_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     for d in "$work"/nginx-*; do [[ -d $d ]] && NGINX_DIR=$d stop_nginx; done
     rm -rf "$work"
 }
@@ -34,23 +41,33 @@ ktls=0
 have_ktls && ktls=1
 tick=$(getconf CLK_TCK)
 
-# CONFIG -> "SHIM(0|1) SSL(0|1) nginx directives"
+# CONFIG -> "SERVER(nginx|haproxy) SHIM(0|1) SSL(0|1) nginx directives"
 conf_of() {
     case $1 in
-    plain) echo "0 0 sendfile on;" ;;
-    userspace) echo "0 1 sendfile off;" ;;
-    native-ktls) echo "0 1 sendfile on; ssl_conf_command Options KTLS;" ;;
-    shim-sendfile-off) echo "1 1 sendfile off;" ;;
-    shim-sendfile-on) echo "1 1 sendfile on;" ;;
+    plain) echo "nginx 0 0 sendfile on;" ;;
+    userspace) echo "nginx 0 1 sendfile off;" ;;
+    native-ktls) echo "nginx 0 1 sendfile on; ssl_conf_command Options KTLS;" ;;
+    shim-sendfile-off) echo "nginx 1 1 sendfile off;" ;;
+    shim-sendfile-on) echo "nginx 1 1 sendfile on;" ;;
+    haproxy-userspace) echo "haproxy 0 1" ;;
+    haproxy-shim) echo "haproxy 1 1" ;;
     *) echo "measure.sh: unknown configuration '$1'" >&2; return 1 ;;
     esac
 }
+# Names checked before any work: a misspelt one read by `read <<<"$(conf_of ...)"`
+# would not stop the run.
+haproxy=0
+for c in "${configs[@]}"; do
+    conf=$(conf_of "$c")
+    if [[ $conf == haproxy\ * ]]; then haproxy=1; fi
+done
 
 info() { echo "#info,$place,$1,\"$2\""; }
 info kernel "$(uname -r)"
 info cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo) x $(nproc)"
 info openssl "$(openssl version)"
 info nginx "$(nginx -v 2>&1 | sed 's/^nginx version: //')"
+[[ $haproxy == 0 ]] || info haproxy "$(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/HAProxy \1/p')"
 info curl "$(curl --version | head -n1 | cut -d' ' -f1-2)"
 info ktls "$([[ $ktls == 1 ]] && echo yes || echo no)"
 info emulated "$([[ $place == guest ]] && echo 'yes (QEMU TCG)' || echo no)"
@@ -68,17 +85,70 @@ small_bytes=$((small_kib << 10))
 small_sha=$(sha256sum <"$html/small/s.bin" | cut -d' ' -f1)
 cat "$html/big.bin" >/dev/null
 
-say "starting nginx: ${configs[*]}"
+say "starting the servers: ${configs[*]}"
 cert_dir=${BENCH_CERT_DIR:-$work} # bench.sh makes it on the host: RSA keygen is slow under TCG
 make_cert "$cert_dir"
 declare -A port worker scheme
+# nginx in DIR serving $html (the certificate copied in, so start_nginx makes no key)
+nginx_in() { # DIR SHIM SSL DIRECTIVES
+    mkdir -p "$1"
+    cp "$cert_dir/cert.pem" "$cert_dir/key.pem" "$1/"
+    ln -s "$html" "$1/html"
+    NGINX_PLAIN=$((1 - $2)) NGINX_SSL=$([[ $3 == 1 ]] && echo ssl || true) start_nginx "$1" "$4"
+}
+# The plain-HTTP nginx behind every HAProxy: the same files; never shimmed.
+if [[ $haproxy == 1 ]]; then
+    nginx_in "$work/nginx-backend" 0 0 "sendfile on; access_log off;"
+    backend_port=$NGINX_PORT
+fi
+# HAProxy CONFIG SHIM: TLS termination in front of the backend, with full
+# handshakes like nginx's (no session cache, no tickets); one process and one
+# thread, so its own PID's schedstat and stat are all of its CPU.
+start_haproxy() {
+    local c=$1 d=$work/haproxy-$1 p pid
+    mkdir -p "$d"
+    cat "$cert_dir/cert.pem" "$cert_dir/key.pem" >"$d/both.pem"
+    p=$(free_port)
+    cat >"$d/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    tune.ssl.cachesize 0
+defaults
+    mode http
+    timeout connect 10s
+    timeout client 120s
+    timeout server 120s
+frontend tls
+    bind 127.0.0.1:$p ssl crt $d/both.pem no-tls-tickets
+    default_backend plain
+backend plain
+    server nginx 127.0.0.1:$backend_port
+CONF
+    # a plain command, not a function, so that $! is HAProxy itself; bats' fd 3 stays shut
+    if [[ $2 == 1 ]]; then
+        KTLS_SHIM_LOG=error LD_PRELOAD=$SHIM haproxy -db -f "$d/haproxy.cfg" >"$d/haproxy.log" 2>&1 3>&- &
+    else
+        haproxy -db -f "$d/haproxy.cfg" >"$d/haproxy.log" 2>&1 3>&- &
+    fi
+    pid=$!
+    haproxy_pids+=("$pid")
+    if ! wait_port "$p" || ! kill -0 "$pid" 2>/dev/null; then
+        cat "$d/haproxy.log" >&2
+        say "$c: HAProxy did not start"
+        exit 1
+    fi
+    [[ $(ls "/proc/$pid/task") == "$pid" ]] || { say "$c: HAProxy runs more than one thread"; exit 1; }
+    port[$c]=$p
+    scheme[$c]=https
+    worker[$c]=$pid
+}
 for c in "${configs[@]}"; do
-    read -r shim ssl extra <<<"$(conf_of "$c")"
-    mkdir -p "$work/nginx-$c"
-    cp "$cert_dir/cert.pem" "$cert_dir/key.pem" "$work/nginx-$c/"
-    ln -s "$html" "$work/nginx-$c/html"
-    NGINX_PLAIN=$((1 - shim)) NGINX_SSL=$([[ $ssl == 1 ]] && echo ssl || true) \
-        start_nginx "$work/nginx-$c" "$extra access_log off; ssl_session_tickets off; ssl_session_cache off;"
+    read -r server shim ssl extra <<<"$(conf_of "$c")"
+    if [[ $server == haproxy ]]; then
+        start_haproxy "$c" "$shim"
+        continue
+    fi
+    nginx_in "$work/nginx-$c" "$shim" "$ssl" "$extra access_log off; ssl_session_tickets off; ssl_session_cache off;"
     port[$c]=$NGINX_PORT
     scheme[$c]=$([[ $ssl == 1 ]] && echo https || echo http)
     worker[$c]=$(pgrep -P "$(cat "$work/nginx-$c/logs/nginx.pid")")
@@ -102,7 +172,8 @@ tls_tx() { local v; v=$(tls_stat TlsTxSw); echo "${v:-0}"; }
 echo "place,config,rep,phase,bytes,requests,wall_s,user_s,sys_s,cpu_s,tls_tx_sockets,syscalls,sendfile_calls,write_calls,tls,ok,note"
 
 # What each configuration must show, or its numbers do not count:
-# sendfile calls expected (1) or not (0) in the worker, kernel TLS sockets expected.
+# sendfile calls expected (1) or not (0) in the worker (HAProxy relays through
+# its buffers, never sendfile), kernel TLS sockets expected.
 expect_sendfile() {
     case $1 in
     plain) echo 1 ;;
@@ -112,12 +183,12 @@ expect_sendfile() {
 }
 expect_ktls() {
     case $1 in
-    native-ktls | shim-*) echo "$ktls" ;;
+    native-ktls | shim-* | haproxy-shim) echo "$ktls" ;;
     *) echo 0 ;;
     esac
 }
 
-# Untimed check + syscall count: strace -c on the worker while it serves big.bin once.
+# Untimed check + syscall count: strace -c on the worker (or HAProxy) while it serves big.bin once.
 for c in "${configs[@]}"; do
     say "$c: checking (strace, sha256)"
     w=${worker[$c]}
@@ -155,8 +226,8 @@ for c in "${configs[@]}"; do
 done
 
 # timed CONFIG REP PHASE PATH SIZE COUNT: COUNT GETs of PATH, each on a new
-# TCP + TLS connection with a full handshake (nginx: no tickets, no session
-# cache; curl keeps no session); prints the CSV row.
+# TCP + TLS connection with a full handshake (nginx and HAProxy: no tickets, no
+# session cache; curl keeps no session); prints the CSV row.
 timed() {
     local c=$1 rep=$2 phase=$3 path=$4 size=$5 count=$6 w=${worker[$1]} tx0 u0 s0 u1 s1 n0 n1 t0 t1 out good dtx ok=1 note=""
     printf 'output = "/dev/null"\nurl = "%s"\n' $(for _ in $(seq 1 "$count"); do url "$c" "$path"; done) \

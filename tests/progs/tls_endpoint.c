@@ -12,6 +12,7 @@
  *   [--key-update-every M [--key-updates K]]
  *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N] [--ossl-ktls]
  *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
+ *   [--bio socket|custom|split|wait|readahead]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
@@ -27,7 +28,8 @@
  * write has sent it (RESULT key_updates= and ku_view=ok|bad). --conns N: the server serves N connections in
  * turn (one SSL_CTX, so its session cache and tickets carry over) and the
  * client makes N, each after the first resuming the session of the one before;
- * every connection prints its own RESULT line, with reused=0|1. */
+ * every connection prints its own RESULT line, with reused=0|1. --bio: the
+ * program's own BIO over the socket (own_bio.h). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,13 +50,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "own_bio.h"
 #include "test_identity.h"
 
 #define SOL_TLS_LEVEL 282
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    int key_update_requested, payload_only, ossl_ktls;
+    int key_update_requested, payload_only, ossl_ktls, bio;
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
@@ -425,7 +428,7 @@ static int run_connection(SSL_CTX *ctx, int fd)
         SSL_free(ssl);
         ssl = copy;
     }
-    SSL_set_fd(ssl, fd);
+    own_bio_attach(ssl, fd, (enum own_bio_mode)opt.bio);
     if (resume_from)
         SSL_set_session(ssl, resume_from);
     if (opt.server)
@@ -629,6 +632,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--msgcb")) opt.msgcb = 1;
         else if (!strcmp(a, "--text")) opt.text = 1;
         else if (!strcmp(a, "--ossl-ktls")) opt.ossl_ktls = 1;
+        else if (!strcmp(a, "--bio")) {
+            opt.bio = own_bio_mode_of(VALUE());
+            if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead)");
+        }
         else if (!strcmp(a, "--conns")) {
             opt.conns = (unsigned)number(VALUE(), "bad --conns");
             if (!opt.conns) usage("--conns must be > 0");

@@ -1,0 +1,221 @@
+#include "sockwatch.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "libc.h"
+#include "ossl.h"
+
+__thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")));
+__thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec"))) = -1;
+atomic_int sockwatch_counting; /* set once any socket was bound: skips lookups before */
+
+/* Counters by descriptor number, in chunks allocated on first use and never
+ * freed (the layout of fdmap.c), so a hook on any thread can count into a
+ * slot while the connection that bound it is being freed elsewhere. */
+#define CHUNK_BITS 10
+#define CHUNK_SLOTS (1u << CHUNK_BITS)
+#define MAX_CHUNKS (1u << 16)
+
+struct slot {
+    _Atomic uint64_t tag; /* 0: nobody counts this descriptor */
+    _Atomic uint64_t written, read;
+};
+
+static _Atomic(struct slot *) chunks[MAX_CHUNKS];
+static _Atomic uint64_t last_tag;
+
+static struct slot *slot_for(int fd, int create)
+{
+    if (fd < 0 || (unsigned)fd >> CHUNK_BITS >= MAX_CHUNKS)
+        return NULL;
+    _Atomic(struct slot *) *at = &chunks[(unsigned)fd >> CHUNK_BITS];
+    struct slot *chunk = atomic_load_explicit(at, memory_order_acquire);
+    if (!chunk && create) {
+        struct slot *fresh = calloc(CHUNK_SLOTS, sizeof(*fresh));
+        if (!fresh)
+            return NULL;
+        if (atomic_compare_exchange_strong(at, &chunk, fresh))
+            chunk = fresh;
+        else
+            free(fresh);
+    }
+    return chunk ? &chunk[(unsigned)fd & (CHUNK_SLOTS - 1)] : NULL;
+}
+
+void sockwatch_init(struct sock_watch *w)
+{
+    *w = (struct sock_watch){.fd = -1, .ignored_fd = -1};
+}
+
+struct conn *sockwatch_enter(struct conn *c)
+{
+    struct conn *previous = sockwatch_current;
+    c->watch.eagain_in_call = 0;
+    sockwatch_current = c;
+    return previous;
+}
+
+void sockwatch_leave(struct conn *c, struct conn *previous, int call_went_on)
+{
+    /* the socket said EAGAIN and yet the call went on without handing
+     * WANT_READ/WANT_WRITE back: the program's layer waited for it */
+    if (c->watch.eagain_in_call && call_went_on)
+        c->watch.layer_waits = 1;
+    else if (c->watch.eagain_in_call)
+        c->watch.layer_returns = 1;
+    c->watch.eagain_in_call = 0;
+    sockwatch_current = previous;
+}
+
+static int is_tcp(int fd)
+{
+    int domain = 0, proto = 0;
+    socklen_t len = sizeof(int);
+    return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP
+           && (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len)) == 0
+           && (domain == AF_INET || domain == AF_INET6);
+}
+
+static void bind_socket(struct conn *c, int fd)
+{
+    struct sock_watch *w = &c->watch;
+    struct slot *s = slot_for(fd, 1);
+    if (!s) {
+        w->several = 1; /* out of memory: nothing could be proved */
+        return;
+    }
+    const struct ossl_table *o = ossl();
+    BIO *rbio = o->SSL_get_rbio(c->ssl), *wbio = o->SSL_get_wbio(c->ssl);
+    w->fd = fd;
+    w->tag = atomic_fetch_add(&last_tag, 1) + 1;
+    /* the BIO operation under way is not in these yet, nor in the counters */
+    w->rbio0 = rbio;
+    w->wbio0 = wbio;
+    w->rbio_read0 = rbio ? o->BIO_number_read(rbio) : 0;
+    w->wbio_written0 = wbio ? o->BIO_number_written(wbio) : 0;
+    atomic_store(&s->tag, 0);
+    atomic_store(&s->written, 0);
+    atomic_store(&s->read, 0);
+    atomic_store(&s->tag, w->tag);
+    atomic_store_explicit(&sockwatch_counting, 1, memory_order_relaxed);
+}
+
+void sockwatch_io(int fd, ssize_t n, int is_write)
+{
+    int saved = errno;
+    struct conn *c = sockwatch_current;
+    if (c && fd >= 0 && (n >= 0 || saved == EAGAIN || saved == EWOULDBLOCK)) {
+        struct sock_watch *w = &c->watch;
+        if (fd != w->fd && fd != w->ignored_fd) {
+            if (!is_tcp(fd))
+                w->ignored_fd = fd;
+            else if (w->fd < 0)
+                bind_socket(c, fd);
+            else
+                w->several = 1;
+        }
+        if (n < 0 && fd == w->fd)
+            w->eagain_in_call = 1;
+    }
+    if (n > 0 && atomic_load_explicit(&sockwatch_counting, memory_order_relaxed)) {
+        struct slot *s = slot_for(fd, 0);
+        if (s && atomic_load_explicit(&s->tag, memory_order_relaxed))
+            atomic_fetch_add_explicit(is_write ? &s->written : &s->read, (uint64_t)n,
+                                      memory_order_relaxed);
+    }
+    errno = saved;
+}
+
+void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    struct conn *c = sockwatch_current;
+    if (!c || c->watch.fd < 0 || !fds)
+        return;
+    for (nfds_t i = 0; i < nfds; i++) {
+        if (fds[i].fd != c->watch.fd)
+            continue;
+        c->watch.layer_waits = 1;
+        if (timeout < 0 || c->watch.wait_ms < 0)
+            c->watch.wait_ms = -1;
+        else if (timeout > c->watch.wait_ms)
+            c->watch.wait_ms = timeout;
+        return;
+    }
+}
+
+ssize_t sockwatch_forced_read(int fd, void *buf, size_t len)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (libc()->poll(&p, 1, 0) == 1) {
+        if (len == 0)
+            return 0;
+        ((unsigned char *)buf)[0] = 0;
+        return 1;
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+int sockwatch_layer_wait_readable(struct conn *c, void *rbio)
+{
+    const struct ossl_table *o = ossl();
+    struct conn *previous = sockwatch_current;
+    int outer = sockwatch_forced_fd;
+    unsigned char byte;
+    sockwatch_current = NULL;
+    sockwatch_forced_fd = c->fd;
+    int r = o->BIO_read(rbio, &byte, 1);
+    sockwatch_forced_fd = outer;
+    sockwatch_current = previous;
+    if (r > 0)
+        return 1;
+    return o->BIO_test_flags(rbio, BIO_FLAGS_SHOULD_RETRY) ? 0 : -1;
+}
+
+int sockwatch_counts(const struct sock_watch *w, uint64_t *written, uint64_t *read)
+{
+    struct slot *s = w->fd >= 0 ? slot_for(w->fd, 0) : NULL;
+    if (!s || atomic_load(&s->tag) != w->tag)
+        return 0;
+    *written = atomic_load(&s->written);
+    *read = atomic_load(&s->read);
+    return atomic_load(&s->tag) == w->tag;
+}
+
+void sockwatch_release(struct sock_watch *w)
+{
+    struct slot *s = w->fd >= 0 ? slot_for(w->fd, 0) : NULL;
+    if (s) {
+        uint64_t mine = w->tag;
+        atomic_compare_exchange_strong(&s->tag, &mine, 0);
+    }
+    w->fd = -1;
+}
+
+void sockwatch_forget(int fd)
+{
+    if (!atomic_load_explicit(&sockwatch_counting, memory_order_relaxed))
+        return;
+    struct slot *s = slot_for(fd, 0);
+    if (s && atomic_load_explicit(&s->tag, memory_order_relaxed))
+        atomic_store(&s->tag, 0);
+}
+
+void sockwatch_forget_range(unsigned lo, unsigned hi)
+{
+    if (!atomic_load_explicit(&sockwatch_counting, memory_order_relaxed))
+        return;
+    for (unsigned i = lo >> CHUNK_BITS; i < MAX_CHUNKS && i <= hi >> CHUNK_BITS; i++) {
+        struct slot *chunk = atomic_load_explicit(&chunks[i], memory_order_acquire);
+        for (unsigned j = 0; chunk && j < CHUNK_SLOTS; j++) {
+            unsigned fd = i << CHUNK_BITS | j;
+            if (fd >= lo && fd <= hi && atomic_load_explicit(&chunk[j].tag, memory_order_relaxed))
+                atomic_store(&chunk[j].tag, 0);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+/* Which TCP socket sits under a program's own BIO (Apache, HAProxy, curl,
+ * PostgreSQL give OpenSSL a BIO_meth_new BIO over their socket layer), found
+ * from what the program does rather than from the BIO's type: while the
+ * shim runs an OpenSSL call for a connection, the libc I/O that call makes
+ * belongs to it. The first TCP socket touched there is bound to the
+ * connection; from then on every byte the process moves through that
+ * descriptor is counted (in the SSL calls or not), so offload.c can prove
+ * the program's layer is a transparent pipe before moving a direction.
+ *
+ * Cost for every other call: a thread-local load and a relaxed atomic load;
+ * no lock, no syscall. Counters live in a table indexed by descriptor that
+ * is never freed, so a hook never touches a connection's memory. */
+#ifndef KTLS_SHIM_SOCKWATCH_H
+#define KTLS_SHIM_SOCKWATCH_H
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct conn;
+
+struct sock_watch {
+    int fd;                 /* the bound socket, -1 none yet */
+    int several;            /* a second TCP socket was used inside this connection's calls */
+    int ignored_fd;         /* the last descriptor found not to be TCP (cache) */
+    uint64_t tag;           /* our claim on fd's counters */
+    uint64_t wbio_written0; /* the BIOs' counts when fd was bound */
+    uint64_t rbio_read0;
+    const void *rbio0, *wbio0;
+    int eagain_in_call;     /* the socket said EAGAIN inside the current call */
+    int layer_waits;        /* the program's layer waits for the socket itself (blocking
+                             * I/O with its own timeout, as APR does) */
+    int layer_returns;      /* its layer handed an EAGAIN to OpenSSL as a retry: the
+                             * program takes WANT_READ/WANT_WRITE (HAProxy, curl, libpq) */
+    int wait_ms;            /* the longest wait it asked poll() for; -1 forever, 0 unknown */
+};
+
+/* Thread state the hooks read; see sockwatch_enter. */
+extern __thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")));
+extern __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec")));
+extern atomic_int sockwatch_counting;
+
+void sockwatch_init(struct sock_watch *w);
+/* Around a real OpenSSL call for c; returns the previous connection. */
+struct conn *sockwatch_enter(struct conn *c);
+void sockwatch_leave(struct conn *c, struct conn *previous, int call_waited_for_io);
+
+/* The hooks, after a libc call on fd moved n bytes (n < 0: failed, errno
+ * set). Keeps errno. */
+static inline int sockwatch_wanted(void)
+{
+    return sockwatch_current != 0 || atomic_load_explicit(&sockwatch_counting, memory_order_relaxed);
+}
+void sockwatch_io(int fd, ssize_t n, int is_write);
+/* poll() inside a watched call: the program's layer waits itself. */
+void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout);
+
+/* While the shim asks a program's read BIO to wait for the socket
+ * (sockwatch_layer_wait_readable), its reads on that socket are answered
+ * here and never reach the kernel's TLS: 1 (a zero byte in buf) once the
+ * socket is readable, else -1/EAGAIN, so the program's layer polls with its
+ * own timeout, or marks the socket not ready (edge-triggered loops). */
+ssize_t sockwatch_forced_read(int fd, void *buf, size_t len);
+/* 1: readable, retry the kernel read; 0: the layer is non-blocking and has
+ * noted EAGAIN (WANT_READ); -1: the layer's own wait failed (timeout, EOF). */
+int sockwatch_layer_wait_readable(struct conn *c, void *rbio);
+
+/* Counts of the bound socket since it was bound; 0 when the binding is gone
+ * (closed, another connection bound it). */
+int sockwatch_counts(const struct sock_watch *w, uint64_t *written, uint64_t *read);
+/* The connection ends: drop its claim. */
+void sockwatch_release(struct sock_watch *w);
+/* close()/dup2() of fd: its counters belong to nobody. */
+void sockwatch_forget(int fd);
+void sockwatch_forget_range(unsigned lo, unsigned hi);
+
+#endif

@@ -1,0 +1,200 @@
+#!/usr/bin/env bats
+# Programs that give OpenSSL their own BIO over their socket (Apache httpd,
+# HAProxy, curl, PostgreSQL): tls_endpoint --bio plays each shape
+# (tests/progs/own_bio.h). The shim finds the socket from the program's own
+# I/O inside the SSL calls, proves the BIO a transparent pipe with exact byte
+# counts before moving a direction, and serves the connection from the kernel
+# afterwards while the program's layer keeps doing its waiting (readiness,
+# EAGAIN, its own timeouts). Bytes intact always; on a kTLS kernel both
+# directions of both ends in the kernel (exact TlsTxSw/TlsRxSw deltas).
+
+load helpers
+
+SIZE=262144
+
+setup_file() {
+    make_cert "$BATS_FILE_TMPDIR"
+}
+
+IDENTITY() { echo "--cert $BATS_FILE_TMPDIR/cert.pem --key $BATS_FILE_TMPDIR/key.pem"; }
+
+# own_bio_exchange VARIANT "SERVER ARGS" "CLIENT ARGS" [TX RX]: TX/RX: whether
+# both ends must end up in the kernel for that direction on a kTLS kernel
+# (default: both)
+own_bio_exchange() {
+    local variant=$1 server_args=$2 client_args=$3 k before
+    k=$(want_kernel "$variant")
+    local want_tx=${4:-$k} want_rx=${5:-$k}
+    [[ $k == 1 ]] || want_tx=0 want_rx=0
+    before=$(tls_counters)
+    KTLS_SHIM_LOG=info peer_exchange "$(variant_args "$variant") $(IDENTITY) --expect $SIZE --send $SIZE $server_args" \
+        "$(variant_args "$variant") --send $SIZE --expect $SIZE $client_args"
+    assert_intact
+    [[ "$(field received "$SERVER_RESULT")" == "$SIZE" ]]
+    assert_offload server "$want_tx" "$want_rx"
+    assert_offload client "$want_tx" "$want_rx"
+    assert_counters_rose "$before" $((2 * want_tx)) $((2 * want_rx))
+    if ! have_ktls; then
+        # no kernel TLS: stays in OpenSSL, as ever, with the old reason
+        grep -q 'tx stays in OpenSSL: kernel-no-tls\|tx stays in OpenSSL: custom-bio' "$BATS_TEST_TMPDIR/server.err"
+    fi
+}
+
+@test "12_aes_128_gcm: one custom BIO over recv/send (libpq, curl): both directions of both ends in the kernel" {
+    own_bio_exchange 12_AES_128_GCM "--bio custom" "--bio custom"
+}
+
+@test "13_aes_256_gcm: one custom BIO over recv/send (libpq, curl): both directions of both ends in the kernel" {
+    own_bio_exchange 13_AES_256_GCM "--bio custom" "--bio custom"
+}
+
+@test "13_chacha: a read BIO and a write BIO (mod_ssl): both directions of both ends in the kernel" {
+    own_bio_exchange 13_CHACHA "--bio split" "--bio split"
+}
+
+@test "12_aes_256_gcm: a read BIO and a write BIO (mod_ssl): both directions of both ends in the kernel" {
+    own_bio_exchange 12_AES_256_GCM "--bio split" "--bio split"
+}
+
+@test "13_aes_128_gcm: a BIO that waits itself on a non-blocking socket (APR): TX in the kernel and waiting as the layer would; RX stays with the layer (custom-bio-waiting-layer)" {
+    local k
+    k=$(want_kernel 13_AES_128_GCM)
+    own_bio_exchange 13_AES_128_GCM "--bio wait" "--bio wait" "$k" 0
+    have_ktls || return 0
+    grep -q 'rx stays in OpenSSL: custom-bio-waiting-layer' "$BATS_TEST_TMPDIR/server.err"
+    grep -q 'rx stays in OpenSSL: custom-bio-waiting-layer' "$BATS_TEST_TMPDIR/client.err"
+}
+
+@test "13_aes_128_gcm: non-blocking program, its BIO hands EAGAIN to OpenSSL (HAProxy): WANT_READ/WANT_WRITE as before" {
+    own_bio_exchange 13_AES_128_GCM "--bio custom --nonblock" "--bio custom --nonblock"
+}
+
+@test "12_aes_128_gcm: custom BIO against an un-shimmed socket-BIO peer, both ways" {
+    local k before
+    k=$(want_kernel 12_AES_128_GCM)
+    SERVER_PLAIN=1 KTLS_SHIM_LOG=info peer_exchange "$(variant_args 12_AES_128_GCM) $(IDENTITY) --expect $SIZE --send $SIZE" \
+        "$(variant_args 12_AES_128_GCM) --send $SIZE --expect $SIZE --bio split"
+    assert_intact
+    assert_offload client "$k" "$k"
+    assert_offload server 0 0
+    before=$(tls_counters)
+    CLIENT_PLAIN=1 KTLS_SHIM_LOG=info peer_exchange "$(variant_args 12_AES_128_GCM) $(IDENTITY) --expect $SIZE --send $SIZE --bio custom" \
+        "$(variant_args 12_AES_128_GCM) --send $SIZE --expect $SIZE"
+    assert_intact
+    assert_offload server "$k" "$k"
+    assert_offload client 0 0
+    assert_counters_rose "$before" "$k" "$k"
+}
+
+@test "13_aes_128_gcm: a read BIO that reads ahead (Apache's core input filter): RX waits for a moment the program holds nothing, or stays with OpenSSL; TX moves; bytes intact" {
+    local k
+    k=$(want_kernel 13_AES_128_GCM)
+    KTLS_SHIM_LOG=debug peer_exchange "$(variant_args 13_AES_128_GCM) $(IDENTITY) --expect $SIZE --send $SIZE --bio readahead" \
+        "$(variant_args 13_AES_128_GCM) --send $SIZE --expect $SIZE"
+    assert_intact
+    assert_offload client "$k" "$k"
+    [[ "$(field ktls_tx "$SERVER_RESULT")" == "$k" ]]
+    have_ktls || return 0
+    # never moved while the program held bytes: either no RX move at all, or
+    # one made when the counts were equal (the log says which)
+    if [[ "$(field ktls_rx "$SERVER_RESULT")" == 0 ]]; then
+        grep -q 'rx stays in OpenSSL: ended-before-move\|rx stays in OpenSSL: shutdown' "$BATS_TEST_TMPDIR/server.err"
+    else
+        grep -qE 'server rx: kernel' "$BATS_TEST_TMPDIR/server.err"
+    fi
+}
+
+teardown() {
+    stop_nginx
+    stop_postgres
+}
+
+# curl 7.88 gives OpenSSL its connection-filter BIO over its socket filter
+@test "curl (its own BIO): 2 MiB down and up through an un-shimmed nginx, curl's TX and RX in the kernel, same bytes as without the shim" {
+    requires nginx curl
+    NGINX_PLAIN=1 start_nginx "$BATS_TEST_TMPDIR/nginx"
+    head -c 2097152 /dev/urandom >"$NGINX_DIR/html/blob"
+    local url=https://127.0.0.1:$NGINX_PORT before want
+    want=$(sha256sum <"$NGINX_DIR/html/blob")
+    curl -sS -k -o "$BATS_TEST_TMPDIR/plain" "$url/blob"
+    [[ $(sha256sum <"$BATS_TEST_TMPDIR/plain") == "$want" ]]
+    before=$(tls_counters)
+    KTLS_SHIM_LOG=info shimmed curl -sS -k -o "$BATS_TEST_TMPDIR/down" "$url/blob" 2>"$BATS_TEST_TMPDIR/down.err"
+    KTLS_SHIM_LOG=info shimmed curl -sS -k -T "$NGINX_DIR/html/blob" "$url/upload/up" 2>"$BATS_TEST_TMPDIR/up.err"
+    cat "$BATS_TEST_TMPDIR/down.err" "$BATS_TEST_TMPDIR/up.err"
+    [[ $(sha256sum <"$BATS_TEST_TMPDIR/down") == "$want" ]]
+    [[ $(sha256sum <"$NGINX_DIR/html/upload/up") == "$want" ]]
+    local k
+    k=$(want_kernel 13_AES_256_GCM)
+    assert_counters_rose "$before" $((2 * k)) $((2 * k))
+    [[ $k == 1 ]] || return 0
+    grep -qE 'client tx: kernel' "$BATS_TEST_TMPDIR/down.err"
+    grep -qE 'client rx: kernel' "$BATS_TEST_TMPDIR/down.err"
+    grep -qE 'client tx: kernel' "$BATS_TEST_TMPDIR/up.err"
+    ! grep -q 'stays in OpenSSL' "$BATS_TEST_TMPDIR/down.err" "$BATS_TEST_TMPDIR/up.err"
+}
+
+stop_postgres() {
+    [[ -n "${PG_DIR:-}" ]] || return 0
+    [[ ! -f "$PG_DIR/data/postmaster.pid" ]] ||
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+}
+
+# PostgreSQL's backend and libpq each give OpenSSL their own socket BIO
+@test "PostgreSQL 15 (ssl=on) and psql (sslmode=require): a COPY of 4 MiB each way, TX and RX of both in the kernel, same rows as without the shim" {
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [[ -x $PG_BIN/initdb ]] || skip "requires postgresql"
+    requires psql runuser
+    # the server runs as postgres, which cannot enter bats' private temporary directories
+    PG_DIR=$(mktemp -d /tmp/ktls-pg.XXXXXX)
+    chmod 0755 "$PG_DIR"
+    make_cert "$PG_DIR"
+    chown -R postgres "$PG_DIR"
+    chmod 0600 "$PG_DIR/key.pem"
+    runuser -u postgres -- "$PG_BIN/initdb" -A trust -U postgres -D "$PG_DIR/data" >/dev/null
+    local port
+    port=$(free_port)
+    KTLS_SHIM_LOG=info LD_PRELOAD=$SHIM runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$PG_DIR/cert.pem -c ssl_key_file=$PG_DIR/key.pem" start
+    # 4 MiB of rows: numbers and hex text
+    seq 1 90000 | awk '{printf "%d\t%08x%08x%08x%08x\n", $1, $1*2654435761%4294967296, $1*40503, $1*97, $1}' >"$PG_DIR/rows"
+    local conn="host=127.0.0.1 port=$port user=postgres dbname=postgres sslmode=require"
+    psql -q "$conn" -c "create table t (n int, h text)"
+    local before
+    before=$(tls_counters)
+    KTLS_SHIM_LOG=info shimmed psql -q "$conn" -c "\\copy t from '$PG_DIR/rows'" 2>"$PG_DIR/in.err"
+    KTLS_SHIM_LOG=info shimmed psql -q "$conn" -c "\\copy (select * from t order by n) to '$PG_DIR/back'" 2>"$PG_DIR/out.err"
+    psql -q "$conn" -c "\\copy (select * from t order by n) to '$PG_DIR/back.plain'"
+    cat "$PG_DIR/in.err" "$PG_DIR/out.err"
+    [[ $(sha256sum <"$PG_DIR/back") == $(sha256sum <"$PG_DIR/rows") ]]
+    [[ $(sha256sum <"$PG_DIR/back.plain") == $(sha256sum <"$PG_DIR/rows") ]]
+    (($(stat -c %s "$PG_DIR/rows") > 2000000))
+    local k
+    k=$(want_kernel 13_AES_256_GCM)
+    [[ $k == 1 ]] || return 0
+    # the two shimmed psql and the backends that served them
+    grep -q 'client tx: kernel' "$PG_DIR/in.err"
+    grep -q 'client rx: kernel' "$PG_DIR/out.err"
+    grep -q 'server tx: kernel' "$PG_DIR/log"
+    grep -q 'server rx: kernel' "$PG_DIR/log"
+    local after
+    after=$(tls_counters)
+    echo "TlsTxSw ${before% *} -> ${after% *}, TlsRxSw ${before#* } -> ${after#* }"
+    ((${after% *} - ${before% *} >= 4 && ${after#* } - ${before#* } >= 4))
+}
+
+@test "Python asyncio TLS (SSLObject over MemoryBIOs): every direction stays in OpenSSL as custom-bio-memory, bytes intact" {
+    requires python3
+    local before out sha
+    before=$(tls_counters)
+    out=$(KTLS_SHIM_LOG=info shimmed python3 "$REPO/tests/progs/membio_echo.py" \
+        "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" 262144 2>"$BATS_TEST_TMPDIR/err")
+    cat "$BATS_TEST_TMPDIR/err"
+    echo "$out"
+    sha=$(field sent_sha256 "$out")
+    [[ $(field server_received_sha256 "$out") == "$sha" && $(field client_received_sha256 "$out") == "$sha" ]]
+    assert_counters_rose "$before" 0 0
+    have_ktls || return 0
+    [[ $(grep -c 'stays in OpenSSL: custom-bio-memory' "$BATS_TEST_TMPDIR/err") == 4 ]]
+}

@@ -1,0 +1,223 @@
+#!/usr/bin/env bats
+# Debian 12's own servers that give OpenSSL their own BIO (Apache httpd's
+# mod_ssl, HAProxy) or turn on OpenSSL's kTLS themselves (lighttpd), started
+# in the foreground under the shim, their workers dropping to www-data as in
+# the stock setup; an un-shimmed curl is the client. Static files of a few
+# MiB, keep-alive requests and an upload: every byte intact, the directions
+# the issue asks for in the kernel (kernel counters and the shim's log), and
+# an idle offloaded connection costs the server no CPU.
+
+load helpers
+
+setup_file() {
+    # the servers' workers run as www-data: nothing under bats' private dirs
+    SRV_ROOT=$(mktemp -d /tmp/ktls-srv.XXXXXX)
+    chmod 0755 "$SRV_ROOT"
+    make_cert "$SRV_ROOT"
+    chmod 0644 "$SRV_ROOT/key.pem"
+    cat "$SRV_ROOT/cert.pem" "$SRV_ROOT/key.pem" >"$SRV_ROOT/both.pem"
+    mkdir -p "$SRV_ROOT/html/upload"
+    chown www-data "$SRV_ROOT/html/upload"
+    head -c 3145728 /dev/urandom >"$SRV_ROOT/html/blob"
+    echo small >"$SRV_ROOT/html/small"
+    export SRV_ROOT
+}
+
+teardown_file() {
+    rm -rf "$SRV_ROOT"
+}
+
+teardown() {
+    [[ -z ${SRV_PID:-} ]] || { kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; } || true
+    stop_nginx
+}
+
+# start_server LOG CMD...: shimmed, in the foreground, in the background;
+# SRV_PID is the server itself (not a subshell), and bats' fd 3 stays shut
+start_server() {
+    local log=$1
+    shift
+    KTLS_SHIM_LOG=info LD_PRELOAD="$SHIM" "$@" >"$log" 2>&1 3>&- &
+    SRV_PID=$!
+    wait_port "$SRV_PORT" || { cat "$log"; return 1; }
+}
+
+# fetch_all URL: the blob twice and the small file on one keep-alive
+# connection, and, with UPLOAD=DIR, the blob uploaded with PUT (the server
+# stores it in DIR); all intact
+fetch_all() {
+    local url=$1 want
+    want=$(sha256sum <"$SRV_ROOT/html/blob")
+    curl -sS -k --http1.1 -o "$BATS_TEST_TMPDIR/a" "$url/blob" -o "$BATS_TEST_TMPDIR/b" "$url/blob" \
+        -o "$BATS_TEST_TMPDIR/c" "$url/small" -w '%{num_connects} ' >"$BATS_TEST_TMPDIR/connects"
+    [[ $(sha256sum <"$BATS_TEST_TMPDIR/a") == "$want" && $(sha256sum <"$BATS_TEST_TMPDIR/b") == "$want" ]]
+    [[ $(cat "$BATS_TEST_TMPDIR/c") == small ]]
+    # one connection for the three: keep-alive held
+    [[ $(tr -d ' \n' <"$BATS_TEST_TMPDIR/connects") == 100 ]] || { echo "connects per transfer: $(cat "$BATS_TEST_TMPDIR/connects")"; return 1; }
+    if [[ -n ${UPLOAD:-} ]]; then
+        curl -sS -k --http1.1 -T "$SRV_ROOT/html/blob" "$url/upload/up" >/dev/null
+        [[ $(sha256sum <"$UPLOAD/up") == "$want" ]]
+    fi
+}
+
+# cpu_ticks PID...: user+system clock ticks of those processes so far
+cpu_ticks() {
+    local pid total=0 f
+    for pid in "$@"; do
+        f=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        f=${f##*) }
+        read -r -a a <<<"$f"
+        total=$((total + a[11] + a[12]))
+    done
+    echo "$total"
+}
+
+# idle_costs_nothing PIDS...: a TLS connection held open and idle for 3 s
+# (after a request) takes the server's processes under 0.3 s of CPU
+idle_costs_nothing() {
+    local url=$1
+    shift
+    local t0 t1
+    { printf 'GET /small HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 4; } |
+        timeout 20 openssl s_client -quiet -connect "${url#https://}" >"$BATS_TEST_TMPDIR/idle.out" 2>/dev/null &
+    local client=$!
+    sleep 1
+    t0=$(cpu_ticks "$@")
+    sleep 3
+    t1=$(cpu_ticks "$@")
+    wait "$client" || true
+    grep -q small "$BATS_TEST_TMPDIR/idle.out"
+    echo "server CPU while idle: $((t1 - t0)) ticks of $(getconf CLK_TCK)/s"
+    ((t1 - t0 < $(getconf CLK_TCK) * 3 / 10))
+}
+
+@test "Apache httpd 2.4 (mod_ssl, event MPM, workers as www-data): 3 MiB files on keep-alive and a 3 MiB upload intact, TX in the kernel, RX with mod_ssl (custom-bio-waiting-layer), idle costs no CPU" {
+    requires apache2 curl openssl
+    SRV_PORT=$(free_port)
+    local conf=$SRV_ROOT/apache.conf mods=/usr/lib/apache2/modules
+    mkdir -p "$SRV_ROOT/apache" && chown www-data "$SRV_ROOT/apache"
+    cat >"$conf" <<CONF
+ServerRoot $SRV_ROOT/apache
+ServerName localhost
+DefaultRuntimeDir $SRV_ROOT/apache
+PidFile $SRV_ROOT/apache/httpd.pid
+Mutex file:$SRV_ROOT/apache default
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule mime_module $mods/mod_mime.so
+LoadModule ssl_module $mods/mod_ssl.so
+LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
+LoadModule dav_module $mods/mod_dav.so
+LoadModule dav_fs_module $mods/mod_dav_fs.so
+TypesConfig /etc/mime.types
+User www-data
+Group www-data
+Listen 127.0.0.1:$SRV_PORT
+ErrorLog /dev/stderr
+LogLevel warn
+KeepAlive On
+DocumentRoot $SRV_ROOT/html
+<Directory $SRV_ROOT/html>
+    Require all granted
+</Directory>
+DavLockDB $SRV_ROOT/apache/davlock
+<Location /upload>
+    Dav On
+</Location>
+SSLSessionCache shmcb:$SRV_ROOT/apache/ssl_scache(512000)
+SSLEngine on
+SSLCertificateFile $SRV_ROOT/cert.pem
+SSLCertificateKeyFile $SRV_ROOT/key.pem
+CONF
+    local before
+    before=$(tls_counters)
+    start_server "$BATS_TEST_TMPDIR/apache.log" apache2 -f "$conf" -DFOREGROUND
+    UPLOAD=$SRV_ROOT/html/upload fetch_all "https://127.0.0.1:$SRV_PORT" || {
+        cat "$BATS_TEST_TMPDIR/apache.log"
+        return 1
+    }
+    idle_costs_nothing "https://127.0.0.1:$SRV_PORT" $(pgrep -P "$SRV_PID") "$SRV_PID"
+    cat "$BATS_TEST_TMPDIR/apache.log"
+    have_ktls || return 0
+    grep -q 'server tx: kernel' "$BATS_TEST_TMPDIR/apache.log"
+    # APR waits for its non-blocking socket itself: RX stays with it (with
+    # RX in the kernel the event MPM dropped keep-alive after large responses)
+    ! grep -q 'server rx: kernel' "$BATS_TEST_TMPDIR/apache.log"
+    grep -q 'rx stays in OpenSSL: custom-bio-waiting-layer' "$BATS_TEST_TMPDIR/apache.log"
+    ! grep -q 'tx stays in OpenSSL' "$BATS_TEST_TMPDIR/apache.log"
+    local after
+    after=$(tls_counters)
+    echo "TlsTxSw ${before% *} -> ${after% *}, TlsRxSw ${before#* } -> ${after#* }"
+    # three connections (keep-alive, upload, idle)
+    [[ $((${after% *} - ${before% *})) == 3 && $((${after#* } - ${before#* })) == 0 ]]
+}
+
+@test "HAProxy 2.6 (TLS termination in front of a plain nginx): 3 MiB files on keep-alive and a 3 MiB upload intact, TX and RX in the kernel, idle costs no CPU" {
+    requires haproxy nginx curl openssl
+    NGINX_SSL= NGINX_PLAIN=1 start_nginx "$BATS_TEST_TMPDIR/nginx"
+    cp "$SRV_ROOT/html/blob" "$SRV_ROOT/html/small" "$NGINX_DIR/html/"
+    SRV_PORT=$(free_port)
+    cat >"$SRV_ROOT/haproxy.cfg" <<CONF
+global
+    user www-data
+    group www-data
+defaults
+    mode http
+    timeout connect 10s
+    timeout client 60s
+    timeout server 60s
+frontend tls
+    bind 127.0.0.1:$SRV_PORT ssl crt $SRV_ROOT/both.pem
+    default_backend plain
+backend plain
+    server nginx 127.0.0.1:$NGINX_PORT
+CONF
+    local before
+    before=$(tls_counters)
+    start_server "$BATS_TEST_TMPDIR/haproxy.log" haproxy -db -f "$SRV_ROOT/haproxy.cfg"
+    UPLOAD=$NGINX_DIR/html/upload fetch_all "https://127.0.0.1:$SRV_PORT" || {
+        cat "$BATS_TEST_TMPDIR/haproxy.log"
+        return 1
+    }
+    idle_costs_nothing "https://127.0.0.1:$SRV_PORT" "$SRV_PID"
+    cat "$BATS_TEST_TMPDIR/haproxy.log"
+    have_ktls || return 0
+    grep -q 'server tx: kernel' "$BATS_TEST_TMPDIR/haproxy.log"
+    grep -q 'server rx: kernel' "$BATS_TEST_TMPDIR/haproxy.log"
+    ! grep -q 'stays in OpenSSL' "$BATS_TEST_TMPDIR/haproxy.log"
+    local after
+    after=$(tls_counters)
+    echo "TlsTxSw ${before% *} -> ${after% *}, TlsRxSw ${before#* } -> ${after#* }"
+    [[ $((${after% *} - ${before% *})) == 3 && $((${after#* } - ${before#* })) == 3 ]]
+}
+
+@test "lighttpd 1.4 (stock modules, OpenSSL's own kTLS on by default): the shim moves RX beside OpenSSL's TX; files intact" {
+    requires lighttpd curl
+    [[ -e /usr/lib/lighttpd/mod_openssl.so ]] || skip "requires lighttpd-mod-openssl"
+    SRV_PORT=$(free_port)
+    cat >"$SRV_ROOT/lighttpd.conf" <<CONF
+server.modules = ( "mod_indexfile", "mod_access", "mod_alias", "mod_redirect", "mod_staticfile", "mod_openssl" )
+server.document-root = "$SRV_ROOT/html"
+server.username = "www-data"
+server.groupname = "www-data"
+server.bind = "127.0.0.1"
+server.port = $SRV_PORT
+ssl.pemfile = "$SRV_ROOT/both.pem"
+ssl.engine = "enable"
+CONF
+    local before k
+    before=$(tls_counters)
+    start_server "$BATS_TEST_TMPDIR/lighttpd.log" lighttpd -D -f "$SRV_ROOT/lighttpd.conf"
+    fetch_all "https://127.0.0.1:$SRV_PORT"
+    cat "$BATS_TEST_TMPDIR/lighttpd.log"
+    have_ktls || return 0
+    k=$(want_kernel 13_AES_256_GCM)
+    [[ $k == 1 ]]
+    # OpenSSL 3.0 moves TLS 1.3 TX itself; RX is the shim's
+    grep -q 'tx stays in OpenSSL: openssl-ktls' "$BATS_TEST_TMPDIR/lighttpd.log"
+    grep -q 'server rx: kernel' "$BATS_TEST_TMPDIR/lighttpd.log"
+    local after
+    after=$(tls_counters)
+    echo "TlsTxSw ${before% *} -> ${after% *}, TlsRxSw ${before#* } -> ${after#* }"
+    [[ $((${after% *} - ${before% *})) == 1 && $((${after#* } - ${before#* })) == 1 ]]
+}

@@ -1,0 +1,153 @@
+/* own_bio.h: the program's own BIO over its socket, the way services that
+ * cannot use a socket BIO build one (BIO_meth_new), for tls_endpoint --bio:
+ *   socket     OpenSSL's socket BIO (SSL_set_fd), the default
+ *   custom     one BIO for both directions, recv()/send() on the socket,
+ *              EAGAIN handed to OpenSSL as a retry (libpq, curl, HAProxy)
+ *   split      a read BIO and a write BIO (Apache httpd's mod_ssl)
+ *   wait       like custom on an O_NONBLOCK socket, but the BIO itself polls
+ *              with a timeout on EAGAIN and retries (APR, Apache httpd)
+ *   readahead  the read BIO takes up to 16 KiB from the socket at a time and
+ *              serves OpenSSL from that buffer (Apache's core input filter) */
+#ifndef OWN_BIO_H
+#define OWN_BIO_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/bio.h>
+
+enum own_bio_mode { OWN_SOCKET, OWN_CUSTOM, OWN_SPLIT, OWN_WAIT, OWN_READAHEAD };
+
+struct own_bio {
+    int fd, waits;
+    unsigned char ahead[16384];
+    size_t ahead_len, ahead_off;
+    int readahead;
+};
+
+static int own_bio_wait(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    return poll(&p, 1, 30000) == 1;
+}
+
+static int own_bio_write(BIO *b, const char *buf, int len)
+{
+    struct own_bio *p = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    for (;;) {
+        ssize_t n = send(p->fd, buf, (size_t)len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return (int)n;
+        if (errno == EINTR)
+            continue;
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && p->waits && own_bio_wait(p->fd, POLLOUT))
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_write(b);
+        return -1;
+    }
+}
+
+static ssize_t own_bio_recv(struct own_bio *p, BIO *b, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n = recv(p->fd, buf, len, 0);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && p->waits && own_bio_wait(p->fd, POLLIN))
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_read(b);
+        return -1;
+    }
+}
+
+static int own_bio_read(BIO *b, char *buf, int len)
+{
+    struct own_bio *p = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (!p->readahead)
+        return (int)own_bio_recv(p, b, buf, (size_t)len);
+    if (p->ahead_off == p->ahead_len) {
+        ssize_t n = own_bio_recv(p, b, p->ahead, sizeof(p->ahead));
+        if (n <= 0)
+            return (int)n;
+        p->ahead_len = (size_t)n;
+        p->ahead_off = 0;
+    }
+    size_t k = p->ahead_len - p->ahead_off;
+    if (k > (size_t)len)
+        k = (size_t)len;
+    memcpy(buf, p->ahead + p->ahead_off, k);
+    p->ahead_off += k;
+    return (int)k;
+}
+
+static long own_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b, (void)num, (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int own_bio_destroy(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static BIO *own_bio_new(int fd, enum own_bio_mode mode)
+{
+    static BIO_METHOD *m;
+    if (!m) {
+        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "own socket layer");
+        BIO_meth_set_write(m, own_bio_write);
+        BIO_meth_set_read(m, own_bio_read);
+        BIO_meth_set_ctrl(m, own_bio_ctrl);
+        BIO_meth_set_destroy(m, own_bio_destroy);
+    }
+    struct own_bio *p = calloc(1, sizeof(*p));
+    BIO *b = BIO_new(m);
+    if (!p || !b)
+        abort();
+    p->fd = fd;
+    p->waits = mode == OWN_WAIT;
+    p->readahead = mode == OWN_READAHEAD;
+    BIO_set_data(b, p);
+    BIO_set_init(b, 1);
+    return b;
+}
+
+/* Gives ssl the program's own BIO(s) over fd instead of a socket BIO. */
+static void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
+{
+    if (mode == OWN_SOCKET) {
+        SSL_set_fd(ssl, fd);
+        return;
+    }
+    if (mode == OWN_WAIT)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    BIO *r = own_bio_new(fd, mode);
+    BIO *w = mode == OWN_CUSTOM || mode == OWN_WAIT ? r : own_bio_new(fd, mode);
+    if (w == r)
+        BIO_up_ref(r);
+    SSL_set_bio(ssl, r, w);
+}
+
+static int own_bio_mode_of(const char *name)
+{
+    static const char *const names[] = {"socket", "custom", "split", "wait", "readahead"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
+#endif

@@ -1,0 +1,155 @@
+/* sockwatch: which TCP socket a program's own BIO uses, found from the I/O
+ * made inside the connection's SSL calls, and the bytes the process moves on
+ * it anywhere; the layer's way of waiting; the reads the shim answers itself. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "sockwatch.h"
+#include "unit.h"
+
+/* a connected loopback TCP pair: *a and *b */
+static int tcp_pair(int *a, int *b)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1)
+        || getsockname(l, (struct sockaddr *)&sa, &len))
+        return 0;
+    *a = socket(AF_INET, SOCK_STREAM, 0);
+    if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof(sa)))
+        return 0;
+    *b = accept(l, NULL, NULL);
+    close(l);
+    return *b >= 0;
+}
+
+static struct conn *fresh_conn(SSL **ssl)
+{
+    static SSL_CTX *ctx;
+    if (!ctx)
+        ctx = SSL_CTX_new(TLS_method());
+    *ssl = SSL_new(ctx);
+    return *ssl ? conn_attach(*ssl, 0) : NULL;
+}
+
+TEST(sockwatch_binds_the_first_tcp_socket_of_a_call_and_counts_it_everywhere)
+{
+    SSL *ssl;
+    struct conn *c = fresh_conn(&ssl);
+    int a, b, other_a, other_b, p[2];
+    REQUIRE(c && tcp_pair(&a, &b) && tcp_pair(&other_a, &other_b) && pipe(p) == 0);
+    uint64_t w = 0, r = 0;
+    CHECK(!sockwatch_counts(&c->watch, &w, &r)); /* nothing bound yet */
+
+    struct conn *outer = sockwatch_enter(c);
+    errno = 1234;
+    sockwatch_io(p[1], 5, 1); /* a log file or a pipe: not the connection's */
+    CHECK_EQ_INT(errno, 1234);
+    CHECK_EQ_INT(c->watch.fd, -1);
+    sockwatch_io(a, 10, 1);
+    CHECK_EQ_INT(c->watch.fd, a);
+    CHECK(!c->watch.several);
+    sockwatch_leave(c, outer, 1);
+    CHECK(!c->watch.layer_waits);
+
+    /* outside the SSL calls too: bytes the program moves itself count */
+    sockwatch_io(a, 7, 0);
+    sockwatch_io(a, 3, 1);
+    sockwatch_io(a, -1, 0);
+    sockwatch_io(b, 99, 1); /* the peer's descriptor is not ours */
+    REQUIRE(sockwatch_counts(&c->watch, &w, &r));
+    CHECK_EQ_INT(w, 13);
+    CHECK_EQ_INT(r, 7);
+
+    /* a second TCP socket inside the connection's calls: no proof possible */
+    outer = sockwatch_enter(c);
+    sockwatch_io(other_a, 1, 1);
+    sockwatch_leave(c, outer, 1);
+    CHECK(c->watch.several);
+
+    /* closed: the counters belong to nobody, the numbers may be reused */
+    sockwatch_forget(a);
+    CHECK(!sockwatch_counts(&c->watch, &w, &r));
+    SSL_free(ssl);
+    close(a), close(b), close(other_a), close(other_b), close(p[0]), close(p[1]);
+}
+
+TEST(sockwatch_a_new_binding_starts_from_zero_and_the_old_one_reads_nothing)
+{
+    SSL *s1, *s2;
+    struct conn *c1 = fresh_conn(&s1), *c2 = fresh_conn(&s2);
+    int a, b;
+    REQUIRE(c1 && c2 && tcp_pair(&a, &b));
+    struct conn *outer = sockwatch_enter(c1);
+    sockwatch_io(a, 100, 1);
+    sockwatch_leave(c1, outer, 1);
+    sockwatch_release(&c1->watch); /* SSL_clear, SSL_free */
+    outer = sockwatch_enter(c2);
+    sockwatch_io(a, 4, 0);
+    sockwatch_leave(c2, outer, 1);
+    uint64_t w = 1, r = 1;
+    REQUIRE(sockwatch_counts(&c2->watch, &w, &r));
+    CHECK_EQ_INT(w, 0);
+    CHECK_EQ_INT(r, 4);
+    CHECK(!sockwatch_counts(&c1->watch, &w, &r));
+    SSL_free(s1);
+    SSL_free(s2);
+    close(a), close(b);
+}
+
+TEST(sockwatch_learns_whether_the_programs_layer_waits_itself)
+{
+    SSL *ssl;
+    struct conn *c = fresh_conn(&ssl);
+    int a, b;
+    REQUIRE(c && tcp_pair(&a, &b));
+    /* EAGAIN handed back to OpenSSL as WANT_READ: a non-blocking layer */
+    struct conn *outer = sockwatch_enter(c);
+    errno = EAGAIN;
+    sockwatch_io(a, -1, 0);
+    sockwatch_leave(c, outer, 0);
+    CHECK(!c->watch.layer_waits);
+    CHECK(c->watch.layer_returns);
+    /* EAGAIN, and the call went on: the layer waited (APR) */
+    outer = sockwatch_enter(c);
+    errno = EAGAIN;
+    sockwatch_io(a, -1, 0);
+    sockwatch_leave(c, outer, 1);
+    CHECK(c->watch.layer_waits);
+    CHECK_EQ_INT(c->watch.wait_ms, 0); /* how long: unknown */
+    /* its poll() says for how long */
+    struct pollfd pf[2] = {{.fd = b}, {.fd = a, .events = POLLIN}};
+    outer = sockwatch_enter(c);
+    sockwatch_poll(pf, 2, 300000);
+    sockwatch_poll(pf, 2, 5000);
+    sockwatch_leave(c, outer, 1);
+    CHECK_EQ_INT(c->watch.wait_ms, 300000);
+    SSL_free(ssl);
+    close(a), close(b);
+}
+
+TEST(sockwatch_forced_read_says_readable_without_taking_a_byte)
+{
+    int a, b;
+    REQUIRE(tcp_pair(&a, &b));
+    unsigned char buf[4] = {9, 9, 9, 9};
+    errno = 0;
+    CHECK_EQ_INT(sockwatch_forced_read(a, buf, sizeof(buf)), -1);
+    CHECK_EQ_INT(errno, EAGAIN);
+    REQUIRE(write(b, "xyz", 3) == 3);
+    struct pollfd p = {.fd = a, .events = POLLIN};
+    REQUIRE(poll(&p, 1, 2000) == 1);
+    CHECK_EQ_INT(sockwatch_forced_read(a, buf, sizeof(buf)), 1);
+    CHECK_EQ_INT(buf[0], 0);
+    CHECK_EQ_INT(buf[1], 9);
+    int queued = 0;
+    CHECK(ioctl(a, FIONREAD, &queued) == 0 && queued == 3); /* still there for the kernel */
+    close(a), close(b);
+}
