@@ -12,6 +12,7 @@
 #include "fileserve.h"
 #include "hooks.h"
 #include "libc.h"
+#include "sockwatch.h"
 
 EXPORT ossl_ssize_t SSL_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
 {
@@ -32,6 +33,7 @@ EXPORT ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
 EXPORT int close(int fd)
 {
     fdmap_forget(fd, NULL); /* a reused number must never look like this connection */
+    sockwatch_forget(fd);
     return libc()->close(fd);
 }
 
@@ -40,32 +42,40 @@ EXPORT int close(int fd)
 EXPORT int dup2(int oldfd, int newfd)
 {
     int r = libc()->dup2(oldfd, newfd);
-    if (r >= 0 && oldfd != newfd)
+    if (r >= 0 && oldfd != newfd) {
         fdmap_forget(newfd, NULL);
+        sockwatch_forget(newfd);
+    }
     return r;
 }
 
 EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     int r = libc()->dup3(oldfd, newfd, flags);
-    if (r >= 0)
+    if (r >= 0) {
         fdmap_forget(newfd, NULL);
+        sockwatch_forget(newfd);
+    }
     return r;
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     int r = libc()->close_range(first, last, flags);
-    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
         fdmap_forget_range(first, last);
+        sockwatch_forget_range(first, last);
+    }
     return r;
 }
 
 EXPORT void closefrom(int lowfd)
 {
     libc()->closefrom(lowfd);
-    if (lowfd >= 0)
+    if (lowfd >= 0) {
         fdmap_forget_range((unsigned)lowfd, ~0u);
+        sockwatch_forget_range((unsigned)lowfd, ~0u);
+    }
 }
 
 /* fclose closes the stream's descriptor inside libc, out of close()'s sight
@@ -75,8 +85,10 @@ EXPORT int fclose(FILE *stream)
     int saved = errno;
     int fd = stream ? fileno(stream) : -1;
     errno = saved;
-    if (fd >= 0)
+    if (fd >= 0) {
         fdmap_forget(fd, NULL);
+        sockwatch_forget(fd);
+    }
     return libc()->fclose(stream);
 }
 
