@@ -46,13 +46,6 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
     return seen(fd, libc()->read(fd, buf, len), 0);
 }
 
-EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
-{
-    if (forced(fd) && len <= buflen)
-        return sockwatch_forced_read(fd, buf, len);
-    return seen(fd, libc()->read_chk(fd, buf, len, buflen), 0);
-}
-
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
     if (forced(fd)) {
@@ -72,29 +65,12 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
     return flags & MSG_PEEK ? n : seen(fd, n, 0);
 }
 
-EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
-{
-    if (forced(fd) && len <= buflen)
-        return sockwatch_forced_read(fd, buf, len);
-    ssize_t n = libc()->recv_chk(fd, buf, len, buflen, flags);
-    return flags & MSG_PEEK ? n : seen(fd, n, 0);
-}
-
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
                         socklen_t *fromlen)
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
     ssize_t n = libc()->recvfrom(fd, buf, len, flags, from, fromlen);
-    return flags & MSG_PEEK ? n : seen(fd, n, 0);
-}
-
-EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
-                              struct sockaddr *from, socklen_t *fromlen)
-{
-    if (forced(fd) && len <= buflen)
-        return sockwatch_forced_read(fd, buf, len);
-    ssize_t n = libc()->recvfrom_chk(fd, buf, len, buflen, flags, from, fromlen);
     return flags & MSG_PEEK ? n : seen(fd, n, 0);
 }
 

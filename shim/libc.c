@@ -96,26 +96,6 @@ static int sys_poll(struct pollfd *fds, nfds_t nfds, int timeout)
     return (int)syscall(SYS_ppoll, fds, nfds, timeout < 0 ? NULL : &ts, NULL, (size_t)8);
 }
 
-/* without glibc's buffer check: only where libc has no __read_chk at all */
-static ssize_t unchecked_read(int fd, void *buf, size_t len, size_t buflen)
-{
-    (void)buflen;
-    return table.read(fd, buf, len);
-}
-
-static ssize_t unchecked_recv(int fd, void *buf, size_t len, size_t buflen, int flags)
-{
-    (void)buflen;
-    return table.recv(fd, buf, len, flags);
-}
-
-static ssize_t unchecked_recvfrom(int fd, void *buf, size_t len, size_t buflen, int flags,
-                                  struct sockaddr *from, socklen_t *fromlen)
-{
-    (void)buflen;
-    return table.recvfrom(fd, buf, len, flags, from, fromlen);
-}
-
 static int no_fclose(FILE *stream)
 {
     (void)stream;
@@ -157,15 +137,6 @@ static void resolve(void)
     RESOLVE(recvmsg, sys_recvmsg);
     RESOLVE(sendmsg, sys_sendmsg);
     RESOLVE(poll, sys_poll);
-    table.read_chk = (__typeof__(table.read_chk))dlsym(RTLD_NEXT, "__read_chk");
-    if (!table.read_chk)
-        table.read_chk = unchecked_read;
-    table.recv_chk = (__typeof__(table.recv_chk))dlsym(RTLD_NEXT, "__recv_chk");
-    if (!table.recv_chk)
-        table.recv_chk = unchecked_recv;
-    table.recvfrom_chk = (__typeof__(table.recvfrom_chk))dlsym(RTLD_NEXT, "__recvfrom_chk");
-    if (!table.recvfrom_chk)
-        table.recvfrom_chk = unchecked_recvfrom;
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
 #undef RESOLVE

@@ -33,11 +33,6 @@ struct libc_table {
     ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
     ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
     int (*poll)(struct pollfd *fds, nfds_t nfds, int timeout);
-    /* _FORTIFY_SOURCE's checked reads (Debian builds with it) */
-    ssize_t (*read_chk)(int fd, void *buf, size_t len, size_t buflen);
-    ssize_t (*recv_chk)(int fd, void *buf, size_t len, size_t buflen, int flags);
-    ssize_t (*recvfrom_chk)(int fd, void *buf, size_t len, size_t buflen, int flags,
-                            struct sockaddr *from, socklen_t *fromlen);
 };
 
 /* Never NULL, and no field is NULL (raw syscalls stand in where libc has
