@@ -152,8 +152,9 @@ CONF
     [[ $((${after% *} - ${before% *})) == 3 && $((${after#* } - ${before#* })) == 0 ]]
 }
 
-@test "HAProxy 2.6 (TLS termination in front of a plain nginx): 3 MiB files on keep-alive and a 3 MiB upload intact, TX and RX in the kernel, idle costs no CPU" {
-    requires haproxy nginx curl openssl
+# start_haproxy [CLIENT_TIMEOUT]: HAProxy terminating TLS in front of a
+# plain nginx holding the test files, shimmed, workers as www-data
+start_haproxy() {
     NGINX_SSL= NGINX_PLAIN=1 start_nginx "$BATS_TEST_TMPDIR/nginx"
     cp "$SRV_ROOT/html/blob" "$SRV_ROOT/html/small" "$NGINX_DIR/html/"
     SRV_PORT=$(free_port)
@@ -164,7 +165,7 @@ global
 defaults
     mode http
     timeout connect 10s
-    timeout client 60s
+    timeout client ${1:-60s}
     timeout server 60s
 frontend tls
     bind 127.0.0.1:$SRV_PORT ssl crt $SRV_ROOT/both.pem
@@ -172,9 +173,14 @@ frontend tls
 backend plain
     server nginx 127.0.0.1:$NGINX_PORT
 CONF
+    start_server "$BATS_TEST_TMPDIR/haproxy.log" haproxy -db -f "$SRV_ROOT/haproxy.cfg"
+}
+
+@test "HAProxy 2.6 (TLS termination in front of a plain nginx): 3 MiB files on keep-alive and a 3 MiB upload intact, TX and RX in the kernel, idle costs no CPU" {
+    requires haproxy nginx curl openssl
     local before
     before=$(tls_counters)
-    start_server "$BATS_TEST_TMPDIR/haproxy.log" haproxy -db -f "$SRV_ROOT/haproxy.cfg"
+    start_haproxy
     UPLOAD=$NGINX_DIR/html/upload fetch_all "https://127.0.0.1:$SRV_PORT" || {
         cat "$BATS_TEST_TMPDIR/haproxy.log"
         return 1
@@ -189,6 +195,60 @@ CONF
     after=$(tls_counters)
     echo "TlsTxSw ${before% *} -> ${after% *}, TlsRxSw ${before#* } -> ${after#* }"
     [[ $((${after% *} - ${before% *})) == 3 && $((${after#* } - ${before#* })) == 3 ]]
+}
+
+# HAProxy's own timers and its soft stop work on connections whose TX and RX
+# the kernel has: the program's layer still sees every readiness change.
+@test "HAProxy 2.6, TX and RX in the kernel: its client timeout closes an idle connection on time; a soft stop (SIGUSR1) lets a running 3 MiB download finish intact, then exits" {
+    requires haproxy nginx curl openssl
+    local before
+    before=$(tls_counters)
+    start_haproxy 2s
+    local url=https://127.0.0.1:$SRV_PORT client elapsed
+    # a request, then the client stays silent: HAProxy must close the
+    # connection after its 2 s client timeout
+    elapsed=$(python3 - "$SRV_PORT" <<'PY'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+while not data.endswith(b"small\n"):
+    data += s.recv(4096)
+start = time.monotonic()
+s.settimeout(30)
+while s.recv(4096):
+    pass
+print(round(time.monotonic() - start))
+PY
+)
+    echo "idle connection closed by HAProxy after ${elapsed} s"
+    ((elapsed >= 1 && elapsed < 10))
+    # soft stop in the middle of a download read at 1 MiB/s
+    curl -sS -k --http1.1 --limit-rate 1M -o "$BATS_TEST_TMPDIR/slow" "$url/blob" &
+    client=$!
+    sleep 1
+    kill -USR1 "$SRV_PID"
+    wait "$client"
+    [[ $(sha256sum <"$BATS_TEST_TMPDIR/slow") == $(sha256sum <"$SRV_ROOT/html/blob") ]]
+    # it exits by itself once that connection is done, and takes no new one
+    timeout 20 tail --pid="$SRV_PID" -f /dev/null
+    local rc=0
+    wait "$SRV_PID" || rc=$?
+    SRV_PID=
+    cat "$BATS_TEST_TMPDIR/haproxy.log"
+    echo "haproxy exit status after the soft stop: $rc"
+    [[ $rc == 0 ]]
+    ! curl -sS -k --max-time 5 -o /dev/null "$url/small"
+    have_ktls || return 0
+    [[ $(grep -c 'server tx: kernel' "$BATS_TEST_TMPDIR/haproxy.log") == 2 ]]
+    [[ $(grep -c 'server rx: kernel' "$BATS_TEST_TMPDIR/haproxy.log") == 2 ]]
+    ! grep -q 'stays in OpenSSL' "$BATS_TEST_TMPDIR/haproxy.log"
+    local after
+    after=$(tls_counters)
+    echo "TlsTxSw ${before% *} -> ${after% *}, TlsRxSw ${before#* } -> ${after#* }"
+    [[ $((${after% *} - ${before% *})) == 2 && $((${after#* } - ${before#* })) == 2 ]]
 }
 
 @test "lighttpd 1.4 (stock modules, OpenSSL's own kTLS on by default): the shim moves RX beside OpenSSL's TX; files intact" {

@@ -18,6 +18,9 @@ stage_done() { # NAME: records how long the stage since the last one took
     stages+=("$(printf '%-44s %5d s' "$1" $((SECONDS - stage_start)))")
     stage_start=$SECONDS
 }
+flag() { # MESSAGE: a failure outside any TAP line, printed now and again at the end
+    echo "!! $*" | tee -a "$log_dir/flags" >&2
+}
 # the cells CI proves besides 6.1 x 3.0: the newest kernel with the newest
 # OpenSSL, the oldest with the oldest, and the current LTS with the distro's
 # ("" for none). They run after the 6.1 guest, not beside it: each guest's
@@ -37,7 +40,7 @@ count_tap() { # FILE NAME -> adds to passed/failed (and NAME's row); a skip coun
     local plan
     plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$1" | head -n1)
     if [[ -z "$plan" || $((p + f)) -lt ${plan:-0} ]]; then
-        echo "!! $2: ran $((p + f)) of ${plan:-?} planned tests" >&2
+        flag "$2: ran $((p + f)) of ${plan:-?} planned tests"
         failed=$((failed + 1))
         cell_fail[$2]=$((cell_fail[$2] + 1))
     fi
@@ -62,7 +65,7 @@ if [[ -n "$unit_line" ]]; then
     passed=$((passed + $(cut -d' ' -f1 <<<"$unit_line")))
     failed=$((failed + $(cut -d' ' -f3 <<<"$unit_line")))
 else
-    echo "!! unit tests printed no summary" >&2
+    flag "unit tests printed no summary"
     failed=$((failed + 1))
 fi
 stage_done "unit tests (ASan/UBSan)"
@@ -73,7 +76,7 @@ if make -s fuzz-build; then
     tests/fuzz/run.sh "${KTLS_FUZZ_SECONDS:-45}" | tee "$log_dir/fuzz.tap"
     count_tap "$log_dir/fuzz.tap" fuzz
 else
-    echo "!! fuzz targets did not build" >&2
+    flag "fuzz targets did not build"
     failed=$((failed + 1))
 fi
 stage_done "fuzz targets"
@@ -94,7 +97,7 @@ else
         cat "$log_dir/prepare.log"
         stage_done "matrix preparation (rest of it)"
         if [[ $prep_ok == 0 ]]; then
-            echo "!! the matrix's cells could not be prepared (see above)" >&2
+            flag "the matrix's cells could not be prepared (see above)"
             failed=$((failed + 1))
         fi
     fi
@@ -117,7 +120,7 @@ else
             passed=$((passed + $(cut -d' ' -f1 <<<"$line")))
             failed=$((failed + $(cut -d' ' -f3 <<<"$line")))
         else
-            echo "!! the matrix run printed no summary" >&2
+            flag "the matrix run printed no summary"
             failed=$((failed + 1))
         fi
         stage_done "guest matrix cells (CI subset)"
@@ -131,5 +134,15 @@ echo "=== results by stage and cell (kernel x OpenSSL)"
 for c in "${!cell_pass[@]}"; do
     printf '  %-40s %5s passed %5s failed\n' "$c" "${cell_pass[$c]}" "${cell_fail[$c]}"
 done | sort
+if ((failed > 0)); then
+    # Again at the end, where a reader of only the last lines looks: each
+    # failed test with the lines bats gave it, and each harness failure.
+    echo "=== what failed (details above)"
+    for f in unit.out fuzz.tap host.tap vm.tap matrix.tap; do
+        [[ -f $log_dir/$f ]] || continue
+        grep -E -A3 '^not ok [0-9]+|^!! ' "$log_dir/$f" | grep -v '^--$' | cut -c1-400 | head -n 60
+    done
+    [[ -f $log_dir/flags ]] && cat "$log_dir/flags"
+fi
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

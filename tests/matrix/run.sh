@@ -74,14 +74,25 @@ openssls_of() { # KERNEL -> the OpenSSLs of its cells
     for c in "${cells[@]}"; do [[ ${c%%:*} == "$1" ]] && echo "${c#*:}"; done
 }
 boot() { # KERNEL: one guest, all of the kernel's cells, TAP into kernel-K.tap
-    local k=$1 openssls
+    local k=$1 openssls try
     mapfile -t openssls < <(openssls_of "$k")
-    echo "# $(stamp) booting kernel $k for OpenSSL ${openssls[*]}" >&2
-    KTLS_VM_KERNEL=$k KTLS_STRICT=1 KTLS_IN_GUEST=1 KTLS_PAYLOAD=${KTLS_PAYLOAD:-262144} \
-    KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST KTLS_PAYLOAD KTLS_KEY_UPDATES KTLS_MATRIX_LIST" \
-        tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-2400}" -- \
-        tests/matrix/guest-cells.sh "${openssls[@]}" >"$log_dir/kernel-$k.tap" 2>"$log_dir/kernel-$k.err"
-    echo "# $(stamp) kernel $k done" >&2
+    for try in 1 2; do
+        echo "# $(stamp) booting kernel $k for OpenSSL ${openssls[*]}" >&2
+        KTLS_VM_KERNEL=$k KTLS_STRICT=1 KTLS_IN_GUEST=1 KTLS_PAYLOAD=${KTLS_PAYLOAD:-262144} \
+        KTLS_VM_ENV="${KTLS_VM_ENV:-} KTLS_STRICT KTLS_IN_GUEST KTLS_PAYLOAD KTLS_KEY_UPDATES KTLS_MATRIX_LIST" \
+            tests/vm/run-in-guest.sh --timeout "${KTLS_VM_TIMEOUT:-2400}" -- \
+            tests/matrix/guest-cells.sh "${openssls[@]}" >"$log_dir/kernel-$k.tap" 2>"$log_dir/kernel-$k.err"
+        echo "# $(stamp) kernel $k done" >&2
+        # A guest that never reached its first cell (it did not boot, or its
+        # command could not start) ran no test, so booting it once more hides
+        # no test result; its console is kept and shown either way.
+        grep -q '^# cell: ' "$log_dir/kernel-$k.tap" && break
+        cp "$log_dir/kernel-$k.err" "$log_dir/kernel-$k.boot$try.err"
+        {
+            echo "!! kernel $k: the guest ran no tests (try $try); the end of its console and stderr:"
+            tail -n 25 "$log_dir/kernel-$k.err" | sed 's/^/!!   /'
+        } >&2
+    done
 }
 # KTLS_MATRIX_JOBS guests at once (default 1): each keeps about one core busy
 jobs_max=${KTLS_MATRIX_JOBS:-1}
