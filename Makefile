@@ -33,14 +33,14 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 # OpenSSL directly, and ossl.c finds it the way the library does
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
              shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c \
-             shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/sockwatch.c shim/stats.c shim/offload.c shim/ktls_io.c shim/rekey.c \
+             shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/stats.c shim/offload.c shim/ktls_io.c shim/rekey.c \
              shim/tools/json_flat.c shim/tools/check_diag.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
          $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench \
-         $(BUILD)/two_openssl $(BUILD)/other_openssl.so
+         $(BUILD)/two_openssl $(BUILD)/other_openssl.so $(BUILD)/bio_pair_echo
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
@@ -97,7 +97,7 @@ FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
 FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
                     shim/record_errors.c \
                     shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
-                    shim/conn.c shim/fdmap.c shim/sockwatch.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c \
+                    shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c \
                     shim/rekey.c shim/ossl_hash.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build

@@ -1,40 +1,37 @@
 #include "fdmap.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "conn.h"
+#include "fdtable.h"
 
-/* Descriptor numbers index a two-level table: chunks of slots, allocated on
- * first use and never freed, so a slot's address never changes and no lock
- * is ever taken. A slot holds the connection registered on that number and
- * a count of lookups in progress: a connection is freed only after it left
- * its slot and the slot's readers have gone (fdmap_quiesce), and a lookup
- * takes a reference before it leaves, so it never holds freed memory. */
-#define CHUNK_BITS 10
-#define CHUNK_SLOTS (1u << CHUNK_BITS)
-#define MAX_CHUNKS (1u << 16) /* 64 Mi descriptors, past Linux's nr_open ceiling */
-
+/* A slot holds the connection registered on that descriptor number and a
+ * count of lookups in progress: a connection is freed only after it left its
+ * slot and the slot's readers have gone (fdmap_quiesce), and a lookup takes a
+ * reference before it leaves, so it never holds freed memory. */
 struct slot {
     _Atomic(struct conn *) conn;
     atomic_uint readers;
 };
 
-static _Atomic(struct slot *) chunks[MAX_CHUNKS];
+static struct fdtable table = FDTABLE_OF(struct slot);
 static atomic_int active;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void no_readers(void *slot, void *arg)
+{
+    (void)arg;
+    atomic_store_explicit(&((struct slot *)slot)->readers, 0, memory_order_relaxed);
+}
 
 /* A forked child has only the thread that forked: a lookup other threads had
  * in progress will never end there. */
 static void after_fork_in_child(void)
 {
-    for (unsigned i = 0; i < MAX_CHUNKS; i++) {
-        struct slot *chunk = atomic_load_explicit(&chunks[i], memory_order_relaxed);
-        for (unsigned j = 0; chunk && j < CHUNK_SLOTS; j++)
-            atomic_store_explicit(&chunk[j].readers, 0, memory_order_relaxed);
-    }
+    fdtable_each(&table, 0, UINT_MAX, no_readers, NULL);
 }
 
 static void install_fork_handler(void)
@@ -42,25 +39,9 @@ static void install_fork_handler(void)
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
-/* The slot for fd; with create, its chunk is allocated if missing (never in
- * close(), which only clears what exists). NULL when out of range/memory. */
 static struct slot *slot_for(int fd, int create)
 {
-    if (fd < 0 || (unsigned)fd >> CHUNK_BITS >= MAX_CHUNKS)
-        return NULL;
-    _Atomic(struct slot *) *at = &chunks[(unsigned)fd >> CHUNK_BITS];
-    struct slot *chunk = atomic_load_explicit(at, memory_order_acquire);
-    if (!chunk && create) {
-        struct slot *fresh = calloc(CHUNK_SLOTS, sizeof(*fresh));
-        if (!fresh)
-            return NULL;
-        if (atomic_compare_exchange_strong_explicit(at, &chunk, fresh, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            chunk = fresh;
-        else
-            free(fresh); /* another thread's chunk is in place: chunk holds it */
-    }
-    return chunk ? &chunk[(unsigned)fd & (CHUNK_SLOTS - 1)] : NULL;
+    return fdtable_slot(&table, fd, create);
 }
 
 int fdmap_register(int fd, struct conn *c)
@@ -91,18 +72,16 @@ void fdmap_forget(int fd, const struct conn *c)
     atomic_compare_exchange_strong(&s->conn, &expected, NULL);
 }
 
+static void no_conn(void *slot, void *arg)
+{
+    (void)arg;
+    atomic_store(&((struct slot *)slot)->conn, NULL);
+}
+
 void fdmap_forget_range(unsigned lo, unsigned hi)
 {
-    if (!fdmap_active())
-        return;
-    for (unsigned i = lo >> CHUNK_BITS; i < MAX_CHUNKS && i <= hi >> CHUNK_BITS; i++) {
-        struct slot *chunk = atomic_load_explicit(&chunks[i], memory_order_acquire);
-        for (unsigned j = 0; chunk && j < CHUNK_SLOTS; j++) {
-            unsigned fd = i << CHUNK_BITS | j;
-            if (fd >= lo && fd <= hi)
-                atomic_store(&chunk[j].conn, NULL);
-        }
-    }
+    if (fdmap_active())
+        fdtable_each(&table, lo, hi, no_conn, NULL);
 }
 
 int fdmap_owns(int fd, const struct conn *c)

@@ -2,11 +2,10 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "fdtable.h"
 #include "libc.h"
 #include "ossl.h"
 
@@ -14,37 +13,20 @@ __thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")
 __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec"))) = -1;
 atomic_int sockwatch_counting; /* set once any socket was bound: skips lookups before */
 
-/* Counters by descriptor number, in chunks allocated on first use and never
- * freed (the layout of fdmap.c), so a hook on any thread can count into a
- * slot while the connection that bound it is being freed elsewhere. */
-#define CHUNK_BITS 10
-#define CHUNK_SLOTS (1u << CHUNK_BITS)
-#define MAX_CHUNKS (1u << 16)
-
+/* Counters by descriptor number (fdtable.h), so a hook on any thread can
+ * count into a slot while the connection that bound it is being freed
+ * elsewhere. */
 struct slot {
     _Atomic uint64_t tag; /* 0: nobody counts this descriptor */
     _Atomic uint64_t written, read;
 };
 
-static _Atomic(struct slot *) chunks[MAX_CHUNKS];
+static struct fdtable table = FDTABLE_OF(struct slot);
 static _Atomic uint64_t last_tag;
 
 static struct slot *slot_for(int fd, int create)
 {
-    if (fd < 0 || (unsigned)fd >> CHUNK_BITS >= MAX_CHUNKS)
-        return NULL;
-    _Atomic(struct slot *) *at = &chunks[(unsigned)fd >> CHUNK_BITS];
-    struct slot *chunk = atomic_load_explicit(at, memory_order_acquire);
-    if (!chunk && create) {
-        struct slot *fresh = calloc(CHUNK_SLOTS, sizeof(*fresh));
-        if (!fresh)
-            return NULL;
-        if (atomic_compare_exchange_strong(at, &chunk, fresh))
-            chunk = fresh;
-        else
-            free(fresh);
-    }
-    return chunk ? &chunk[(unsigned)fd & (CHUNK_SLOTS - 1)] : NULL;
+    return fdtable_slot(&table, fd, create);
 }
 
 void sockwatch_init(struct sock_watch *w)
@@ -206,16 +188,16 @@ void sockwatch_forget(int fd)
         atomic_store(&s->tag, 0);
 }
 
+static void untag(void *slot, void *arg)
+{
+    (void)arg;
+    struct slot *s = slot;
+    if (atomic_load_explicit(&s->tag, memory_order_relaxed))
+        atomic_store(&s->tag, 0);
+}
+
 void sockwatch_forget_range(unsigned lo, unsigned hi)
 {
-    if (!atomic_load_explicit(&sockwatch_counting, memory_order_relaxed))
-        return;
-    for (unsigned i = lo >> CHUNK_BITS; i < MAX_CHUNKS && i <= hi >> CHUNK_BITS; i++) {
-        struct slot *chunk = atomic_load_explicit(&chunks[i], memory_order_acquire);
-        for (unsigned j = 0; chunk && j < CHUNK_SLOTS; j++) {
-            unsigned fd = i << CHUNK_BITS | j;
-            if (fd >= lo && fd <= hi && atomic_load_explicit(&chunk[j].tag, memory_order_relaxed))
-                atomic_store(&chunk[j].tag, 0);
-        }
-    }
+    if (atomic_load_explicit(&sockwatch_counting, memory_order_relaxed))
+        fdtable_each(&table, lo, hi, untag, NULL);
 }

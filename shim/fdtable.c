@@ -1,0 +1,37 @@
+#include "fdtable.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+void *fdtable_slot(struct fdtable *t, int fd, int create)
+{
+    if (fd < 0 || (unsigned)fd >> FDTABLE_CHUNK_BITS >= FDTABLE_MAX_CHUNKS)
+        return NULL;
+    _Atomic(unsigned char *) *at = &t->chunks[(unsigned)fd >> FDTABLE_CHUNK_BITS];
+    unsigned char *chunk = atomic_load_explicit(at, memory_order_acquire);
+    if (!chunk && create) {
+        unsigned char *fresh = calloc(FDTABLE_CHUNK_SLOTS, t->slot_size);
+        if (!fresh)
+            return NULL;
+        if (atomic_compare_exchange_strong_explicit(at, &chunk, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            chunk = fresh;
+        else
+            free(fresh); /* another thread's chunk is in place: chunk holds it */
+    }
+    return chunk ? chunk + ((unsigned)fd & (FDTABLE_CHUNK_SLOTS - 1)) * t->slot_size : NULL;
+}
+
+void fdtable_each(struct fdtable *t, unsigned lo, unsigned hi, void (*each)(void *slot, void *arg),
+                  void *arg)
+{
+    for (unsigned i = lo >> FDTABLE_CHUNK_BITS; i < FDTABLE_MAX_CHUNKS && i <= hi >> FDTABLE_CHUNK_BITS;
+         i++) {
+        unsigned char *chunk = atomic_load_explicit(&t->chunks[i], memory_order_acquire);
+        for (unsigned j = 0; chunk && j < FDTABLE_CHUNK_SLOTS; j++) {
+            unsigned fd = i << FDTABLE_CHUNK_BITS | j;
+            if (fd >= lo && fd <= hi)
+                each(chunk + j * t->slot_size, arg);
+        }
+    }
+}
