@@ -479,6 +479,8 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         if (n == 0)
             return on_eof(c, s);
         if (type == TLS_RECORD_APPLICATION_DATA) {
+            if (c->custom_bio)
+                sockwatch_layer_note_data(c, c->rbio);
             if (!peek) {
                 c->kernel_rx_bytes += (uint64_t)n;
                 stats_add_bytes(c->arm, STATS_KERNEL_RX, (uint64_t)n);

@@ -276,21 +276,13 @@ static int custom_bio_ready(struct conn *c, SSL *s, int d)
         return 0;
     }
     /* RX on a non-blocking socket: once the kernel has it, an empty socket
-     * must reach the program as it did before. A layer seen handing EAGAIN to
-     * OpenSSL takes WANT_READ (the shim lets it note the EAGAIN itself, see
-     * sockwatch_layer_wait_readable); until one is seen, RX waits. A layer
-     * seen waiting for the socket itself (APR) has event-loop state of its
-     * own: with Apache httpd's event MPM, RX in the kernel lost keep-alive
-     * after large responses (measured in the guest; TX alone keeps it), so
-     * there RX stays in OpenSSL. A blocking socket needs neither. */
-    if (d == CONN_RX && kernel_nonblocking(c->fd)) {
-        if (c->watch.layer_waits) {
-            conn_fall_back(c, d, FB_CUSTOM_BIO_WAITING_LAYER, 0);
-            return 0;
-        }
-        if (!c->watch.layer_returns)
-            return 0;
-    }
+     * must reach the program as it did before, through its own layer (see
+     * sockwatch_layer_wait_readable): a layer seen handing EAGAIN to OpenSSL
+     * notes it and takes WANT_READ; one seen waiting for the socket itself
+     * (APR) waits with its own timeout. Until the layer was seen either way,
+     * RX waits. A blocking socket needs neither. */
+    if (d == CONN_RX && kernel_nonblocking(c->fd) && !c->watch.layer_waits && !c->watch.layer_returns)
+        return 0;
     uint64_t through_bio = d == CONN_TX ? o->BIO_number_written(c->bio) - c->watch.wbio_written0
                                         : o->BIO_number_read(c->rbio) - c->watch.rbio_read0;
     uint64_t on_socket = d == CONN_TX ? sock_written : sock_read;

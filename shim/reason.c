@@ -41,7 +41,6 @@ static const char *const texts[FB_COUNT] = {
     [FB_CUSTOM_BIO_SEVERAL_SOCKETS] = "custom-bio-several-sockets (the program's BIO used more than one TCP socket)",
     [FB_CUSTOM_BIO_CHANGED] = "custom-bio-changed (the program gave the SSL other BIOs after its socket was found)",
     [FB_CUSTOM_BIO_UNACCOUNTED] = "custom-bio-unaccounted (the socket carried bytes that did not pass through the SSL's BIO)",
-    [FB_CUSTOM_BIO_WAITING_LAYER] = "custom-bio-waiting-layer (RX: the program's own layer waits for its non-blocking socket itself, as Apache httpd's APR does; its reads stay with it)",
     [FB_RECORD_ACCOUNTING] = "record-accounting (the records OpenSSL reported do not add up to the bytes on the socket)",
 };
 

@@ -11,6 +11,8 @@
 
 __thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")));
 __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec"))) = -1;
+/* the forced read answers with a byte whatever poll says (note_data) */
+static __thread int forced_ready __attribute__((tls_model("initial-exec")));
 atomic_int sockwatch_counting; /* set once any socket was bound: skips lookups before */
 
 /* Counters by descriptor number (fdtable.h), so a hook on any thread can
@@ -133,7 +135,7 @@ void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout)
 ssize_t sockwatch_forced_read(int fd, void *buf, size_t len)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (libc()->poll(&p, 1, 0) == 1) {
+    if (forced_ready || libc()->poll(&p, 1, 0) == 1) {
         if (len == 0)
             return 0;
         ((unsigned char *)buf)[0] = 0;
@@ -143,20 +145,36 @@ ssize_t sockwatch_forced_read(int fd, void *buf, size_t len)
     return -1;
 }
 
-int sockwatch_layer_wait_readable(struct conn *c, void *rbio)
+/* One read of one byte through the program's read BIO, its socket reads
+ * answered by sockwatch_forced_read. */
+static int read_through_layer(struct conn *c, void *rbio, int ready)
 {
     const struct ossl_table *o = ossl();
     struct conn *previous = sockwatch_current;
-    int outer = sockwatch_forced_fd;
+    int outer = sockwatch_forced_fd, outer_ready = forced_ready;
     unsigned char byte;
     sockwatch_current = NULL;
     sockwatch_forced_fd = c->fd;
+    forced_ready = ready;
     int r = o->BIO_read(rbio, &byte, 1);
+    forced_ready = outer_ready;
     sockwatch_forced_fd = outer;
     sockwatch_current = previous;
-    if (r > 0)
+    c->watch.layer_told_eagain = r <= 0 && o->BIO_test_flags(rbio, BIO_FLAGS_SHOULD_RETRY);
+    return r;
+}
+
+int sockwatch_layer_wait_readable(struct conn *c, void *rbio)
+{
+    if (read_through_layer(c, rbio, 0) > 0)
         return 1;
-    return o->BIO_test_flags(rbio, BIO_FLAGS_SHOULD_RETRY) ? 0 : -1;
+    return c->watch.layer_told_eagain ? 0 : -1;
+}
+
+void sockwatch_layer_note_data(struct conn *c, void *rbio)
+{
+    if (c->watch.layer_told_eagain && c->watch.layer_waits)
+        (void)read_through_layer(c, rbio, 1);
 }
 
 int sockwatch_counts(const struct sock_watch *w, uint64_t *written, uint64_t *read)

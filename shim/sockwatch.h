@@ -34,6 +34,7 @@ struct sock_watch {
     int layer_returns;      /* its layer handed an EAGAIN to OpenSSL as a retry: the
                              * program takes WANT_READ/WANT_WRITE (HAProxy, curl, libpq) */
     int wait_ms;            /* the longest wait it asked poll() for; -1 forever, 0 unknown */
+    int layer_told_eagain;  /* the shim's last read through the layer ended in EAGAIN */
 };
 
 /* Thread state the hooks read; see sockwatch_enter. */
@@ -65,6 +66,13 @@ ssize_t sockwatch_forced_read(int fd, void *buf, size_t len);
 /* 1: readable, retry the kernel read; 0: the layer is non-blocking and has
  * noted EAGAIN (WANT_READ); -1: the layer's own wait failed (timeout, EOF). */
 int sockwatch_layer_wait_readable(struct conn *c, void *rbio);
+/* Before data from the kernel goes back to a layer that waits itself and was
+ * last told EAGAIN by the shim: mod_ssl hands back, with the data of an
+ * SSL_read, the status its read BIO saw last (inctx->rc), so a stale EAGAIN
+ * turned a blocking request read after keep-alive into a failure and the
+ * connection was closed. One read through the layer, answered with a byte
+ * the shim drops, leaves it holding success. */
+void sockwatch_layer_note_data(struct conn *c, void *rbio);
 
 /* Counts of the bound socket since it was bound; 0 when the binding is gone
  * (closed, another connection bound it). */

@@ -153,3 +153,61 @@ TEST(sockwatch_forced_read_says_readable_without_taking_a_byte)
     CHECK(ioctl(a, FIONREAD, &queued) == 0 && queued == 3); /* still there for the kernel */
     close(a), close(b);
 }
+
+/* A layer like mod_ssl's read BIO: its socket reads go through what the
+ * shim's read() hook does, and it keeps the status of its last read. */
+struct status_layer {
+    int fd, reads, last_status;
+};
+
+static int status_layer_read(BIO *b, char *buf, int len)
+{
+    struct status_layer *l = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    l->reads++;
+    ssize_t n = l->fd == sockwatch_forced_fd ? sockwatch_forced_read(l->fd, buf, (size_t)len)
+                                             : recv(l->fd, buf, (size_t)len, MSG_DONTWAIT);
+    l->last_status = n > 0 ? 0 : errno;
+    if (n < 0 && errno == EAGAIN)
+        BIO_set_retry_read(b);
+    return (int)n;
+}
+
+TEST(sockwatch_a_waiting_layer_told_eagain_sees_success_before_kernel_data)
+{
+    SSL *ssl;
+    struct conn *c = fresh_conn(&ssl);
+    int a, b;
+    REQUIRE(c && tcp_pair(&a, &b));
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "status layer");
+    BIO_meth_set_read(m, status_layer_read);
+    BIO *rbio = BIO_new(m);
+    struct status_layer l = {.fd = a};
+    BIO_set_data(rbio, &l);
+    BIO_set_init(rbio, 1);
+    c->fd = a;
+    /* nothing to read: the layer is told EAGAIN and keeps it */
+    CHECK_EQ_INT(sockwatch_layer_wait_readable(c, rbio), 0);
+    CHECK(c->watch.layer_told_eagain);
+    CHECK_EQ_INT(l.last_status, EAGAIN);
+    /* a layer that hands EAGAIN to OpenSSL is left alone */
+    sockwatch_layer_note_data(c, rbio);
+    CHECK_EQ_INT(l.reads, 1);
+    /* one that waits itself reads once more and now holds success, and the
+     * socket's bytes stay for the kernel */
+    c->watch.layer_waits = 1;
+    REQUIRE(write(b, "abc", 3) == 3);
+    sockwatch_layer_note_data(c, rbio);
+    CHECK_EQ_INT(l.reads, 2);
+    CHECK_EQ_INT(l.last_status, 0);
+    CHECK(!c->watch.layer_told_eagain);
+    int queued = 0;
+    CHECK(ioctl(a, FIONREAD, &queued) == 0 && queued == 3);
+    /* only once */
+    sockwatch_layer_note_data(c, rbio);
+    CHECK_EQ_INT(l.reads, 2);
+    BIO_free(rbio);
+    BIO_meth_free(m);
+    SSL_free(ssl);
+    close(a), close(b);
+}
