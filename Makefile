@@ -40,7 +40,8 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
          $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench \
-         $(BUILD)/two_openssl $(BUILD)/other_openssl.so $(BUILD)/bio_pair_echo
+         $(BUILD)/two_openssl $(BUILD)/other_openssl.so $(BUILD)/bio_pair_echo \
+         $(BUILD)/sig_keep
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 

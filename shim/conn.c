@@ -51,6 +51,19 @@ int conn_alive(const struct conn *c)
     return atomic_load_explicit(&holder(c)->alive, memory_order_acquire);
 }
 
+/* The write BIO kept at a divert: at SSL_free, freed as SSL_free would
+ * have; at SSL_clear (restore), given back to the SSL in place of the sink,
+ * where the program has not set another since. */
+static void drop_kept_wbio(struct conn *c, int restore)
+{
+    const struct ossl_table *o = ossl();
+    if (c->kept_wbio && restore && c->ssl && o->SSL_get_wbio(c->ssl) == c->sink_wbio)
+        o->SSL_set0_wbio(c->ssl, c->kept_wbio); /* our reference goes to the SSL */
+    else if (c->kept_wbio)
+        o->BIO_free_all(c->kept_wbio);
+    c->kept_wbio = c->sink_wbio = NULL;
+}
+
 static int ssl_index = -1, ctx_index = -1;
 static int module_ready;
 static pthread_once_t module_once = PTHREAD_ONCE_INIT;
@@ -70,6 +83,7 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     fdmap_quiesce(c->fd);
     sockwatch_release(&c->watch);
     conn_scrub(c);
+    drop_kept_wbio(c, 0);
     conn_release(c);
 }
 
@@ -187,10 +201,19 @@ static void divert_openssl_writes(struct conn *c, SSL *s)
         return;
     const struct ossl_table *o = ossl();
     BIO *sink = o->BIO_new(o->BIO_s_null());
-    if (sink)
-        o->SSL_set0_wbio(s, sink); /* drops one reference; rbio keeps the socket */
-    else
+    BIO *program_wbio = o->SSL_get_wbio(s);
+    /* SSL_set0_wbio frees the write BIO it replaces unless it is also the
+     * read BIO. A program may hold its own pointer to it (mod_ssl calls
+     * BIO_get_data on its write BIO after every SSL_write): keep it alive
+     * with a reference of ours, released when the connection ends. */
+    if (sink && (!program_wbio || o->BIO_up_ref(program_wbio))) {
+        c->kept_wbio = program_wbio;
+        c->sink_wbio = sink;
+        o->SSL_set0_wbio(s, sink);
+    } else {
+        o->BIO_free_all(sink); /* NULL-safe */
         c->deferred.shutdown_socket = 1;
+    }
     c->wbio_diverted = 1;
     c->fatal = 1;
     c->deferred.divert_report = 1;
@@ -355,6 +378,7 @@ static void conn_init_fields(struct conn *c, SSL *s)
     int observed = c->observed;
     struct record_shape shape = c->shape; /* SSL_clear keeps it too */
     uint8_t *file_buf = c->file_buf;
+    drop_kept_wbio(c, 1);
     fdmap_forget(c->fd, c);
     sockwatch_release(&c->watch);
     conn_scrub(c);

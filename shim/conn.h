@@ -113,6 +113,10 @@ struct conn {
     int fatal;
     const char *failed_detail;  /* why it failed between calls, for the next call's error */
     int wbio_diverted;
+    BIO *kept_wbio;             /* the program's write BIO OpenSSL let go of at the divert:
+                                 * the program may still hold it (mod_ssl), so it lives on
+                                 * until the connection ends */
+    BIO *sink_wbio;             /* what OpenSSL writes into instead */
     int app_data_read;          /* OpenSSL has handed the app data (TLS 1.3 tickets done) */
     int tx_write_pending;       /* OpenSSL holds a partly written record */
     size_t tx_committed;        /* bytes of a retried SSL_write the kernel already took */

@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "fdtable.h"
+#include "libc.h"
 
 /* A slot holds the connection registered on that descriptor number and a
  * count of lookups in progress: a connection is freed only after it left its
@@ -63,8 +64,9 @@ void fdmap_forget(int fd, const struct conn *c)
     if (!s)
         return;
     if (!c) {
-        /* close() of every descriptor comes here: store only to drop one */
-        if (atomic_load_explicit(&s->conn, memory_order_relaxed))
+        /* close() of every descriptor comes here: store only to drop one,
+         * and never from a vfork child (its descriptors are its own) */
+        if (atomic_load_explicit(&s->conn, memory_order_relaxed) && !libc_in_vfork_child())
             atomic_store(&s->conn, NULL);
         return;
     }
@@ -80,7 +82,7 @@ static void no_conn(void *slot, void *arg)
 
 void fdmap_forget_range(unsigned lo, unsigned hi)
 {
-    if (fdmap_active())
+    if (fdmap_active() && !libc_in_vfork_child())
         fdtable_each(&table, lo, hi, no_conn, NULL);
 }
 

@@ -59,10 +59,14 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
     return r;
 }
 
+/* CLOSE_RANGE_UNSHARE closes in a private copy of the descriptor table:
+ * the process's other threads (whose descriptors the tables describe) keep
+ * them open. A vfork child's closes never reach the tables either (fdmap.c,
+ * sockwatch.c ask). */
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     int r = libc()->close_range(first, last, flags);
-    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+    if (r == 0 && !(flags & (CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE))) {
         fdmap_forget_range(first, last);
         sockwatch_forget_range(first, last);
     }

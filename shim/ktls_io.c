@@ -198,10 +198,10 @@ static enum ctl_event on_handshake_message(struct conn *c, SSL *s, uint8_t type)
 static int owe_key_update(struct conn *c, SSL *s)
 {
     if (!kernel_owns(c, CONN_TX)) {
-        shim_depth++;
+        shim_openssl_enter(s);
         if (REAL(SSL_key_update)(s, SSL_KEY_UPDATE_NOT_REQUESTED) == 1)
             (void)REAL(SSL_do_handshake)(s); /* sends it now, or at the next write */
-        shim_depth--;
+        shim_openssl_leave();
         return 0;
     }
     if (c->tx_update_pending < 0)
@@ -670,9 +670,9 @@ int kio_shutdown(struct conn *c, SSL *s)
             }
             add_shutdown(s, SSL_SENT_SHUTDOWN);
         } else {
-            shim_depth++;
+            shim_openssl_enter(s);
             int r = REAL(SSL_shutdown)(s);
-            shim_depth--;
+            shim_openssl_leave();
             kio_flush_deferred(c);
             c->err_override = -1;
             if (r < 0)
@@ -683,9 +683,9 @@ int kio_shutdown(struct conn *c, SSL *s)
     }
     if (!(shut & SSL_RECEIVED_SHUTDOWN)) {
         if (c->dir[CONN_RX].state != DIR_KERNEL) {
-            shim_depth++;
+            shim_openssl_enter(s);
             int r = REAL(SSL_shutdown)(s);
-            shim_depth--;
+            shim_openssl_leave();
             kio_flush_deferred(c);
             c->err_override = -1;
             return r;
@@ -711,9 +711,9 @@ int kio_key_update(struct conn *c, SSL *s, int type)
         || (type != SSL_KEY_UPDATE_NOT_REQUESTED && type != SSL_KEY_UPDATE_REQUESTED)) {
         /* OpenSSL's own refusal, with its own error (wrong version, bad type):
          * it changes nothing on these paths */
-        shim_depth++;
+        shim_openssl_enter(s);
         int r = REAL(SSL_key_update)(s, type);
-        shim_depth--;
+        shim_openssl_leave();
         c->err_override = -1;
         return r;
     }

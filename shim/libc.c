@@ -103,6 +103,22 @@ static int no_fclose(FILE *stream)
     return EOF;
 }
 
+/* glibc always has it; a stand-in that changes nothing, never a raw
+ * rt_sigaction (which needs libc's restorer) */
+static int no_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    (void)sig, (void)act, (void)old;
+    errno = ENOSYS;
+    return -1;
+}
+
+static sighandler_t no_signal(int sig, sighandler_t handler)
+{
+    (void)sig, (void)handler;
+    errno = ENOSYS;
+    return SIG_ERR;
+}
+
 static void sys_closefrom(int lowfd)
 {
     (void)sys_close_range((unsigned)lowfd, ~0u, 0);
@@ -137,13 +153,32 @@ static void resolve(void)
     RESOLVE(recvmsg, sys_recvmsg);
     RESOLVE(sendmsg, sys_sendmsg);
     RESOLVE(poll, sys_poll);
+    RESOLVE(sigaction, no_sigaction);
+    RESOLVE(signal, no_signal);
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
 #undef RESOLVE
 
+/* The process the shim's memory belongs to: set at load, and by fork()'s
+ * child handler (vfork() runs none, which is the point). */
+static atomic_int owner_pid;
+
+static void note_owner(void)
+{
+    atomic_store_explicit(&owner_pid, (int)getpid(), memory_order_relaxed);
+}
+
 __attribute__((constructor)) static void resolve_at_load(void)
 {
     pthread_once(&once, resolve);
+    note_owner();
+    pthread_atfork(NULL, NULL, note_owner);
+}
+
+int libc_in_vfork_child(void)
+{
+    int owner = atomic_load_explicit(&owner_pid, memory_order_relaxed);
+    return owner != 0 && owner != (int)getpid();
 }
 
 const struct libc_table *libc(void)

@@ -6,6 +6,7 @@
 #define KTLS_SHIM_LIBC_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -33,10 +34,19 @@ struct libc_table {
     ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
     ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
     int (*poll)(struct pollfd *fds, nfds_t nfds, int timeout);
+    int (*sigaction)(int sig, const struct sigaction *act, struct sigaction *old);
+    sighandler_t (*signal)(int sig, sighandler_t handler);
 };
 
 /* Never NULL, and no field is NULL (raw syscalls stand in where libc has
  * no such function). Lock-free once resolved: safe in a signal handler. */
 const struct libc_table *libc(void);
+
+/* 1 in a child that shares the parent's memory until it execs or exits
+ * (vfork(): CPython's subprocess, whose child runs close_range() through our
+ * hooks): every table the hooks keep is the parent's, and the child's
+ * descriptor table is its own, so nothing may change there. Costs a getpid()
+ * syscall: ask only just before changing shared state. */
+int libc_in_vfork_child(void);
 
 #endif

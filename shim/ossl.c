@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
+__thread const SSL *shim_inside[SHIM_NEST_MAX] __attribute__((tls_model("initial-exec")));
 
 struct ossl_table ossl_resolved;
 atomic_int ossl_ready;

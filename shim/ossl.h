@@ -43,7 +43,7 @@
     X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
     X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
     X(SSL_want) X(CRYPTO_get_ex_new_index) X(CRYPTO_get_ex_data) X(BIO_method_type) \
-    X(BIO_next) X(BIO_number_read) X(BIO_number_written) X(BIO_read) X(BIO_test_flags) X(BIO_method_name) X(BIO_new) X(BIO_s_null) X(HMAC) X(OPENSSL_cleanse)               \
+    X(BIO_next) X(BIO_number_read) X(BIO_number_written) X(BIO_read) X(BIO_test_flags) X(BIO_method_name) X(BIO_new) X(BIO_s_null) X(BIO_up_ref) X(BIO_free_all) X(HMAC) X(OPENSSL_cleanse)               \
     X(OpenSSL_version_num)
 
 typedef int (*evp_md_size_fn)(const EVP_MD *md);
@@ -107,7 +107,38 @@ static inline bio_ctrl_fn ossl_bio_ctrl(void)
 
 /* Thread-local guard: OpenSSL calls its own exported functions through the
  * PLT (SSL_connect -> SSL_do_handshake), which lands in our hooks again; the
- * inner call must go straight to OpenSSL. */
+ * inner call must go straight to OpenSSL. shim_depth counts the real
+ * OpenSSL calls the shim has under way on this thread, shim_inside names the
+ * SSL of each: a call on one of those is OpenSSL's own, while a call on
+ * another SSL is the program's, made from a callback or a BIO of the outer
+ * call (curl through an HTTPS proxy writes the origin's TLS into the proxy
+ * connection's SSL_write), and is routed like any other. */
+#define SHIM_NEST_MAX 8
 extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
+extern __thread const SSL *shim_inside[SHIM_NEST_MAX] __attribute__((tls_model("initial-exec")));
+
+static inline void shim_openssl_enter(const SSL *s)
+{
+    if (shim_depth < SHIM_NEST_MAX)
+        shim_inside[shim_depth] = s;
+    shim_depth++;
+}
+
+static inline void shim_openssl_leave(void)
+{
+    shim_depth--;
+}
+
+/* 1 when a call on s comes from inside OpenSSL's own work on s (or nesting
+ * too deep to tell: then the call stays OpenSSL's, as before). */
+static inline int shim_inside_openssl(const SSL *s)
+{
+    if (shim_depth > SHIM_NEST_MAX)
+        return 1;
+    for (int i = 0; i < shim_depth; i++)
+        if (shim_inside[i] == s)
+            return 1;
+    return 0;
+}
 
 #endif

@@ -32,7 +32,8 @@ void route_attach(SSL *s)
 
 struct conn *tracked(const SSL *s)
 {
-    if (shim_depth || !s || !atomic_load_explicit(&watching, memory_order_relaxed))
+    if (!s || !atomic_load_explicit(&watching, memory_order_relaxed)
+        || (shim_depth && shim_inside_openssl(s)))
         return NULL;
     return conn_get(s);
 }
@@ -83,9 +84,9 @@ static int wants_watch(const struct conn *c, const SSL *s)
     do {                                                                               \
         int watch_ = wants_watch(c, s);                                                \
         struct conn *outer_ = watch_ ? sockwatch_enter(c) : NULL;                      \
-        shim_depth++;                                                                  \
+        shim_openssl_enter(s);                                                         \
         call;                                                                          \
-        shim_depth--;                                                                  \
+        shim_openssl_leave();                                                          \
         if (watch_)                                                                    \
             sockwatch_leave(c, outer_, ossl()->SSL_want(s) == SSL_NOTHING);            \
     } while (0)
@@ -97,9 +98,9 @@ static void after_openssl(struct conn *c, SSL *s, int was_finished)
 {
     int saved = errno;
     kio_flush_deferred(c);
-    shim_depth++;
+    shim_openssl_enter(s);
     offload_progress(c, s, was_finished);
-    shim_depth--;
+    shim_openssl_leave();
     errno = saved;
 }
 

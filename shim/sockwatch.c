@@ -202,7 +202,7 @@ void sockwatch_forget(int fd)
     if (!atomic_load_explicit(&sockwatch_counting, memory_order_relaxed))
         return;
     struct slot *s = slot_for(fd, 0);
-    if (s && atomic_load_explicit(&s->tag, memory_order_relaxed))
+    if (s && atomic_load_explicit(&s->tag, memory_order_relaxed) && !libc_in_vfork_child())
         atomic_store(&s->tag, 0);
 }
 
@@ -216,6 +216,6 @@ static void untag(void *slot, void *arg)
 
 void sockwatch_forget_range(unsigned lo, unsigned hi)
 {
-    if (atomic_load_explicit(&sockwatch_counting, memory_order_relaxed))
+    if (atomic_load_explicit(&sockwatch_counting, memory_order_relaxed) && !libc_in_vfork_child())
         fdtable_each(&table, lo, hi, untag, NULL);
 }

@@ -353,13 +353,13 @@ __attribute__((destructor)) static void stats_at_exit(void)
 /* ---- SIGTERM / SIGINT left at their default ----
  * A process killed by them runs no destructor, and its file would keep the
  * last refresh. Where the program left the disposition at SIG_DFL when its
- * first TLS connection came, the shim catches the signal once
- * (SA_RESETHAND: the disposition is the default again on delivery), writes
- * the final numbers with async-signal-safe calls only, and raises the signal
- * again (SA_NODEFER: not blocked), so the process still dies of it, with the
- * same status. A handler the program installs later simply replaces this one;
- * one the program already had is left alone (its exit() runs the
- * destructor). */
+ * first TLS connection came, the shim catches the signal, writes the final
+ * numbers with async-signal-safe calls only, and dies of the same signal,
+ * with the same status. The program never sees this handler: the entry
+ * layer's sigaction()/signal() report it as SIG_DFL and put it back where
+ * the program sets SIG_DFL (signals.c), so code that saves and restores a
+ * disposition (git's sigchain), or chains to the one it found, behaves as
+ * without the shim. A handler the program installs simply replaces ours. */
 
 static const char *errno_text(int err)
 {
@@ -399,23 +399,85 @@ static void say_failure_in_handler(const char *path, int err)
     (void)!libc()->write(2, line, n);
 }
 
-static void flush_in_handler(int sig)
+static void flush_in_handler(int sig, int final)
 {
     if (!atomic_load_explicit(&any_connection, memory_order_relaxed) || !begin_write(1))
         return;
     const char *file;
-    int err = write_file(1, sig, &file);
+    int err = write_file(final, final ? sig : 0, &file);
     if (err)
         say_failure_in_handler(file, err);
     end_write();
 }
 
+static void on_terminating_signal(int sig);
+
+static int is_ours(const struct sigaction *sa)
+{
+    return !(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == on_terminating_signal;
+}
+
+/* The default action, whatever the mask: SIGTERM and SIGINT are blocked
+ * while the handler runs (so a second one cannot cut the final write short),
+ * and the program may have installed this handler again without
+ * SA_RESETHAND through a path the entry layer does not see. */
+static void die_of(int sig)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    libc()->sigaction(sig, &dfl, NULL);
+    raise(sig);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    sigprocmask(SIG_UNBLOCK, &only, NULL); /* delivered here: the process ends */
+}
+
+/* Where the disposition is still the default (SA_RESETHAND did that) or this
+ * handler (put back as if it were SIG_DFL), the program would have died of
+ * the signal: so it does. Anything else means a handler of the program's
+ * called this one as "the previous handler" (it can only have found it with
+ * a raw syscall): write what there is and return to it. */
 static void on_terminating_signal(int sig)
 {
     int saved = errno;
-    flush_in_handler(sig);
+    struct sigaction now;
+    int dying = libc()->sigaction(sig, NULL, &now) != 0 || is_ours(&now)
+                || (!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL);
+    flush_in_handler(sig, dying);
+    if (dying)
+        die_of(sig);
     errno = saved;
-    raise(sig);
+}
+
+static atomic_int caught_term, caught_int;
+
+static atomic_int *caught_flag(int sig)
+{
+    return sig == SIGTERM ? &caught_term : sig == SIGINT ? &caught_int : NULL;
+}
+
+int stats_signal_caught(int sig)
+{
+    atomic_int *f = caught_flag(sig);
+    return f && atomic_load_explicit(f, memory_order_relaxed);
+}
+
+void stats_signal_disposition(struct sigaction *sa)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sa_handler = on_terminating_signal;
+    sigemptyset(&sa->sa_mask);
+    sigaddset(&sa->sa_mask, SIGTERM);
+    sigaddset(&sa->sa_mask, SIGINT);
+    sa->sa_flags = SA_RESETHAND | SA_RESTART;
+}
+
+int stats_signal_is_ours(const struct sigaction *sa)
+{
+    return is_ours(sa);
 }
 
 static void install_signal_flush(void)
@@ -423,14 +485,16 @@ static void install_signal_flush(void)
     static const int sigs[] = {SIGTERM, SIGINT};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
         struct sigaction old, ours, raced;
-        if (sigaction(sigs[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+        if (libc()->sigaction(sigs[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO)
+            || old.sa_handler != SIG_DFL)
             continue;
-        memset(&ours, 0, sizeof(ours));
-        ours.sa_handler = on_terminating_signal;
-        sigemptyset(&ours.sa_mask);
-        ours.sa_flags = SA_RESETHAND | SA_NODEFER | SA_RESTART;
+        stats_signal_disposition(&ours);
+        if (libc()->sigaction(sigs[i], &ours, &raced) != 0)
+            continue;
         /* another thread of the program may have set its own meanwhile: keep that */
-        if (sigaction(sigs[i], &ours, &raced) == 0 && ((raced.sa_flags & SA_SIGINFO) || raced.sa_handler != SIG_DFL))
-            sigaction(sigs[i], &raced, NULL);
+        if ((raced.sa_flags & SA_SIGINFO) || raced.sa_handler != SIG_DFL)
+            libc()->sigaction(sigs[i], &raced, NULL);
+        else
+            atomic_store(caught_flag(sigs[i]), 1);
     }
 }

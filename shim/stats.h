@@ -98,6 +98,17 @@ void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n);
 void stats_event(int arm, enum stats_event ev);
 /* Writes the file if KTLS_SHIM_STATS_INTERVAL has passed since the last write. */
 void stats_tick(void);
+
+/* SIGTERM/SIGINT, caught for the final file where the program left them at
+ * SIG_DFL (stats.c). The entry layer keeps that handler out of the
+ * program's sight: */
+struct sigaction;
+/* 1 once the shim's handler was put on sig in this process. Cheap. */
+int stats_signal_caught(int sig);
+/* What to install where the program asks for SIG_DFL on a caught signal. */
+void stats_signal_disposition(struct sigaction *sa);
+/* sa is the shim's handler (to be shown to the program as SIG_DFL). */
+int stats_signal_is_ours(const struct sigaction *sa);
 /* The counters now, as the next file would show them. */
 void stats_read(struct stats_snapshot *s);
 

@@ -270,6 +270,46 @@ assert s["final"] is True and s["signal"] is None and s["arms"]["offload"]["conn
 PY
 }
 
+# sig_keep MODE under LIB ("" none): "STATUS SECONDS" once SIGTERM ended it
+# (SECONDS: from the signal), "alive" if it was still there 3 s later
+sigterm_outcome() {
+    local lib=$1 mode=$2 out=$BATS_TEST_TMPDIR/sig.$2.out pid t0 i
+    : >"$out"
+    if [[ -n $lib ]]; then
+        LD_PRELOAD=$lib KTLS_SHIM_STATS=$BATS_TEST_TMPDIR/sig.$mode "$REPO/build/sig_keep" "$mode" >"$out" 2>&1 &
+    else
+        "$REPO/build/sig_keep" "$mode" >"$out" 2>&1 &
+    fi
+    pid=$!
+    for ((i = 0; i < 600; i++)); do grep -q '^ready$' "$out" && break; sleep 0.1; done
+    grep -q '^ready$' "$out" || { cat "$out" >&2; kill -KILL "$pid"; return 1; }
+    t0=$EPOCHREALTIME
+    kill -TERM "$pid"
+    for ((i = 0; i < 30; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        wait "$pid" || true
+        echo alive
+        return 0
+    fi
+    local status=0
+    wait "$pid" || status=$?
+    echo "$status $(bc <<<"$EPOCHREALTIME - $t0")"
+}
+
+@test "a program that saves and restores SIGTERM, or chains to the handler it found, ends as it does without the shim" {
+    local mode plain shim
+    for mode in restore sigaction chain-die chain-exit; do
+        plain=$(sigterm_outcome "" "$mode")
+        shim=$(sigterm_outcome "$SHIM" "$mode")
+        echo "$mode: without the shim '$plain', with it '$shim'"
+        [[ $shim != alive && ${shim%% *} == "${plain%% *}" ]]
+        (( $(bc <<<"${shim#* } < 1") ))
+        # the shim's stats file says the last word
+        grep -q '"final": true' "$BATS_TEST_TMPDIR"/sig."$mode".*.json
+    done
+}
+
 @test "SIGTERM ignored by the program stays ignored; after SIGKILL ktls-run says the numbers are stale" {
     python_server ignore
     [[ "$(connect_n 3)" == 3 ]]

@@ -85,3 +85,53 @@ nginx_python() {
     fi
     ! grep -qiE '[0-9a-f]{32}' "$BATS_TEST_TMPDIR/shim.log"
 }
+
+# CPython 3.10+ runs subprocess through vfork(): the child, sharing the
+# parent's memory, closes every descriptor above 2 through the shim's
+# close_range() before exec. The parent's connections must not notice.
+@test "a shimmed CPython client runs subprocess between two 1 MiB echoes: intact, kernel TX and RX throughout" {
+    start_peer_server --echo
+    local before out
+    before=$(tls_counters)
+    out=$(shimmed python3 - "$SERVER_PORT" <<'PY'
+import hashlib, os, socket, ssl, subprocess, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+def kernel(opt):
+    try:
+        s.getsockopt(282, opt, 4)
+        return 1
+    except OSError:
+        return 0
+def echo(n):
+    data = os.urandom(n)
+    s.sendall(data)
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return hashlib.sha256(data).hexdigest() == hashlib.sha256(got).hexdigest()
+first = echo(1 << 20)
+states = [(kernel(1), kernel(2))]
+for _ in range(3):
+    subprocess.run(["true"], check=True)
+second = echo(1 << 20)
+states.append((kernel(1), kernel(2)))
+s.unwrap()
+s.close()
+print(int(first), int(second), " ".join("%d%d" % st for st in states))
+PY
+    )
+    echo "client: $out"
+    wait_server
+    echo "server: $SERVER_RESULT"
+    local want=11
+    have_ktls || want=00
+    [[ $out == "1 1 $want $want" ]]
+    [[ "$(field received "$SERVER_RESULT")" == 2097152 ]]
+    assert_counters_rose "$before" 2 2
+}

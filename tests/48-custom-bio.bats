@@ -102,6 +102,7 @@ own_bio_exchange() {
 teardown() {
     stop_nginx
     stop_postgres
+    [[ -z ${PROXY_PID:-} ]] || kill "$PROXY_PID" 2>/dev/null || true
 }
 
 # curl 7.88 gives OpenSSL its connection-filter BIO over its socket filter
@@ -138,6 +139,45 @@ curl_round_trip() {
 
 @test "curl (its own BIO) against a shimmed nginx: 2 MiB down and up, TX and RX of both ends in the kernel, same bytes as without the shim" {
     curl_round_trip 0
+}
+
+# curl through an HTTPS proxy: the origin's TLS runs inside the proxy
+# connection's TLS, so curl's SSL_write on the origin connection calls
+# SSL_write on the proxy connection from inside OpenSSL (its BIO). Each call
+# must reach the shim as the program made it: the inner connection stays in
+# OpenSSL (its BIO is not a socket), the outer one moves.
+@test "curl through an HTTPS CONNECT proxy (TLS in TLS): 2 MiB down and up from a shimmed nginx, intact; the proxy connection's TX and RX in the kernel" {
+    requires curl nginx
+    start_nginx "$BATS_TEST_TMPDIR/nginx"
+    head -c 2097152 /dev/urandom >"$NGINX_DIR/html/blob"
+    local want proxy_port before k
+    want=$(sha256sum <"$NGINX_DIR/html/blob")
+    python3 "$REPO/tests/progs/https_proxy.py" "$NGINX_DIR/cert.pem" "$NGINX_DIR/key.pem" \
+        >"$BATS_TEST_TMPDIR/proxy.out" 2>&1 &
+    PROXY_PID=$!
+    for _ in $(seq 1 600); do
+        proxy_port=$(awk '/^PORT /{print $2; exit}' "$BATS_TEST_TMPDIR/proxy.out")
+        [[ -n $proxy_port ]] && break
+        sleep 0.1
+    done
+    [[ -n $proxy_port ]]
+    local url="https://127.0.0.1:$NGINX_PORT" via=(-x "https://127.0.0.1:$proxy_port" --proxy-insecure)
+    before=$(tls_counters)
+    KTLS_SHIM_LOG=info shimmed curl -sS -k "${via[@]}" -o "$BATS_TEST_TMPDIR/down" "$url/blob" 2>"$BATS_TEST_TMPDIR/down.err"
+    KTLS_SHIM_LOG=info shimmed curl -sS -k "${via[@]}" -T "$NGINX_DIR/html/blob" "$url/upload/up" 2>"$BATS_TEST_TMPDIR/up.err"
+    kill "$PROXY_PID" 2>/dev/null || true
+    cat "$BATS_TEST_TMPDIR/down.err" "$BATS_TEST_TMPDIR/up.err"
+    [[ $(sha256sum <"$BATS_TEST_TMPDIR/down") == "$want" ]]
+    [[ $(sha256sum <"$NGINX_DIR/html/upload/up") == "$want" ]]
+    ! grep -q 'connection failed\|OpenSSL wrote a record after TX moved' "$BATS_TEST_TMPDIR/down.err" "$BATS_TEST_TMPDIR/up.err"
+    k=$(want_kernel 13_AES_256_GCM)
+    # per curl: the proxy connection (TX+RX), and nginx's end of the tunnelled
+    # connection (TX+RX); the tunnelled connection's curl end stays in OpenSSL
+    assert_counters_rose "$before" $((4 * k)) $((4 * k))
+    [[ $k == 1 ]] || return 0
+    grep -q 'client tx: kernel' "$BATS_TEST_TMPDIR/down.err"
+    grep -q 'client rx: kernel' "$BATS_TEST_TMPDIR/down.err"
+    grep -q 'stays in OpenSSL: custom-bio' "$BATS_TEST_TMPDIR/down.err"
 }
 
 stop_postgres() {
@@ -221,4 +261,30 @@ stop_postgres() {
     assert_counters_rose "$before" 0 0
     have_ktls || return 0
     [[ $(grep -c 'stays in OpenSSL: custom-bio-memory' "$BATS_TEST_TMPDIR/err") == 4 ]]
+}
+
+# mod_ssl gives OpenSSL a read BIO and a write BIO and keeps its own pointer
+# to the write BIO. With TX in the kernel and RX still in OpenSSL, a client's
+# renegotiation request makes OpenSSL write (a no_renegotiation alert); the
+# shim diverts that write and must not free the program's write BIO.
+@test "12_aes_128_gcm: mod_ssl's split BIOs, TX in the kernel, RX in OpenSSL, s_client asks to renegotiate (R): the program's write BIO lives until SSL_free" {
+    local before
+    before=$(tls_counters)
+    KTLS_SHIM_MODE=tx KTLS_SHIM_LOG=info start_peer_server $(variant_args 12_AES_128_GCM) $(IDENTITY) \
+        --bio split --no-reneg --echo
+    { printf 'hello\n'; sleep 3; printf 'R\n'; sleep 4; } |
+        timeout 60 openssl s_client -connect "127.0.0.1:$SERVER_PORT" -tls1_2 \
+            >"$BATS_TEST_TMPDIR/client.out" 2>&1 || true
+    wait_server || true
+    echo "server: $SERVER_RESULT"
+    cat "$BATS_TEST_TMPDIR/server.err"
+    grep -q '^RENEGOTIATING' "$BATS_TEST_TMPDIR/client.out"
+    [[ "$(field received "$SERVER_RESULT")" == 6 ]]
+    [[ "$(field bios_live "$SERVER_RESULT")" == 2 ]]
+    grep -qx 'FREED bios_live=0' "$SERVER_OUT"
+    if have_ktls; then
+        [[ "$(field ktls_tx "$SERVER_RESULT")" == 1 && "$(field ktls_rx "$SERVER_RESULT")" == 0 ]]
+        grep -q 'OpenSSL wrote a record after TX moved' "$BATS_TEST_TMPDIR/server.err"
+    fi
+    assert_counters_rose "$before" 1 0
 }

@@ -23,7 +23,7 @@ layer_of() {
     ossl | ossl_hash | ossl_caller | libc | kernel | config | log) echo 1 ;;
     conn | fdmap | fdtable | stats | sockwatch) echo 2 ;;
     offload | ktls_io | route | fileserve | rekey) echo 3 ;;
-    hooks | files | io) echo 4 ;;
+    hooks | files | io | signals) echo 4 ;;
     *) echo "" ;;
     esac
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
+__thread const SSL *shim_inside[SHIM_NEST_MAX] __attribute__((tls_model("initial-exec")));
 struct ossl_table ossl_resolved;
 atomic_int ossl_ready;
 _Atomic(bio_ctrl_fn) ossl_early_bio_ctrl;

@@ -29,6 +29,11 @@ struct own_bio {
     int readahead;
 };
 
+/* How many of the program's BIOs exist: the program holds its own pointers
+ * to them (mod_ssl calls BIO_get_data on its write BIO after every write),
+ * so none may be freed before SSL_free, and SSL_free must free them all. */
+static int own_bios_live;
+
 static int own_bio_wait(int fd, short events)
 {
     struct pollfd p = {.fd = fd, .events = events};
@@ -98,6 +103,7 @@ static long own_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 static int own_bio_destroy(BIO *b)
 {
+    own_bios_live--;
     free(BIO_get_data(b));
     BIO_set_data(b, NULL);
     return 1;
@@ -122,6 +128,7 @@ static BIO *own_bio_new(int fd, enum own_bio_mode mode)
     p->readahead = mode == OWN_READAHEAD;
     BIO_set_data(b, p);
     BIO_set_init(b, 1);
+    own_bios_live++;
     return b;
 }
 

@@ -12,7 +12,7 @@
  *   [--key-update-every M [--key-updates K]]
  *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N] [--ossl-ktls]
  *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
- *   [--bio socket|custom|split|wait|readahead]
+ *   [--bio socket|custom|split|wait|readahead] [--no-reneg]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
@@ -29,7 +29,9 @@
  * turn (one SSL_CTX, so its session cache and tickets carry over) and the
  * client makes N, each after the first resuming the session of the one before;
  * every connection prints its own RESULT line, with reused=0|1. --bio: the
- * program's own BIO over the socket (own_bio.h). */
+ * program's own BIO over the socket (own_bio.h); RESULT says how many of its
+ * BIOs are alive (bios_live=), and a FREED line how many after SSL_free.
+ * --no-reneg: SSL_OP_NO_RENEGOTIATION, as mod_ssl sets it. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -57,7 +59,7 @@
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    int key_update_requested, payload_only, ossl_ktls, bio;
+    int key_update_requested, payload_only, ossl_ktls, bio, no_reneg;
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
@@ -232,6 +234,8 @@ static SSL_CTX *make_ctx(void)
         usage("--ossl-ktls needs OpenSSL 3.0 or later (this one has no kTLS of its own)");
 #endif
     }
+    if (opt.no_reneg)
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION); /* as mod_ssl sets it */
     if (opt.cipher) {
         int ok = opt.version == TLS1_3_VERSION ? SSL_CTX_set_ciphersuites(ctx, opt.cipher)
                                                : SSL_CTX_set_cipher_list(ctx, opt.cipher);
@@ -547,11 +551,11 @@ static int run_connection(SSL_CTX *ctx, int fd)
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
            "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
            "last_error=%s error_code=%s errors=%s reused=%d key_updates=%zu ku_view=%s ku_owed=%d "
-           "rec_in_min=%u rec_in_max=%u\n",
+           "rec_in_min=%u rec_in_max=%u bios_live=%d\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
            error_text, last_error, error_code, error_queue, (int)SSL_session_reused(ssl),
-           key_updates_done, ku_view, ku_owed, rec_in_min, rec_in_max);
+           key_updates_done, ku_view, ku_owed, rec_in_min, rec_in_max, own_bios_live);
     fflush(stdout);
     if (!opt.server) { /* a TLS 1.3 ticket came with the data: resumable now */
         SSL_SESSION_free(resume_from);
@@ -561,6 +565,8 @@ static int run_connection(SSL_CTX *ctx, int fd)
     free(f.out);
     free(f.in);
     SSL_free(ssl);
+    if (opt.bio != OWN_SOCKET)
+        printf("FREED bios_live=%d\n", own_bios_live);
     close(fd);
     return failed || strcmp(error_text, "none") != 0;
 }
@@ -632,6 +638,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--msgcb")) opt.msgcb = 1;
         else if (!strcmp(a, "--text")) opt.text = 1;
         else if (!strcmp(a, "--ossl-ktls")) opt.ossl_ktls = 1;
+        else if (!strcmp(a, "--no-reneg")) opt.no_reneg = 1;
         else if (!strcmp(a, "--bio")) {
             opt.bio = own_bio_mode_of(VALUE());
             if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead)");

@@ -2,6 +2,8 @@
  * one, and lookups that stay safe while another thread frees the connection
  * (ASan would report a use after free). */
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "fdmap.h"
@@ -127,4 +129,36 @@ TEST(fdmap_concurrent_register_lookup_free)
         pthread_join(t[i], NULL);
     for (int fd = 100; fd < 112; fd++)
         CHECK(fdmap_acquire(fd) == NULL);
+}
+
+/* CPython's subprocess: a vfork() child, sharing our memory, closes every
+ * descriptor above 2 (close_range) and dup2()s over others before exec. Its
+ * descriptor table is its own: the parent's connections must stay mapped. */
+TEST(fdmap_a_vfork_child_changes_nothing_of_the_parent)
+{
+    SSL *a;
+    struct conn *ca = registered(&a, 7);
+    REQUIRE(ca);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        fdmap_forget_range(3, ~0u);
+        fdmap_forget(7, NULL);
+        _exit(0);
+    }
+    REQUIRE(pid > 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(fdmap_owns(7, ca));
+    /* a fork() child is a process of its own: its closes are its own */
+    pid = fork();
+    if (pid == 0) {
+        fdmap_forget(7, NULL);
+        _exit(fdmap_owns(7, ca) ? 1 : 0);
+    }
+    REQUIRE(pid > 0);
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(fdmap_owns(7, ca));
+    SSL_free(a);
 }

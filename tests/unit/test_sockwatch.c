@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -208,6 +209,33 @@ TEST(sockwatch_a_waiting_layer_told_eagain_sees_success_before_kernel_data)
     CHECK_EQ_INT(l.reads, 2);
     BIO_free(rbio);
     BIO_meth_free(m);
+    SSL_free(ssl);
+    close(a), close(b);
+}
+
+/* A vfork() child's closes (CPython's subprocess) are its own: the parent's
+ * binding and counts stay. */
+TEST(sockwatch_a_vfork_child_changes_nothing_of_the_parent)
+{
+    SSL *ssl;
+    struct conn *c = fresh_conn(&ssl);
+    int a, b;
+    REQUIRE(c && tcp_pair(&a, &b));
+    struct conn *outer = sockwatch_enter(c);
+    sockwatch_io(a, 10, 1);
+    sockwatch_leave(c, outer, 1);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        sockwatch_forget_range(3, ~0u);
+        sockwatch_forget(a);
+        _exit(0);
+    }
+    REQUIRE(pid > 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    uint64_t w = 0, r = 0;
+    CHECK(sockwatch_counts(&c->watch, &w, &r));
+    CHECK_EQ_INT(w, 10);
     SSL_free(ssl);
     close(a), close(b);
 }
