@@ -62,6 +62,8 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
     cfg->log_level = SHIM_LOG_ERROR;
     cfg->sample = 1.0;
     cfg->stats_interval = 10;
+    cfg->key_update_max = 32;
+    cfg->key_update_window = 1;
 
     if ((v = lookup("KTLS_SHIM")) && *v) {
         if (word_in(v, no))
@@ -168,6 +170,22 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
             bad++;
         }
     }
+    if ((v = lookup("KTLS_SHIM_KEY_UPDATE_MAX")) && *v) {
+        unsigned long long n;
+        if (!parse_unsigned(v, 1000000, &n)) {
+            complain(report, "KTLS_SHIM_KEY_UPDATE_MAX", v, "KeyUpdates from 0 (no limit) to 1000000", "32");
+            bad++;
+        } else
+            cfg->key_update_max = (unsigned)n;
+    }
+    if ((v = lookup("KTLS_SHIM_KEY_UPDATE_WINDOW")) && *v) {
+        unsigned long long n;
+        if (!parse_unsigned(v, 3600, &n) || n == 0) {
+            complain(report, "KTLS_SHIM_KEY_UPDATE_WINDOW", v, "whole seconds from 1 to 3600", "1");
+            bad++;
+        } else
+            cfg->key_update_window = (unsigned)n;
+    }
     if (!cfg->enabled)
         cfg->dirs = SHIM_DIR_NONE;
     return bad;
@@ -181,7 +199,8 @@ static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static const char *const knob_names[] = {
     "KTLS_SHIM",        "KTLS_SHIM_MODE",  "KTLS_SHIM_LOG",           "KTLS_SHIM_LOG_FILE",
     "KTLS_SHIM_SAMPLE", "KTLS_SHIM_SEED",  "KTLS_SHIM_STATS",         "KTLS_SHIM_STATS_INTERVAL",
-    "KTLS_SHIM_RUN_ID", "KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_NO_REKEY"};
+    "KTLS_SHIM_RUN_ID", "KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_NO_REKEY",
+    "KTLS_SHIM_KEY_UPDATE_MAX", "KTLS_SHIM_KEY_UPDATE_WINDOW"};
 #define KNOBS (sizeof(knob_names) / sizeof(knob_names[0]))
 static char knob_values[KNOBS][4200];
 static int knob_set[KNOBS];

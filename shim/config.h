@@ -28,6 +28,12 @@ struct shim_config {
                              * rekey (< 6.14), a peer's KeyUpdate ends a TLS 1.3 connection
                              * whose RX the kernel has (fail, the default), or TLS 1.3 RX
                              * stays in OpenSSL, which follows it (rx-openssl) */
+    unsigned key_update_max;    /* KTLS_SHIM_KEY_UPDATE_MAX: the peer's KeyUpdates that kernel
+                             * RX follows within one window; one more ends the connection
+                             * (a storm: HAProxy's kTLS busy-looped on one, haproxy#3450);
+                             * 0 = no limit; default 32 */
+    unsigned key_update_window; /* KTLS_SHIM_KEY_UPDATE_WINDOW: that window, in seconds
+                             * (1..3600); default 1 */
 };
 
 typedef const char *(*config_lookup_fn)(const char *name);

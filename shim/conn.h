@@ -121,6 +121,10 @@ struct conn {
     int tx_write_pending;       /* OpenSSL holds a partly written record */
     size_t tx_committed;        /* bytes of a retried SSL_write the kernel already took */
     struct ctl_progress ctl;
+    unsigned warn_alerts;       /* warning alerts read in a row (OpenSSL stops at 5) */
+    unsigned empty_records;     /* empty records read in a row (OpenSSL stops past 32) */
+    unsigned key_updates_in_window; /* the peer's KeyUpdates followed in the window... */
+    long long key_update_window_start; /* ...that began then (monotonic seconds) */
     int rcvlowat_raised;        /* SO_RCVLOWAT is ours until the next read... */
     int rcvlowat_app;           /* ...and this is the program's, to put back */
     uint64_t kernel_tx_bytes, kernel_rx_bytes, kernel_sendfile_bytes;

@@ -1,9 +1,12 @@
 #include "ktls_io.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "fdmap.h"
 #include "kernel.h"
 #include "libc.h"
@@ -26,7 +29,16 @@ enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
 #define ALERT_ILLEGAL_PARAMETER 47
 #define ALERT_DECODE_ERROR 50
 #define ALERT_INTERNAL_ERROR 80
+#define ALERT_HANDSHAKE_FAILURE 40
 #define ALERT_USER_CANCELED 90
+#define ALERT_NO_RENEGOTIATION 100
+
+/* OpenSSL's record layer: a fatal error at the 5th warning alert in a row
+ * (MAX_WARN_ALERT_COUNT), and past 32 empty records in a row
+ * (MAX_EMPTY_RECORDS); both counts restart at a record with bytes that is
+ * not an alert. */
+#define MAX_WARN_ALERTS 5
+#define MAX_EMPTY_RECORDS 32
 
 static void push_error(int lib, int reason, const char *detail)
 {
@@ -135,21 +147,59 @@ static int fatal(struct conn *c, SSL *s, int reason, uint8_t alert, const char *
     return fail(c, SSL_ERROR_SSL);
 }
 
+/* A whole alert, decided as OpenSSL 3.0's record layer decides it
+ * (ssl3_read_bytes): in TLS 1.3 every alert but close_notify and
+ * user_canceled ends the connection whatever its level; in TLS 1.2 a fatal
+ * level always does (close_notify and user_canceled too), a warning
+ * no_renegotiation fails with NO_RENEGOTIATION, and other warnings are
+ * ignored, up to the 5th in a row. */
 static enum ctl_event on_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
 {
-    if (desc == ALERT_CLOSE_NOTIFY) {
+    int tls13 = c->version == TLS1_3_VERSION;
+    if (level == ALERT_WARNING || (tls13 && desc == ALERT_USER_CANCELED)) {
+        if (++c->warn_alerts == MAX_WARN_ALERTS) {
+            fatal(c, s, SSL_R_TOO_MANY_WARN_ALERTS, ALERT_UNEXPECTED_MESSAGE,
+                  "kTLS: too many warning alerts in a row");
+            return CTL_FATAL;
+        }
+    }
+    if (tls13 && desc == ALERT_USER_CANCELED)
+        return CTL_CONTINUE;
+    if (desc == ALERT_CLOSE_NOTIFY && (tls13 || level == ALERT_WARNING)) {
         add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
         return CTL_CLOSE;
     }
-    if (desc == ALERT_USER_CANCELED
-        || (level == ALERT_WARNING && c->version == TLS1_2_VERSION))
+    if (level == ALERT_FATAL || tls13) {
+        /* OpenSSL reports a received fatal alert as reason 1000 + description */
+        add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
+        c->fatal = 1;
+        kio_push_error(SSL_AD_REASON_OFFSET + desc, NULL);
+        LOG_INFO("fd=%d peer sent fatal alert %u", c->fd, desc);
+        return CTL_FATAL;
+    }
+    if (desc == ALERT_NO_RENEGOTIATION) {
+        fatal(c, s, SSL_R_NO_RENEGOTIATION, ALERT_HANDSHAKE_FAILURE,
+              "kTLS: peer sent no_renegotiation");
+        return CTL_FATAL;
+    }
+    if (level == ALERT_WARNING)
         return CTL_CONTINUE;
-    /* OpenSSL reports a received fatal alert as reason 1000 + description */
-    add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
-    c->fatal = 1;
-    kio_push_error(SSL_AD_REASON_OFFSET + desc, NULL);
-    LOG_INFO("fd=%d peer sent fatal alert %u", c->fd, desc);
+    fatal(c, s, SSL_R_UNKNOWN_ALERT_TYPE, ALERT_ILLEGAL_PARAMETER, "kTLS: alert of an unknown level");
     return CTL_FATAL;
+}
+
+/* A renegotiation the kernel's connection cannot make: refused with a
+ * warning no_renegotiation, as OpenSSL refuses one with
+ * SSL_OP_NO_RENEGOTIATION (its own kTLS sets it; a 3.0 server refuses a
+ * client's by default), and the connection goes on. Where TX is still
+ * OpenSSL's the shim cannot write the alert: the request is only dropped. */
+static void refuse_renegotiation(struct conn *c, SSL *s, const char *what)
+{
+    if (kernel_owns(c, CONN_TX)) {
+        send_alert(c, s, ALERT_WARNING, ALERT_NO_RENEGOTIATION);
+        LOG_DEBUG("fd=%d %s refused with no_renegotiation (no renegotiation under kTLS)", c->fd, what);
+    } else
+        LOG_DEBUG("fd=%d %s ignored (no renegotiation under kTLS; TX is OpenSSL's)", c->fd, what);
 }
 
 static enum ctl_event on_handshake_message(struct conn *c, SSL *s, uint8_t type)
@@ -162,9 +212,19 @@ static enum ctl_event on_handshake_message(struct conn *c, SSL *s, uint8_t type)
         }
         break;
     case SSL3_MT_HELLO_REQUEST:
-        /* RFC 5246 7.4.1.1: a client may ignore it; we never renegotiate */
         if (!c->is_server && c->version == TLS1_2_VERSION) {
-            LOG_DEBUG("fd=%d HelloRequest ignored (no renegotiation under kTLS)", c->fd);
+            if (c->ctl.body_left != 0) {
+                fatal(c, s, SSL_R_LENGTH_MISMATCH, ALERT_DECODE_ERROR, "kTLS: HelloRequest with a body");
+                return CTL_FATAL;
+            }
+            refuse_renegotiation(c, s, "HelloRequest");
+            return CTL_CONTINUE;
+        }
+        break;
+    case SSL3_MT_CLIENT_HELLO:
+        /* the body is skipped as it comes in (ctl_feed) */
+        if (c->is_server && c->version == TLS1_2_VERSION) {
+            refuse_renegotiation(c, s, "renegotiation ClientHello");
             return CTL_CONTINUE;
         }
         break;
@@ -198,10 +258,19 @@ static enum ctl_event on_handshake_message(struct conn *c, SSL *s, uint8_t type)
 static int owe_key_update(struct conn *c, SSL *s)
 {
     if (!kernel_owns(c, CONN_TX)) {
+        /* OpenSSL refuses while a write of its own is pending
+         * (BAD_WRITE_RETRY): the update stays owed, asked again at the next
+         * call, and the refusal leaves nothing on the thread's error queue
+         * for another connection's SSL_get_error to find */
+        const struct ossl_table *o = ossl();
+        o->ERR_set_mark();
         shim_openssl_enter(s);
-        if (REAL(SSL_key_update)(s, SSL_KEY_UPDATE_NOT_REQUESTED) == 1)
+        int asked = REAL(SSL_key_update)(s, SSL_KEY_UPDATE_NOT_REQUESTED) == 1;
+        if (asked)
             (void)REAL(SSL_do_handshake)(s); /* sends it now, or at the next write */
         shim_openssl_leave();
+        o->ERR_pop_to_mark();
+        c->tx_update_pending = asked ? -1 : SSL_KEY_UPDATE_NOT_REQUESTED;
         return 0;
     }
     if (c->tx_update_pending < 0)
@@ -214,6 +283,39 @@ static int owe_key_update(struct conn *c, SSL *s)
     c->fatal = 1;
     kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
     return -1;
+}
+
+/* The peer's KeyUpdates the shim follows for it, counted in a fixed window
+ * (KTLS_SHIM_KEY_UPDATE_MAX per KTLS_SHIM_KEY_UPDATE_WINDOW seconds): each
+ * costs a key derivation and a setsockopt, and a peer that sends them in a
+ * storm (haproxy#3450) gets its connection closed with a fatal alert rather
+ * than the process's CPU. OpenSSL 3.0 sets no such limit; BoringSSL stops at
+ * 32 in a row, GnuTLS at 8 a second. 1: within the limit. */
+static int key_update_within_limit(struct conn *c)
+{
+    const struct shim_config *cfg = config_get();
+    if (cfg->key_update_max == 0)
+        return 1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    if (c->key_updates_in_window == 0
+        || now.tv_sec - c->key_update_window_start >= (long long)cfg->key_update_window) {
+        c->key_update_window_start = now.tv_sec;
+        c->key_updates_in_window = 0;
+    }
+    return ++c->key_updates_in_window <= cfg->key_update_max;
+}
+
+static enum ctl_event key_update_storm(struct conn *c, SSL *s)
+{
+    const struct shim_config *cfg = config_get();
+    char detail[160];
+    snprintf(detail, sizeof(detail),
+             "kTLS: the peer sent more than %u KeyUpdates in %u s (KTLS_SHIM_KEY_UPDATE_MAX)",
+             cfg->key_update_max, cfg->key_update_window);
+    stats_event(c->arm, STATS_KEYUPDATE_STORM);
+    fatal(c, s, SSL_R_TOO_MANY_KEY_UPDATES, ALERT_UNEXPECTED_MESSAGE, detail);
+    return CTL_FATAL;
 }
 
 /* The peer's KeyUpdate, whole, read from kernel RX: the next RX key before
@@ -232,6 +334,8 @@ static enum ctl_event on_key_update(struct conn *c, SSL *s, int request_update, 
               "kTLS: KeyUpdate not at the end of its record");
         return CTL_FATAL;
     }
+    if (!key_update_within_limit(c))
+        return key_update_storm(c, s);
     int err = rekey_rx(c);
     if (err) {
         fatal(c, s, SSL_R_UNEXPECTED_MESSAGE, ALERT_INTERNAL_ERROR,
@@ -387,6 +491,31 @@ static int on_eof(struct conn *c, SSL *s)
     return 0;
 }
 
+static int is_eagain(int err);
+static int wait_in_program_layer(struct conn *c);
+
+/* A record of no bytes, as OpenSSL's record layer takes one: in TLS 1.3 an
+ * empty alert or handshake record is a fatal BAD_LENGTH, in TLS 1.2 an empty
+ * alert an INVALID_ALERT; anything else is skipped, up to 32 in a row.
+ * 1: skipped, read on; 0: the connection failed. */
+static int empty_record(struct conn *c, SSL *s, uint8_t type)
+{
+    int control = type == TLS_RECORD_ALERT || type == TLS_RECORD_HANDSHAKE;
+    if (c->version == TLS1_3_VERSION && control) {
+        fatal(c, s, SSL_R_BAD_LENGTH, ALERT_UNEXPECTED_MESSAGE, "kTLS: empty control record");
+        return 0;
+    }
+    if (++c->empty_records > MAX_EMPTY_RECORDS) {
+        fatal(c, s, SSL_R_RECORD_TOO_SMALL, ALERT_UNEXPECTED_MESSAGE, "kTLS: too many empty records");
+        return 0;
+    }
+    if (type == TLS_RECORD_ALERT) {
+        fatal(c, s, SSL_R_INVALID_ALERT, ALERT_UNEXPECTED_MESSAGE, "kTLS: empty alert record");
+        return 0;
+    }
+    return 1;
+}
+
 /* Reads the rest of a control message that a short read left unfinished. */
 static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
 {
@@ -398,10 +527,28 @@ static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
             want = sizeof(tmp);
         uint8_t type;
         ssize_t n = kernel_recv(c->fd, tmp, want, 0, &type);
+        if (n < 0 && c->custom_bio && is_eagain(errno)) {
+            /* a message split across records: wait as the program's layer
+             * waits (mod_ssl's blocking read must not spin) */
+            int w = wait_in_program_layer(c);
+            if (w > 0)
+                continue;
+            if (w < 0)
+                return fail(c, SSL_ERROR_SYSCALL);
+            errno = EAGAIN;
+        }
         if (n < 0)
             return recv_error(c, s, errno);
-        if (n == 0)
+        if (n == 0 && type == 0)
             return on_eof(c, s);
+        if (n == 0) {
+            if (!empty_record(c, s, type))
+                return 0;
+            continue;
+        }
+        c->empty_records = 0;
+        if (type != TLS_RECORD_ALERT)
+            c->warn_alerts = 0;
         if (type != c->ctl.type)
             return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
                          "kTLS: message split across records of different types");
@@ -476,8 +623,19 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         }
         if (n < 0)
             return recv_error(c, s, errno);
-        if (n == 0)
+        if (n == 0 && type == 0)
             return on_eof(c, s);
+        if (n == 0) {
+            /* peeked: take it off the queue first */
+            if (peek && kernel_recv(c->fd, buf, len, 0, &type) < 0)
+                return recv_error(c, s, errno);
+            if (!empty_record(c, s, type))
+                return 0;
+            continue;
+        }
+        c->empty_records = 0;
+        if (type != TLS_RECORD_ALERT)
+            c->warn_alerts = 0;
         if (type == TLS_RECORD_APPLICATION_DATA) {
             if (c->custom_bio)
                 sockwatch_layer_note_data(c, c->rbio);
@@ -494,7 +652,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
             n = kernel_recv(c->fd, buf, len, 0, &type);
             if (n < 0)
                 return recv_error(c, s, errno);
-            if (n == 0)
+            if (n == 0 && type == 0)
                 return on_eof(c, s);
         }
         if (type != TLS_RECORD_ALERT && type != TLS_RECORD_HANDSHAKE)
@@ -602,6 +760,10 @@ static void answer_key_update(struct conn *c, SSL *s)
 {
     if (c->fatal)
         return;
+    if (!key_update_within_limit(c)) {
+        (void)key_update_storm(c, s);
+        return;
+    }
     if (rekey_supported(c)) {
         (void)owe_key_update(c, s);
         return;
@@ -634,6 +796,12 @@ void kio_flush_deferred(struct conn *c)
         (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, d->alert_bytes, 2);
     memset(d, 0, sizeof(*d));
     errno = saved;
+}
+
+void kio_retry_owed_key_update(struct conn *c, SSL *s)
+{
+    if (c->tx_update_pending >= 0 && !kernel_owns(c, CONN_TX) && !c->fatal)
+        (void)owe_key_update(c, s);
 }
 
 int kio_failure_return(const struct conn *c)

@@ -20,6 +20,9 @@ int kio_key_update_type(const struct conn *c);
 /* SSL_do_handshake on an established connection the kernel serves: sends an
  * owed KeyUpdate. 1, or -1 (SSL_get_error: WANT_WRITE or SSL). */
 int kio_handshake(struct conn *c, SSL *s);
+/* A KeyUpdate the peer asked for while OpenSSL keeps TX, which OpenSSL
+ * refused to queue (a write of its own was pending): asked for again. */
+void kio_retry_owed_key_update(struct conn *c, SSL *s);
 /* The int that SSL_read/SSL_write return after kio_* failed. */
 int kio_failure_return(const struct conn *c);
 /* The I/O OpenSSL's message callback had to leave for later (see

@@ -151,6 +151,8 @@ int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, siz
     /* a failed write may leave a record half on the wire inside OpenSSL */
     c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
     if (ret > 0)
+        kio_retry_owed_key_update(c, s);
+    if (ret > 0)
         route_count_openssl(c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);
     return ret;

@@ -34,6 +34,8 @@ enum stats_event {
     STATS_KEYUPDATE_UNSUPPORTED_KERNEL, /* a connection ended by a KeyUpdate this kernel
                                          * cannot follow (before 6.14) */
     STATS_REKEY_FAILED,                 /* a rekey the kernel refused: connection failed */
+    STATS_KEYUPDATE_STORM,              /* a connection ended: the peer sent more KeyUpdates
+                                         * than KTLS_SHIM_KEY_UPDATE_MAX in a window */
     STATS_EVENTS
 };
 

@@ -140,7 +140,8 @@ static void put_arm(struct out *o, const char *name, const struct stats_arm_coun
         "emulated_sendfile"};
     static const char *const outcomes[STATS_OUTCOMES] = {"both", "tx_only", "rx_only", "none"};
     static const char *const events[STATS_EVENTS] = {"rekey_tx", "rekey_rx",
-                                                     "keyupdate-unsupported-kernel", "rekey_failed"};
+                                                     "keyupdate-unsupported-kernel", "rekey_failed",
+                                                     "keyupdate-storm"};
     put(o, "    ");
     put_string(o, name);
     put(o, ": {\n      \"connections\": ");

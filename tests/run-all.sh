@@ -129,7 +129,17 @@ fi
 
 echo "=== stages"
 printf '  %s\n' "${stages[@]}"
-printf '  %-44s %5d s\n' "total" $((SECONDS - started))
+total=$((SECONDS - started))
+# CI stops at 90 minutes and a slow night runs half as long again: the
+# suite is kept to 45, and a run past 60 says so before one fails.
+budget_min=45 warn_min=60
+printf '  %-44s %5d s (%d min %02d s of the %d-minute budget)\n' "total" "$total" \
+    $((total / 60)) $((total % 60)) "$budget_min"
+if ((total >= warn_min * 60)); then
+    echo "!! WARNING: make test took $((total / 60)) min, over the $warn_min-minute warning line (budget $budget_min, CI stops at 90): find what grew before a run fails"
+elif ((total > budget_min * 60)); then
+    echo "note: make test took $((total / 60)) min, over its $budget_min-minute budget"
+fi
 echo "=== results by stage and cell (kernel x OpenSSL)"
 for c in "${!cell_pass[@]}"; do
     printf '  %-40s %5s passed %5s failed\n' "$c" "${cell_pass[$c]}" "${cell_fail[$c]}"

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 mode=${1:?usage: run-bats.sh host|vm [FILE.bats...]}
 shift
 files=("$@")
+# shellcheck source=tests/test-path.sh
+. tests/test-path.sh
 [[ ${#files[@]} -gt 0 ]] || files=(tests/[0-9][0-9]-*.bats)
 case $mode in
 host)

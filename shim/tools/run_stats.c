@@ -280,6 +280,7 @@ static void table(FILE *to, const struct run_totals *t, int control)
         {"TLS 1.3 KeyUpdates followed (RX)", "events.rekey_rx"},
         {"ended: KeyUpdate, kernel can't rekey", "events.keyupdate-unsupported-kernel"},
         {"ended: the kernel refused a rekey", "events.rekey_failed"},
+        {"ended: a storm of KeyUpdates", "events.keyupdate-storm"},
     };
     if (control)
         fprintf(to, "  %-34s %14s %14s\n", "", "offload arm", "control arm");

@@ -37,6 +37,8 @@ for c in "${cells[@]}"; do
         { echo "run.sh: bad cell '$c' (kernels: $all_kernels; OpenSSLs: $all_openssls)" >&2; exit 2; }
 done
 
+# shellcheck source=tests/test-path.sh
+. tests/test-path.sh
 log_dir=${KTLS_MATRIX_LOG:-$(mktemp -d)}
 mkdir -p "$log_dir"
 stamp() { date -u +%H:%M:%S; }

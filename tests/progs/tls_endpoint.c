@@ -11,8 +11,9 @@
  *   [--marker STR] [--key-update-after N [--key-update-requested]]
  *   [--key-update-every M [--key-updates K]]
  *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N] [--ossl-ktls]
+ *   [--key-update-burst K] [--inject TYPE:HEX[*COUNT][,...] [--inject-after N]]
  *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
- *   [--bio socket|custom|split|wait|readahead] [--no-reneg]
+ *   [--bio socket|custom|split|wait|readahead] [--no-reneg] [--keep-serving]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
@@ -26,12 +27,16 @@
  * after every M bytes sent, from --key-update-after on, K times (default
  * 1); each time SSL_get_key_update_type must say it is owed until the next
  * write has sent it (RESULT key_updates= and ku_view=ok|bad). --conns N: the server serves N connections in
- * turn (one SSL_CTX, so its session cache and tickets carry over) and the
+ * turn (one SSL_CTX, so its session cache and tickets carry over; after a
+ * failed one it stops, unless --keep-serving) and the
  * client makes N, each after the first resuming the session of the one before;
  * every connection prints its own RESULT line, with reused=0|1. --bio: the
  * program's own BIO over the socket (own_bio.h); RESULT says how many of its
  * BIOs are alive (bios_live=), and a FREED line how many after SSL_free.
- * --no-reneg: SSL_OP_NO_RENEGOTIATION, as mod_ssl sets it. */
+ * --no-reneg: SSL_OP_NO_RENEGOTIATION, as mod_ssl sets it. --key-update-burst K:
+ * K KeyUpdates back to back at --key-update-after (each sent before the next).
+ * --inject: records of any type written raw through OpenSSL's own kTLS TX
+ * (--ossl-ktls) once --inject-after bytes are sent (see inject_records). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -59,10 +64,13 @@
 
 static struct {
     int server, port, version, nonblock, ex_api, partial, implicit, peek, echo, msgcb, text;
-    int key_update_requested, payload_only, ossl_ktls, bio, no_reneg;
+    int key_update_requested, payload_only, ossl_ktls, bio, no_reneg, keep_serving;
     const char *host, *cipher, *cert, *key, *keylog, *marker;
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
+    size_t key_update_burst;   /* that many KeyUpdates back to back at --key-update-after */
+    const char *inject;        /* records written raw through OpenSSL's own kTLS TX */
+    size_t inject_after;
     size_t key_update_every, key_updates;
     size_t dup;
     size_t max_send_fragment, block_padding, padding_cb;
@@ -367,9 +375,80 @@ static long do_read(SSL *ssl, struct flow *f, unsigned char *buf, size_t cap, in
 static size_t key_updates_done;
 static const char *ku_view = "ok"; /* what SSL_get_key_update_type said, as OpenSSL documents it */
 
+/* --inject TYPE:HEX[*COUNT][,...]: each record (COUNT times, HEX its bytes,
+ * empty for a record of no bytes) written straight to the kernel's TLS with
+ * a TLS_SET_RECORD_TYPE cmsg, so the peer meets records OpenSSL would never
+ * send (a fatal user_canceled, an empty alert, a HelloRequest in a stream).
+ * Needs OpenSSL's own kTLS TX (--ossl-ktls). 0 on failure. */
+static int inject_records(SSL *ssl)
+{
+    int fd = SSL_get_fd(ssl);
+    unsigned char probe[64];
+    socklen_t plen = 4;
+    if (fd < 0 || getsockopt(fd, SOL_TLS_LEVEL, 1 /* TLS_TX */, probe, &plen) != 0) {
+        set_error("inject:no-kernel-tx");
+        return 0;
+    }
+    char spec[512];
+    snprintf(spec, sizeof(spec), "%s", opt.inject);
+    for (char *save = NULL, *item = strtok_r(spec, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        unsigned type = 0, count = 1;
+        char *colon = strchr(item, ':');
+        if (!colon || sscanf(item, "%u", &type) != 1) {
+            set_error("inject:bad-spec");
+            return 0;
+        }
+        char *star = strchr(colon + 1, '*');
+        if (star) {
+            count = (unsigned)atoi(star + 1);
+            *star = 0;
+        }
+        unsigned char body[256];
+        size_t len = strlen(colon + 1) / 2;
+        for (size_t i = 0; i < len && i < sizeof(body); i++)
+            sscanf(colon + 1 + 2 * i, "%2hhx", &body[i]);
+        for (unsigned k = 0; k < count; k++) {
+            char cbuf[CMSG_SPACE(1)] = {0};
+            struct iovec iov = {.iov_base = body, .iov_len = len};
+            struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                                 .msg_controllen = sizeof(cbuf)};
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+            cm->cmsg_level = SOL_TLS_LEVEL;
+            cm->cmsg_type = 1; /* TLS_SET_RECORD_TYPE */
+            cm->cmsg_len = CMSG_LEN(1);
+            *CMSG_DATA(cm) = (unsigned char)type;
+            if (sendmsg(fd, &msg, 0) < 0) {
+                set_error("inject:sendmsg:%s", strerror(errno));
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 static int post_handshake_sent(SSL *ssl, size_t sent)
 {
-    static int renegotiate_done;
+    static int renegotiate_done, burst_done, inject_done;
+    if (opt.inject && !inject_done && sent >= opt.inject_after) {
+        inject_done = 1;
+        if (!inject_records(ssl))
+            return 0;
+    }
+    if (opt.key_update_burst && !burst_done && sent >= opt.key_update_after) {
+        /* each sent at once, before the next is asked for */
+        burst_done = 1;
+        for (size_t i = 0; i < opt.key_update_burst; i++) {
+            int r = SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED);
+            if (r == 1)
+                r = SSL_do_handshake(ssl);
+            if (r != 1) {
+                ssl_error(ssl, r, "key_update");
+                return 0;
+            }
+            key_updates_done++;
+        }
+        return 1;
+    }
     static size_t next_at;
     size_t wanted = opt.key_update_every ? (opt.key_updates ? opt.key_updates : 1)
                                          : opt.key_update_after ? 1 : 0;
@@ -623,6 +702,11 @@ int main(int argc, char **argv)
             if (!opt.padding_cb)
                 usage("--padding-cb must be > 0");
         }
+        else if (!strcmp(a, "--key-update-burst"))
+            opt.key_update_burst = number(VALUE(), "bad --key-update-burst");
+        else if (!strcmp(a, "--inject")) opt.inject = VALUE();
+        else if (!strcmp(a, "--inject-after"))
+            opt.inject_after = number(VALUE(), "bad --inject-after");
         else if (!strcmp(a, "--renegotiate-after"))
             opt.renegotiate_after = number(VALUE(), "bad --renegotiate-after");
         else if (!strcmp(a, "--api")) {
@@ -639,6 +723,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--text")) opt.text = 1;
         else if (!strcmp(a, "--ossl-ktls")) opt.ossl_ktls = 1;
         else if (!strcmp(a, "--no-reneg")) opt.no_reneg = 1;
+        else if (!strcmp(a, "--keep-serving")) opt.keep_serving = 1;
         else if (!strcmp(a, "--bio")) {
             opt.bio = own_bio_mode_of(VALUE());
             if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead)");
@@ -684,7 +769,7 @@ int main(int argc, char **argv)
         printf("PORT %d\n", ntohs(a.sin_port));
         fflush(stdout);
     }
-    for (unsigned i = 0; i < opt.conns && rc == 0; i++) {
+    for (unsigned i = 0; i < opt.conns && (rc == 0 || opt.keep_serving); i++) {
         int fd;
         if (opt.server) {
             fd = accept(l, NULL, NULL);
@@ -698,7 +783,7 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        rc = run_connection(ctx, fd);
+        rc |= run_connection(ctx, fd);
     }
     if (l >= 0)
         close(l);

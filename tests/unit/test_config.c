@@ -441,3 +441,23 @@ TEST(report_stays_one_line_when_the_value_has_a_newline)
     CHECK_BAD("KTLS_SHIM", "maybe\r\nktls-shim: forged line");
     CHECK_BAD("KTLS_SHIM_LOG", "\nloud");
 }
+
+TEST(key_update_storm_knobs)
+{
+    struct shim_config cfg;
+    CHECK_EQ_INT(parse1(&cfg, NULL, NULL), 0);
+    CHECK_EQ_INT(cfg.key_update_max, 32);
+    CHECK_EQ_INT(cfg.key_update_window, 1);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_KEY_UPDATE_MAX", "0"), 0);
+    CHECK_EQ_INT(cfg.key_update_max, 0);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_KEY_UPDATE_MAX", "1000"), 0);
+    CHECK_EQ_INT(cfg.key_update_max, 1000);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_KEY_UPDATE_MAX", "-1"), 1);
+    CHECK_EQ_INT(cfg.key_update_max, 32);
+    CHECK(strstr(reports[0], "KTLS_SHIM_KEY_UPDATE_MAX") != NULL);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_KEY_UPDATE_WINDOW", "60"), 0);
+    CHECK_EQ_INT(cfg.key_update_window, 60);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_KEY_UPDATE_WINDOW", "0"), 1);
+    CHECK_EQ_INT(cfg.key_update_window, 1);
+    CHECK_EQ_INT(report_calls, 1);
+}

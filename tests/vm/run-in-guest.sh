@@ -79,6 +79,14 @@ done
 : >"$res/stdout"
 : >"$res/stderr"
 
+# How the guest reads the host's root (tests/vm/init): cached (loose, the
+# default) or not (none); and whether TCG runs each vCPU on a host thread of
+# its own (multi, the default) or both on one (single).
+root_cache=${KTLS_VM_9P_CACHE:-loose}
+tcg_thread=${KTLS_VM_TCG_THREAD:-multi}
+[[ $root_cache =~ ^(loose|none|mmap|fscache)$ ]] || { echo "run-in-guest: bad KTLS_VM_9P_CACHE '$root_cache' (loose|none|mmap|fscache)" >&2; exit 2; }
+[[ $tcg_thread =~ ^(multi|single)$ ]] || { echo "run-in-guest: bad KTLS_VM_TCG_THREAD '$tcg_thread' (multi|single)" >&2; exit 2; }
+
 # KVM guests hang on these machines: always TCG. The serial console (kernel and
 # init messages) goes to our stderr without the tty's \r and without SeaBIOS's
 # banner and terminal-reset escapes; the command's own stdout/stderr come
@@ -86,9 +94,9 @@ done
 (
     set +e
     timeout --kill-after=10 "$secs" qemu-system-x86_64 \
-        -accel tcg -cpu max -m 2048 -smp 2 -nographic -no-reboot -nic none -vga none \
+        -accel "tcg,thread=$tcg_thread" -cpu max -m 2048 -smp 2 -nographic -no-reboot -nic none -vga none \
         -kernel "$vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 quiet panic=-1" \
+        -append "console=ttyS0 quiet panic=-1 ktls_9p_cache=$root_cache" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -virtfs "local,path=$res,mount_tag=results,security_model=none,multidevs=remap" \
         </dev/null &

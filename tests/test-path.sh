@@ -1,0 +1,12 @@
+# Sourced from the repository root by the runners (run-bats.sh,
+# matrix/run.sh): the suite's python3 is the distribution's (install-deps
+# installs it), not a version manager's shim that comes earlier in PATH.
+# pyenv's runs bash and several helpers per start: 0.6 s here and 4.5 s in
+# the guest, against 0.4 s; and the services the shim meets run the
+# distribution's CPython anyway. The guest inherits this PATH.
+if [[ -x /usr/bin/python3 && $(command -v python3) != /usr/bin/python3 ]]; then
+    mkdir -p build/test-path
+    ln -sfn /usr/bin/python3 build/test-path/python3
+    PATH=$PWD/build/test-path:$PATH
+    export PATH
+fi
