@@ -170,6 +170,16 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
             bad++;
         }
     }
+    if ((v = lookup("KTLS_SHIM_POST_HANDSHAKE_AUTH")) && *v) {
+        if (!strcasecmp(v, "keep"))
+            cfg->pha_move = 0;
+        else if (!strcasecmp(v, "move"))
+            cfg->pha_move = 1;
+        else {
+            complain(report, "KTLS_SHIM_POST_HANDSHAKE_AUTH", v, "keep|move", "keep");
+            bad++;
+        }
+    }
     if ((v = lookup("KTLS_SHIM_KEY_UPDATE_MAX")) && *v) {
         unsigned long long n;
         if (!parse_unsigned(v, 1000000, &n)) {
@@ -200,7 +210,7 @@ static const char *const knob_names[] = {
     "KTLS_SHIM",        "KTLS_SHIM_MODE",  "KTLS_SHIM_LOG",           "KTLS_SHIM_LOG_FILE",
     "KTLS_SHIM_SAMPLE", "KTLS_SHIM_SEED",  "KTLS_SHIM_STATS",         "KTLS_SHIM_STATS_INTERVAL",
     "KTLS_SHIM_RUN_ID", "KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_NO_REKEY",
-    "KTLS_SHIM_KEY_UPDATE_MAX", "KTLS_SHIM_KEY_UPDATE_WINDOW"};
+    "KTLS_SHIM_KEY_UPDATE_MAX", "KTLS_SHIM_KEY_UPDATE_WINDOW", "KTLS_SHIM_POST_HANDSHAKE_AUTH"};
 #define KNOBS (sizeof(knob_names) / sizeof(knob_names[0]))
 static char knob_values[KNOBS][4200];
 static int knob_set[KNOBS];

@@ -34,6 +34,12 @@ struct shim_config {
                              * 0 = no limit; default 32 */
     unsigned key_update_window; /* KTLS_SHIM_KEY_UPDATE_WINDOW: that window, in seconds
                              * (1..3600); default 1 */
+    int pha_move;           /* KTLS_SHIM_POST_HANDSHAKE_AUTH: keep|move. TLS 1.3 connections
+                             * open to post-handshake authentication (a client that offered
+                             * it, a server whose verify mode asks for it) stay in OpenSSL,
+                             * which alone can answer a certificate request (keep, the
+                             * default), or move anyway, a certificate request then ending
+                             * the connection at once (move) */
 };
 
 typedef const char *(*config_lookup_fn)(const char *name);

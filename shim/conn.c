@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fdmap.h"
+#include "hello.h"
 #include "keylog.h"
 #include "keysched.h"
 #include "log.h"
@@ -215,7 +216,6 @@ static void divert_openssl_writes(struct conn *c, SSL *s)
         c->deferred.shutdown_socket = 1;
     }
     c->wbio_diverted = 1;
-    c->fatal = 1;
     c->deferred.divert_report = 1;
 }
 
@@ -248,6 +248,17 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
             }
         }
         recseq_observe(&d->seq, content_type, buf, len);
+        const uint8_t *m = buf;
+        if (write_p && content_type == SSL3_RT_HANDSHAKE && len > 0) {
+            if (m[0] == SSL3_MT_CLIENT_HELLO
+                && hello_offers_extension(m, len, HELLO_EXT_POST_HANDSHAKE_AUTH))
+                c->pha_offered = 1;
+            /* a handshake message OpenSSL writes while the kernel owns TX
+             * (a certificate request, a renegotiation) goes to the sink:
+             * the connection cannot go on */
+            if (c->dir[CONN_TX].state == DIR_KERNEL)
+                c->deferred.divert_handshake = 1;
+        }
         /* The peer asks for our KeyUpdate and the kernel owns TX: OpenSSL
          * would answer it itself, through its own record layer, which must
          * never write again. The data path answers through the kernel

@@ -62,6 +62,9 @@ struct conn_dir {
 struct conn_deferred {
     int key_update_reply;       /* OpenSSL read a KeyUpdate asking for ours, TX is the kernel's */
     int divert_report;          /* log that OpenSSL wrote after TX moved */
+    int divert_handshake;       /* ...and what it wrote was a handshake message (a
+                                 * certificate request, a renegotiation): the
+                                 * connection ends, the peer must not wait for it */
     int shutdown_socket;        /* no sink BIO: cut the socket instead */
     int alert;                  /* send alert_bytes through the kernel */
     uint8_t alert_bytes[2];
@@ -86,6 +89,7 @@ struct conn {
     int custom_bio;             /* the program's own BIO over c->fd (sockwatch found it) */
     struct sock_watch watch;
     int attached_early;         /* saw the handshake from its first record */
+    int pha_offered;            /* its ClientHello offered post-handshake auth (curl does) */
     int observed;               /* our msg/keylog observers are installed */
     int decided;
     int passthrough;            /* decided, and both directions stay in OpenSSL */

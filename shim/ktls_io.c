@@ -783,17 +783,33 @@ void kio_flush_deferred(struct conn *c)
         answer_key_update(c, c->ssl);
         errno = saved;
     }
-    if (!d->divert_report && !d->shutdown_socket && !d->alert)
+    if (!d->divert_report && !d->shutdown_socket && !d->alert && !d->divert_handshake)
         return;
     int saved = errno;
-    if (d->divert_report)
-        LOG_ERROR("fd=%d OpenSSL wrote a record after TX moved to the kernel (post-handshake "
-                  "message the kernel cannot follow); connection failed closed",
+    /* An alert OpenSSL meant to send (a warning no_renegotiation, say) goes
+     * out through the kernel and the connection goes on, unless it was
+     * fatal. A handshake message (a certificate request, a renegotiation)
+     * cannot be sent: the connection ends at once, both ways, so neither
+     * side waits for a timeout. */
+    int ends = d->divert_handshake || d->shutdown_socket
+               || (d->divert_report && !d->alert) || (d->alert && d->alert_bytes[0] == ALERT_FATAL);
+    if (d->alert && conn_socket_intact(c, 1)
+        && kernel_send_record(c->fd, TLS_RECORD_ALERT, d->alert_bytes, 2) == 2)
+        LOG_INFO("fd=%d OpenSSL's alert (level %u, description %u) went out through the kernel "
+                 "(TX moved)", c->fd, d->alert_bytes[0], d->alert_bytes[1]);
+    if (d->divert_handshake)
+        LOG_ERROR("fd=%d OpenSSL wrote a handshake message after TX moved to the kernel (a "
+                  "certificate request or renegotiation the kernel cannot carry); connection ended",
                   c->fd);
-    if (d->shutdown_socket)
+    else if (d->divert_report && ends)
+        LOG_ERROR("fd=%d OpenSSL wrote a record after TX moved to the kernel; connection failed closed",
+                  c->fd);
+    if (ends && !c->fatal) {
+        c->fatal = 1;
+        c->failed_detail = "kTLS: OpenSSL had to write a handshake message after TX moved to the kernel";
+    }
+    if ((d->divert_handshake || d->shutdown_socket) && c->fd >= 0 && conn_socket_intact(c, 0))
         shutdown(c->fd, SHUT_RDWR);
-    if (d->alert && conn_socket_intact(c, 1))
-        (void)kernel_send_record(c->fd, TLS_RECORD_ALERT, d->alert_bytes, 2);
     memset(d, 0, sizeof(*d));
     errno = saved;
 }

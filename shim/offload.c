@@ -247,6 +247,15 @@ static void decide(struct conn *c, SSL *s)
         conn_fall_back(c, CONN_TX, FB_RECORD_PADDING, 0);
     else if (c->shape.max_send_fragment && c->shape.max_send_fragment != SSL3_RT_MAX_PLAIN_LENGTH)
         conn_fall_back(c, CONN_TX, FB_MAX_SEND_FRAGMENT, 0);
+    /* TLS 1.3 post-handshake authentication: a certificate request may come
+     * at any time (Apache's per-directory client certificates), and only
+     * OpenSSL can answer one (client) or read the answer (server); a client
+     * shows it in its ClientHello (curl always offers it), a server in its
+     * verify mode. */
+    if (c->version == TLS1_3_VERSION && !config_get()->pha_move
+        && (c->is_server ? (ossl()->SSL_get_verify_mode(s) & SSL_VERIFY_POST_HANDSHAKE) != 0
+                         : c->pha_offered))
+        fall_back_both(c, FB_POST_HANDSHAKE_AUTH, 0);
     /* services whose peers rekey, on a kernel that cannot: OpenSSL keeps RX */
     if (c->version == TLS1_3_VERSION && config_get()->no_rekey_rx_openssl
         && !kernel_rekey_available())

@@ -125,6 +125,16 @@ int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *))
 int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
                        int ex)
 {
+    if (c->fatal) {
+        /* the connection failed while OpenSSL still had RX (it had to write
+         * what the kernel's TX cannot carry): it stays failed, as a
+         * kernel-read failure does, and the peer is not read on */
+        kio_push_failed(c);
+        c->err_override = SSL_ERROR_SSL;
+        if (done)
+            *done = 0;
+        return ex ? 0 : -1;
+    }
     c->err_override = -1;
     int was = finished_before(c, s);
     int ret, num = len > INT_MAX ? INT_MAX : (int)len;

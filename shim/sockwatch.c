@@ -13,6 +13,9 @@ __thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")
 __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec"))) = -1;
 /* the forced read answers with a byte whatever poll says (note_data) */
 static __thread int forced_ready __attribute__((tls_model("initial-exec")));
+/* ...and only once per read the shim makes through the layer: a layer that
+ * reads until EAGAIN must meet EAGAIN */
+static __thread int forced_answered __attribute__((tls_model("initial-exec")));
 atomic_int sockwatch_counting; /* set once any socket was bound: skips lookups before */
 
 /* Counters by descriptor number (fdtable.h), so a hook on any thread can
@@ -36,9 +39,14 @@ void sockwatch_init(struct sock_watch *w)
     *w = (struct sock_watch){.fd = -1, .ignored_fd = -1};
 }
 
+/* The thread's current connection is held (a reference) while it is
+ * current: a callback that leaves the call by longjmp, or a coroutine switch,
+ * can skip the leave, and the hooks must never then touch freed memory; such
+ * a connection is only ever leaked. */
 struct conn *sockwatch_enter(struct conn *c)
 {
     struct conn *previous = sockwatch_current;
+    conn_hold(c);
     c->watch.eagain_in_call = 0;
     sockwatch_current = c;
     return previous;
@@ -53,7 +61,11 @@ void sockwatch_leave(struct conn *c, struct conn *previous, int call_went_on)
     else if (c->watch.eagain_in_call)
         c->watch.layer_returns = 1;
     c->watch.eagain_in_call = 0;
-    sockwatch_current = previous;
+    /* another connection's enter without its leave in between (a coroutine
+     * switched stacks) leaves this thread's current as it found it */
+    if (sockwatch_current == c)
+        sockwatch_current = previous;
+    conn_release(c);
 }
 
 static int is_tcp(int fd)
@@ -93,6 +105,11 @@ void sockwatch_io(int fd, ssize_t n, int is_write)
 {
     int saved = errno;
     struct conn *c = sockwatch_current;
+    if (c && !conn_alive(c)) {
+        /* its SSL is gone, its leave never came (longjmp): held, never freed */
+        sockwatch_current = NULL;
+        c = NULL;
+    }
     if (c && fd >= 0 && (n >= 0 || saved == EAGAIN || saved == EWOULDBLOCK)) {
         struct sock_watch *w = &c->watch;
         if (fd != w->fd && fd != w->ignored_fd) {
@@ -118,7 +135,9 @@ void sockwatch_io(int fd, ssize_t n, int is_write)
 void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout)
 {
     struct conn *c = sockwatch_current;
-    if (!c || c->watch.fd < 0 || !fds)
+    /* a poll that does not wait (timeout 0) says nothing of how the layer
+     * waits, and must not become a wait the shim makes for it */
+    if (!c || c->watch.fd < 0 || !fds || timeout == 0 || !conn_alive(c))
         return;
     for (nfds_t i = 0; i < nfds; i++) {
         if (fds[i].fd != c->watch.fd)
@@ -135,9 +154,10 @@ void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout)
 ssize_t sockwatch_forced_read(int fd, void *buf, size_t len)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (forced_ready || libc()->poll(&p, 1, 0) == 1) {
+    if (!forced_answered && (forced_ready || libc()->poll(&p, 1, 0) == 1)) {
         if (len == 0)
             return 0;
+        forced_answered = 1;
         ((unsigned char *)buf)[0] = 0;
         return 1;
     }
@@ -151,12 +171,14 @@ static int read_through_layer(struct conn *c, void *rbio, int ready)
 {
     const struct ossl_table *o = ossl();
     struct conn *previous = sockwatch_current;
-    int outer = sockwatch_forced_fd, outer_ready = forced_ready;
+    int outer = sockwatch_forced_fd, outer_ready = forced_ready, outer_answered = forced_answered;
     unsigned char byte;
     sockwatch_current = NULL;
     sockwatch_forced_fd = c->fd;
     forced_ready = ready;
+    forced_answered = 0;
     int r = o->BIO_read(rbio, &byte, 1);
+    forced_answered = outer_answered;
     forced_ready = outer_ready;
     sockwatch_forced_fd = outer;
     sockwatch_current = previous;

@@ -119,6 +119,9 @@ curl_round_trip() {
     curl -sS -k -o "$BATS_TEST_TMPDIR/plain" "$url/blob"
     [[ $(sha256sum <"$BATS_TEST_TMPDIR/plain") == "$want" ]]
     before=$(tls_counters)
+    # curl offers TLS 1.3 post-handshake auth, which keeps it in OpenSSL by
+    # default (post-handshake-auth, 49-custom-bio-servers); nginx never asks
+    export KTLS_SHIM_POST_HANDSHAKE_AUTH=move
     KTLS_SHIM_LOG=info shimmed curl -sS -k -o "$BATS_TEST_TMPDIR/down" "$url/blob" 2>"$BATS_TEST_TMPDIR/down.err"
     KTLS_SHIM_LOG=info shimmed curl -sS -k -T "$NGINX_DIR/html/blob" "$url/upload/up" 2>"$BATS_TEST_TMPDIR/up.err"
     cat "$BATS_TEST_TMPDIR/down.err" "$BATS_TEST_TMPDIR/up.err"
@@ -163,6 +166,7 @@ curl_round_trip() {
     [[ -n $proxy_port ]]
     local url="https://127.0.0.1:$NGINX_PORT" via=(-x "https://127.0.0.1:$proxy_port" --proxy-insecure)
     before=$(tls_counters)
+    export KTLS_SHIM_POST_HANDSHAKE_AUTH=move # (as in curl_round_trip)
     KTLS_SHIM_LOG=info shimmed curl -sS -k "${via[@]}" -o "$BATS_TEST_TMPDIR/down" "$url/blob" 2>"$BATS_TEST_TMPDIR/down.err"
     KTLS_SHIM_LOG=info shimmed curl -sS -k "${via[@]}" -T "$NGINX_DIR/html/blob" "$url/upload/up" 2>"$BATS_TEST_TMPDIR/up.err"
     kill "$PROXY_PID" 2>/dev/null || true
@@ -284,7 +288,8 @@ stop_postgres() {
     grep -qx 'FREED bios_live=0' "$SERVER_OUT"
     if have_ktls; then
         [[ "$(field ktls_tx "$SERVER_RESULT")" == 1 && "$(field ktls_rx "$SERVER_RESULT")" == 0 ]]
-        grep -q 'OpenSSL wrote a record after TX moved' "$BATS_TEST_TMPDIR/server.err"
+        # OpenSSL's no_renegotiation went out through the kernel
+        grep -q "OpenSSL's alert (level 1, description 100) went out through the kernel" "$BATS_TEST_TMPDIR/server.err"
     fi
     assert_counters_rose "$before" 1 0
 }

@@ -91,10 +91,10 @@ idle_costs_nothing() {
     ((t1 - t0 < $(getconf CLK_TCK) * 3 / 10))
 }
 
-@test "Apache httpd 2.4 (mod_ssl, event MPM, workers as www-data): 3 MiB files on keep-alive and a 3 MiB upload intact, TX and RX in the kernel, idle costs no CPU" {
-    requires apache2 curl openssl
-    SRV_PORT=$(free_port)
-    local conf=$SRV_ROOT/apache.conf mods=/usr/lib/apache2/modules
+# write_apache_conf FILE [EXTRA]: a stock-shaped Apache (event MPM, workers
+# as www-data, DAV upload, TLS) on SRV_PORT; EXTRA lines go at the end
+write_apache_conf() {
+    local conf=$1 extra=${2:-} mods=/usr/lib/apache2/modules
     mkdir -p "$SRV_ROOT/apache" && chown www-data "$SRV_ROOT/apache"
     cat >"$conf" <<CONF
 ServerRoot $SRV_ROOT/apache
@@ -128,7 +128,15 @@ SSLSessionCache shmcb:$SRV_ROOT/apache/ssl_scache(512000)
 SSLEngine on
 SSLCertificateFile $SRV_ROOT/cert.pem
 SSLCertificateKeyFile $SRV_ROOT/key.pem
+$extra
 CONF
+}
+
+@test "Apache httpd 2.4 (mod_ssl, event MPM, workers as www-data): 3 MiB files on keep-alive and a 3 MiB upload intact, TX and RX in the kernel, idle costs no CPU" {
+    requires apache2 curl openssl
+    SRV_PORT=$(free_port)
+    local conf=$SRV_ROOT/apache.conf
+    write_apache_conf "$conf"
     local before
     before=$(tls_counters)
     start_server "$BATS_TEST_TMPDIR/apache.log" apache2 -f "$conf" -DFOREGROUND
@@ -278,4 +286,61 @@ CONF
     after=$(tls_counters)
     echo "TlsTxSw ${before% *} -> ${after% *}, TlsRxSw ${before#* } -> ${after#* }"
     [[ $((${after% *} - ${before% *})) == 1 && $((${after#* } - ${before#* })) == 1 ]]
+}
+
+# TLS 1.3 post-handshake authentication: curl always offers it, and Apache
+# asks for a client certificate only when a request reaches a <Location>
+# that requires one, after the handshake. Only OpenSSL can answer that
+# request, so a shimmed curl that offered it keeps the connection in OpenSSL
+# (post-handshake-auth): the request succeeds with a certificate and fails
+# the same way without one, as without the shim, never waiting for a
+# timeout. (Apache here runs without the shim: the client is under test.)
+@test "TLS 1.3 post-handshake auth: a shimmed curl against Apache's per-location client certificates succeeds with one and fails fast without, as without the shim" {
+    requires apache2 curl openssl
+    local d=$BATS_TEST_TMPDIR ca=$SRV_ROOT/pha-ca
+    mkdir -p "$ca" "$SRV_ROOT/html/secure"
+    echo secret >"$SRV_ROOT/html/secure/page"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ca/ca.key" \
+        -out "$ca/ca.pem" -days 2 -subj /CN=pha-test-ca >/dev/null 2>&1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ca/client.key" \
+        -out "$ca/client.csr" -subj /CN=pha-client >/dev/null 2>&1
+    openssl x509 -req -in "$ca/client.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
+        -out "$ca/client.pem" -days 2 >/dev/null 2>&1
+    chmod -R a+r "$ca"
+    SRV_PORT=$(free_port)
+    write_apache_conf "$SRV_ROOT/apache-pha.conf" "SSLProtocol TLSv1.3
+SSLCACertificateFile $ca/ca.pem
+<Location /secure>
+    SSLVerifyClient require
+</Location>"
+    apache2 -f "$SRV_ROOT/apache-pha.conf" -DFOREGROUND >"$d/apache.log" 2>&1 3>&- &
+    SRV_PID=$!
+    wait_port "$SRV_PORT" || { cat "$d/apache.log"; return 1; }
+    local url="https://127.0.0.1:$SRV_PORT/secure/page" mode run out t0 t1
+    # CLIENT with and without a certificate, plain and shimmed:
+    # "exit code, HTTP status, body" and how long it took
+    for mode in with without; do
+        local args=(-sS -k --tlsv1.3 -o "$d/body" -w '%{http_code}')
+        [[ $mode == with ]] && args+=(--cert "$ca/client.pem" --key "$ca/client.key")
+        for run in plain shim; do
+            : >"$d/body"
+            t0=$EPOCHREALTIME
+            local rc=0 code
+            if [[ $run == shim ]]; then
+                code=$(KTLS_SHIM_LOG=info shimmed curl "${args[@]}" "$url" 2>"$d/curl.$mode.err") || rc=$?
+            else
+                code=$(curl "${args[@]}" "$url" 2>/dev/null) || rc=$?
+            fi
+            t1=$EPOCHREALTIME
+            out[${#out[@]}]="$mode $run rc=$rc http=$code body=$(cat "$d/body" | head -c 40 | tr -d '\n')"
+            echo "${out[-1]} ($(bc <<<"$t1 - $t0") s)"
+            (( $(bc <<<"$t1 - $t0 < 10") ))
+        done
+        [[ ${out[-1]#* shim } == "${out[-2]#* plain }" ]]
+    done
+    [[ ${out[0]} == "with plain rc=0 http=200 body=secret" ]]
+    [[ ${out[2]} != *"http=200"* ]]
+    cat "$d/curl.with.err"
+    have_ktls || return 0
+    grep -q 'stays in OpenSSL: post-handshake-auth' "$d/curl.with.err"
 }

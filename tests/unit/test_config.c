@@ -461,3 +461,17 @@ TEST(key_update_storm_knobs)
     CHECK_EQ_INT(cfg.key_update_window, 1);
     CHECK_EQ_INT(report_calls, 1);
 }
+
+TEST(post_handshake_auth_knob)
+{
+    struct shim_config cfg;
+    CHECK_EQ_INT(parse1(&cfg, NULL, NULL), 0);
+    CHECK_EQ_INT(cfg.pha_move, 0);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_POST_HANDSHAKE_AUTH", "MOVE"), 0);
+    CHECK_EQ_INT(cfg.pha_move, 1);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_POST_HANDSHAKE_AUTH", "keep"), 0);
+    CHECK_EQ_INT(cfg.pha_move, 0);
+    CHECK_EQ_INT(parse1(&cfg, "KTLS_SHIM_POST_HANDSHAKE_AUTH", "sometimes"), 1);
+    CHECK_EQ_INT(cfg.pha_move, 0);
+    CHECK(strstr(reports[0], "KTLS_SHIM_POST_HANDSHAKE_AUTH") != NULL);
+}

@@ -239,3 +239,77 @@ TEST(sockwatch_a_vfork_child_changes_nothing_of_the_parent)
     SSL_free(ssl);
     close(a), close(b);
 }
+
+/* A layer that reads until EAGAIN (an edge-triggered loop drains the socket):
+ * the shim's read through it is answered with one byte, then EAGAIN, never a
+ * byte on every call. */
+static int draining_layer_read(BIO *b, char *buf, int len)
+{
+    struct status_layer *l = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    int got = 0;
+    for (int i = 0; i < 100; i++) {
+        l->reads++;
+        ssize_t n = sockwatch_forced_read(l->fd, buf, (size_t)len);
+        if (n <= 0)
+            break;
+        got += (int)n;
+    }
+    l->last_status = got;
+    if (!got)
+        BIO_set_retry_read(b);
+    return got ? got : -1;
+}
+
+TEST(sockwatch_a_layer_that_reads_until_eagain_gets_one_byte_per_wait)
+{
+    SSL *ssl;
+    struct conn *c = fresh_conn(&ssl);
+    int a, b;
+    REQUIRE(c && tcp_pair(&a, &b));
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "draining layer");
+    BIO_meth_set_read(m, draining_layer_read);
+    BIO *rbio = BIO_new(m);
+    struct status_layer l = {.fd = a};
+    BIO_set_data(rbio, &l);
+    BIO_set_init(rbio, 1);
+    c->fd = a;
+    REQUIRE(write(b, "abc", 3) == 3);
+    struct pollfd p = {.fd = a, .events = POLLIN};
+    REQUIRE(poll(&p, 1, 2000) == 1);
+    CHECK_EQ_INT(sockwatch_layer_wait_readable(c, rbio), 1);
+    CHECK_EQ_INT(l.last_status, 1); /* one byte, then EAGAIN */
+    CHECK_EQ_INT(l.reads, 2);
+    /* the next wait gets its own byte */
+    CHECK_EQ_INT(sockwatch_layer_wait_readable(c, rbio), 1);
+    CHECK_EQ_INT(l.reads, 4);
+    BIO_free(rbio);
+    BIO_meth_free(m);
+    SSL_free(ssl);
+    close(a), close(b);
+}
+
+/* A callback that leaves an SSL call by longjmp skips the leave: the thread
+ * still names the connection, whose SSL is then freed. The hooks must not
+ * touch its freed state (ASan would say so), and a poll() that does not wait
+ * is not taken for the layer's way of waiting. */
+TEST(sockwatch_a_connection_left_current_by_a_longjmp_is_never_touched_freed)
+{
+    SSL *ssl;
+    struct conn *c = fresh_conn(&ssl);
+    int a, b;
+    REQUIRE(c && tcp_pair(&a, &b));
+    struct conn *outer = sockwatch_enter(c);
+    struct pollfd pf = {.fd = a, .events = POLLIN};
+    sockwatch_io(a, 1, 1);
+    sockwatch_poll(&pf, 1, 0);
+    CHECK(!c->watch.layer_waits);
+    (void)outer; /* no leave: the callback jumped out */
+    SSL_free(ssl);
+    errno = 77;
+    sockwatch_io(b, 5, 1); /* the next plain write on this thread */
+    CHECK_EQ_INT(errno, 77);
+    CHECK(sockwatch_current == NULL);
+    conn_release(c); /* the reference the skipped leave would have dropped */
+    close(a), close(b);
+}
