@@ -275,13 +275,13 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
                          .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
     ssize_t n = libc()->recvmsg(fd, &msg, flags);
     *type = 0;
-    if (n < 0)
+    if (n <= 0)
         return n;
     /* A kTLS socket labels every record. Bytes without a label (a socket
      * that is not, or no longer, the kernel's TLS) or with the label cut off
      * are never data: dropped, and the caller fails the connection, as
-     * s2n-tls does. A record of no bytes comes labelled too (0 and a type);
-     * 0 without one is the end of the stream. */
+     * s2n-tls does. (0 is the end of the stream: the kernel labels it too,
+     * so a record of no bytes cannot be told from it here.) */
     int labelled = 0;
     if (!(msg.msg_flags & MSG_CTRUNC))
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
@@ -290,7 +290,7 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
                 memcpy(type, CMSG_DATA(c), 1);
                 labelled = 1;
             }
-    if (!labelled && n > 0) {
+    if (!labelled) {
         errno = ENOMSG;
         return -1;
     }

@@ -77,8 +77,7 @@ ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len);
 ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2]);
 /* recvmsg with a record-type cmsg; *type is the record's content type.
  * Bytes that arrive without that cmsg (or with it truncated) fail with
- * ENOMSG: they did not come from the kernel's TLS. 0 with *type set is a
- * record of no bytes; 0 with *type 0 is the end of the stream. */
+ * ENOMSG: they did not come from the kernel's TLS. 0: the end of the stream. */
 ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type);
 
 #endif

@@ -34,11 +34,9 @@ enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
 #define ALERT_NO_RENEGOTIATION 100
 
 /* OpenSSL's record layer: a fatal error at the 5th warning alert in a row
- * (MAX_WARN_ALERT_COUNT), and past 32 empty records in a row
- * (MAX_EMPTY_RECORDS); both counts restart at a record with bytes that is
- * not an alert. */
+ * (MAX_WARN_ALERT_COUNT); the count restarts at a record that is not an
+ * alert. */
 #define MAX_WARN_ALERTS 5
-#define MAX_EMPTY_RECORDS 32
 
 static void push_error(int lib, int reason, const char *detail)
 {
@@ -494,28 +492,6 @@ static int on_eof(struct conn *c, SSL *s)
 static int is_eagain(int err);
 static int wait_in_program_layer(struct conn *c);
 
-/* A record of no bytes, as OpenSSL's record layer takes one: in TLS 1.3 an
- * empty alert or handshake record is a fatal BAD_LENGTH, in TLS 1.2 an empty
- * alert an INVALID_ALERT; anything else is skipped, up to 32 in a row.
- * 1: skipped, read on; 0: the connection failed. */
-static int empty_record(struct conn *c, SSL *s, uint8_t type)
-{
-    int control = type == TLS_RECORD_ALERT || type == TLS_RECORD_HANDSHAKE;
-    if (c->version == TLS1_3_VERSION && control) {
-        fatal(c, s, SSL_R_BAD_LENGTH, ALERT_UNEXPECTED_MESSAGE, "kTLS: empty control record");
-        return 0;
-    }
-    if (++c->empty_records > MAX_EMPTY_RECORDS) {
-        fatal(c, s, SSL_R_RECORD_TOO_SMALL, ALERT_UNEXPECTED_MESSAGE, "kTLS: too many empty records");
-        return 0;
-    }
-    if (type == TLS_RECORD_ALERT) {
-        fatal(c, s, SSL_R_INVALID_ALERT, ALERT_UNEXPECTED_MESSAGE, "kTLS: empty alert record");
-        return 0;
-    }
-    return 1;
-}
-
 /* Reads the rest of a control message that a short read left unfinished. */
 static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
 {
@@ -539,14 +515,8 @@ static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
         }
         if (n < 0)
             return recv_error(c, s, errno);
-        if (n == 0 && type == 0)
+        if (n == 0)
             return on_eof(c, s);
-        if (n == 0) {
-            if (!empty_record(c, s, type))
-                return 0;
-            continue;
-        }
-        c->empty_records = 0;
         if (type != TLS_RECORD_ALERT)
             c->warn_alerts = 0;
         if (type != c->ctl.type)
@@ -623,17 +593,8 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         }
         if (n < 0)
             return recv_error(c, s, errno);
-        if (n == 0 && type == 0)
+        if (n == 0)
             return on_eof(c, s);
-        if (n == 0) {
-            /* peeked: take it off the queue first */
-            if (peek && kernel_recv(c->fd, buf, len, 0, &type) < 0)
-                return recv_error(c, s, errno);
-            if (!empty_record(c, s, type))
-                return 0;
-            continue;
-        }
-        c->empty_records = 0;
         if (type != TLS_RECORD_ALERT)
             c->warn_alerts = 0;
         if (type == TLS_RECORD_APPLICATION_DATA) {
@@ -652,7 +613,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
             n = kernel_recv(c->fd, buf, len, 0, &type);
             if (n < 0)
                 return recv_error(c, s, errno);
-            if (n == 0 && type == 0)
+            if (n == 0)
                 return on_eof(c, s);
         }
         if (type != TLS_RECORD_ALERT && type != TLS_RECORD_HANDSHAKE)

@@ -525,3 +525,94 @@ PY
     # the second connection's lines went to stderr instead
     grep -q "info: fd=" "$BATS_TEST_TMPDIR/client.err"
 }
+
+# A program that counts the SIGTERMs it gets for 3 s, then says how many.
+sigterm_counter() { # FILE
+    cat >"$1" <<'SH'
+#!/bin/bash
+n=0
+trap 'n=$((n + 1))' TERM
+echo ready
+for i in $(seq 30); do sleep 0.1; done
+echo "terms=$n"
+SH
+    chmod +x "$1"
+}
+
+# run_counted HOW [ktls-run]: the counter started HOW (timeout, group,
+# direct), under ktls-run or not; prints "terms=N passed=M": the SIGTERMs
+# the counter counted, and (under ktls-run) how many ktls-run itself sent it,
+# read from an strace of the whole run (two arriving together would be
+# counted once by any program: the kernel keeps one pending)
+run_counted() {
+    local how=$1 wrap=() out=$BATS_TEST_TMPDIR/count.$RANDOM trace pid i
+    trace=$out.trace
+    [[ ${2:-} == ktls-run ]] && wrap=("$KTLS_RUN" --quiet --)
+    case $how in
+    timeout)
+        strace -f -qq -e trace=execve,kill -o "$trace" \
+            timeout -s TERM 1.5 "${wrap[@]}" "$BATS_TEST_TMPDIR/counter" >"$out" 2>/dev/null || true ;;
+    group | direct)
+        # its own process group, as a shell job or a service has
+        setsid strace -f -qq -e trace=execve,kill -o "$trace" \
+            "${wrap[@]}" "$BATS_TEST_TMPDIR/counter" >"$out" 2>/dev/null &
+        pid=$!
+        for ((i = 0; i < 100; i++)); do grep -q ready "$out" && break; sleep 0.05; done
+        if [[ $how == group ]]; then
+            kill -TERM -- "-$pid"
+        else
+            # ktls-run alone (strace passes it on to its tracee)
+            kill -TERM "$(awk '/execve\("[^"]*ktls-run"/ {print $1; exit}' "$trace")" 2>/dev/null ||
+                kill -TERM "$(pgrep -f -n "counter")"
+        fi
+        wait "$pid" || true ;;
+    esac
+    local run_pid passed=0
+    run_pid=$(awk '/execve\("[^"]*ktls-run"/ {print $1; exit}' "$trace")
+    [[ -z $run_pid ]] || passed=$(grep -cE "^$run_pid +kill\([1-9][0-9]*, SIGTERM\)" "$trace" || true)
+    echo "$(grep -o 'terms=[0-9]*' "$out" || echo "terms=?") passed=$passed"
+}
+
+# ktls-run passes a signal on only where the command did not get it already:
+# a process-group signal (timeout, kill -TERM -PGID, the terminal's ^C,
+# systemd's default KillMode) reaches the command itself, and a second
+# SIGTERM is "force quit" to many programs.
+@test "ktls-run: SIGTERM from timeout, to the process group, or to ktls-run alone reaches the command exactly once, as without ktls-run" {
+    requires strace setsid
+    sigterm_counter "$BATS_TEST_TMPDIR/counter"
+    local how plain wrapped
+    for how in timeout group direct; do
+        plain=$(run_counted "$how")
+        wrapped=$(run_counted "$how" ktls-run)
+        echo "$how: without ktls-run $plain, with it $wrapped"
+        [[ $plain == "terms=1 passed=0" ]]
+        if [[ $how == direct ]]; then
+            [[ $wrapped == "terms=1 passed=1" ]]
+        else
+            [[ $wrapped == "terms=1 passed=0" ]]
+        fi
+    done
+}
+
+# A command that dies of a signal: ktls-run dies of it too, after its
+# summary, so a shell (or Python's subprocess) sees a signal death, not an
+# exit status of 128 + N; and its private directory is gone.
+@test "ktls-run: a command killed by a signal leaves ktls-run killed by the same signal, nothing left behind" {
+    local tmp=$BATS_TEST_TMPDIR/tmp codes
+    mkdir "$tmp"
+    codes=$(TMPDIR=$tmp python3 - "$KTLS_RUN" <<'PY'
+import subprocess, sys
+plain = subprocess.run(["sh", "-c", "kill -INT $$"]).returncode
+wrapped = subprocess.run([sys.argv[1], "--quiet", "--", "sh", "-c", "kill -INT $$"]).returncode
+print(plain, wrapped)
+PY
+)
+    echo "return codes (negative: killed by that signal): $codes"
+    [[ $codes == "-2 -2" ]]
+    [[ -z $(ls -A "$tmp") ]]
+    # a closed stderr changes neither the status nor what is left behind
+    local rc
+    rc=$(TMPDIR=$tmp bash -c '"$0" -- sh -c "echo a; sleep 0.3; exit 7" 2>&1 | head -n 1 >/dev/null; echo "${PIPESTATUS[0]}"' "$KTLS_RUN")
+    [[ $rc == 7 ]]
+    [[ -z $(ls -A "$tmp") ]]
+}

@@ -344,3 +344,26 @@ sigterm_outcome() {
     grep -qE "^ktls-shim\[$worker\] info: fd=[0-9]+ (.* )?tx[: ]" "$log"
     ! grep -q "cannot open KTLS_SHIM_LOG_FILE" "$SERVER_DIR/logs/error.log"
 }
+
+# timeout signals ktls-run and then its whole process group: the command gets
+# SIGTERM once (ktls-run does not pass on what the group got), and a second
+# one arriving during the final write waits until it is done (the handler
+# blocks SIGTERM and SIGINT while it writes). 20 runs (5 in the slower guest),
+# every one with its final numbers.
+@test "timeout N ktls-run -- CMD: the final stats are there every time" {
+    local runs=20 after=1.5 i final=0 d
+    [[ ${KTLS_IN_GUEST:-0} == 1 ]] && runs=5 after=8
+    for ((i = 0; i < runs; i++)); do
+        d=$BATS_TEST_TMPDIR/run$i
+        mkdir -p "$d"
+        timeout -s TERM "$after" "$KTLS_RUN" --stats "$d/" -- "$REPO/build/sig_keep" sigaction \
+            >"$d/out" 2>"$d/summary" || true
+        if grep -q '"final": true' "$d"/stats.*.json 2>/dev/null; then
+            final=$((final + 1))
+        else
+            echo "run $i:"; cat "$d/out" "$d/summary"; ls "$d"
+        fi
+    done
+    echo "$final of $runs runs with final stats"
+    [[ $final == "$runs" ]]
+}

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -332,13 +334,155 @@ static void read_tls_stat(long long *tx, long long *rx, long long *decrypt_error
 
 static pid_t child;
 
-static void forward(int sig, siginfo_t *info, void *context)
+/* Signals are passed on to the command once, never twice. ktls-run's pid
+ * stands for the command's: a signal sent to ktls-run alone (kill PID,
+ * docker stop, systemd's KillMode=mixed) goes on to the command. A signal
+ * sent to the whole process group or cgroup (the terminal's ^C, kill -TERM
+ * -PGID, timeout, systemd's default KillMode=control-group) reached the
+ * command already: passing it on would make a second SIGTERM, which many
+ * programs take for "force quit", and Apache two graceful restarts from one
+ * SIGUSR1. Which of the two it was, the kernel does not say, so a sentinel
+ * process in ktls-run's group and cgroup, with every such signal blocked,
+ * reports what reaches it; a signal the sentinel did not get within a
+ * moment was ktls-run's alone. */
+static const int passed_on[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+#define NPASSED (sizeof(passed_on) / sizeof(passed_on[0]))
+#define SENTINEL_GRACE_MS 150
+static volatile sig_atomic_t arrived[NSIG];
+static pid_t sentinel = -1;
+static int sentinel_fd = -1;
+static int sentinel_saw[NSIG];
+
+static void note_signal(int sig)
 {
-    (void)context;
-    /* ^C, ^\ and hangups from the terminal reach the command's process group
-     * already (SI_KERNEL); passing them on would deliver them twice */
-    if (child > 0 && !(info && info->si_code == SI_KERNEL))
-        kill(child, sig);
+    arrived[sig] = 1;
+}
+
+static void passed_on_set(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t k = 0; k < NPASSED; k++)
+        sigaddset(set, passed_on[k]);
+}
+
+/* The sentinel: blocks the passed-on signals and writes each one that
+ * reaches it to the pipe. It is no child of ktls-run's (forked twice), so
+ * ktls-run's children are the command alone; it ends once ktls-run has
+ * closed the pipe (ktls-run kills it on the way out; killed itself, ktls-run
+ * leaves a closed pipe that the sentinel notices within a second). */
+static void sentinel_loop(int out)
+{
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd < 3 && devnull >= 0; fd++)
+        dup2(devnull, fd); /* never holds the caller's pipes open */
+    for (int fd = 3; fd < 1024; fd++)
+        if (fd != out)
+            close(fd);
+    sigset_t set;
+    passed_on_set(&set);
+    struct timespec second = {1, 0};
+    for (;;) {
+        int sig = sigtimedwait(&set, NULL, &second);
+        if (sig > 0 && write(out, &sig, sizeof(sig)) < 0 && errno == EPIPE)
+            _exit(0);
+        struct pollfd p = {.fd = out, .events = POLLOUT};
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)))
+            _exit(0);
+    }
+}
+
+static void start_sentinel(void)
+{
+    int fds[2], id[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return;
+    if (pipe2(id, O_CLOEXEC) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    pid_t middle = fork();
+    if (middle == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+            close(id[0]);
+            close(id[1]);
+            sentinel_loop(fds[1]);
+        }
+        (void)!write(id[1], &pid, sizeof(pid));
+        _exit(0);
+    }
+    close(fds[1]);
+    close(id[1]);
+    pid_t pid = -1;
+    if (middle > 0) {
+        waitpid(middle, NULL, 0);
+        if (read(id[0], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+            pid = -1;
+    }
+    close(id[0]);
+    if (pid <= 0) {
+        close(fds[0]);
+        return;
+    }
+    sentinel = pid;
+    sentinel_fd = fds[0];
+}
+
+/* What the sentinel reported, for up to ms milliseconds. */
+static void read_sentinel(int ms)
+{
+    if (sentinel_fd < 0)
+        return;
+    struct timespec until, now;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += (long)ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = (until.tv_sec - now.tv_sec) * 1000L + (until.tv_nsec - now.tv_nsec) / 1000000L;
+        if (left < 0)
+            left = 0;
+        struct pollfd p = {.fd = sentinel_fd, .events = POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+        int sig;
+        if (read(sentinel_fd, &sig, sizeof(sig)) != (ssize_t)sizeof(sig))
+            return;
+        if (sig > 0 && sig < NSIG)
+            sentinel_saw[sig] = 1;
+    }
+}
+
+/* The signals that arrived since the last call: each passed on to the
+ * command unless its process group got it too. */
+static void pass_on_arrived(void)
+{
+    int any = 0;
+    for (size_t k = 0; k < NPASSED; k++)
+        any |= arrived[passed_on[k]];
+    if (!any)
+        return;
+    /* a group signal reaches the sentinel in the same kill(), a cgroup's
+     * moments later: wait for it as long as it can take */
+    read_sentinel(SENTINEL_GRACE_MS);
+    pid_t group = getpgrp();
+    for (size_t k = 0; k < NPASSED; k++) {
+        int sig = passed_on[k];
+        if (!arrived[sig])
+            continue;
+        arrived[sig] = 0;
+        int group_got_it = sentinel_saw[sig] && sentinel > 0;
+        sentinel_saw[sig] = 0;
+        if (child > 0 && (!group_got_it || getpgid(child) != group))
+            kill(child, sig);
+    }
 }
 
 /* The processes descended from this one that are still running (a server
@@ -395,9 +539,23 @@ static int list_descendants(pid_t *out, int cap)
  * executed at all (the child said why). */
 static int run_command(char **argv, int *status)
 {
+    /* Handlers first, with the signals blocked until the command runs: one
+     * that arrives in between is passed on, never lost with the command left
+     * running. No SA_RESTART: waitpid() returns to pass it on. */
+    sigset_t set, old;
+    passed_on_set(&set);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    struct sigaction sa, saved[NPASSED];
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = note_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t k = 0; k < NPASSED; k++)
+        sigaction(passed_on[k], &sa, &saved[k]);
+    start_sentinel(); /* before any descriptor it must not hold */
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
         fprintf(stderr, "ktls-run: pipe: %s\n", strerror(errno));
+        sigprocmask(SIG_SETMASK, &old, NULL);
         return -1;
     }
     /* orphans of the command (a daemonizing server) become ours, so they can be named */
@@ -405,10 +563,16 @@ static int run_command(char **argv, int *status)
     child = fork();
     if (child < 0) {
         fprintf(stderr, "ktls-run: fork: %s\n", strerror(errno));
+        sigprocmask(SIG_SETMASK, &old, NULL);
         return -1;
     }
     if (child == 0) {
         close(report[0]);
+        if (sentinel_fd >= 0)
+            close(sentinel_fd);
+        for (size_t k = 0; k < NPASSED; k++)
+            sigaction(passed_on[k], &saved[k], NULL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         execvp(argv[0], argv);
         int err = errno;
         fprintf(stderr, "ktls-run: cannot run %s: %s\n", argv[0], strerror(err));
@@ -416,15 +580,11 @@ static int run_command(char **argv, int *status)
         _exit(err == ENOENT ? 127 : 126);
     }
     close(report[1]);
-    struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++)
-        sigaction(sigs[k], &sa, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     int err = 0;
     ssize_t got;
     while ((got = read(report[0], &err, sizeof(err))) < 0 && errno == EINTR)
-        ;
+        pass_on_arrived();
     close(report[0]);
     for (;;) {
         int st;
@@ -433,12 +593,42 @@ static int run_command(char **argv, int *status)
             *status = st;
             break;
         }
+        if (p < 0 && errno == EINTR) {
+            pass_on_arrived();
+            continue;
+        }
         if (p < 0 && errno != EINTR)
             break;
+    }
+    /* the pid may name another process from now on: nothing more goes to it */
+    child = 0;
+    if (sentinel > 0) {
+        kill(sentinel, SIGKILL);
+        close(sentinel_fd);
+        sentinel = -1;
+        sentinel_fd = -1;
     }
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ; /* orphans that already ended */
     return got == (ssize_t)sizeof(err) ? 1 : 0;
+}
+
+/* The command died of a signal: so does ktls-run, after its summary, so the
+ * shell sees a signal death (a ^C stops a `while ...; do ktls-run ...; done`
+ * loop) rather than an exit status of 128 + N. No core file of ktls-run's
+ * own for a signal that dumps one. */
+static void die_as_the_command_did(int sig)
+{
+    fflush(stdout);
+    fflush(stderr);
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    signal(sig, SIG_DFL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    sigprocmask(SIG_UNBLOCK, &only, NULL);
+    raise(sig);
 }
 
 /* ---- main ---- */
@@ -571,6 +761,9 @@ int main(int argc, char **argv)
     kernel.decrypt_errors -= de0;
     kernel.have = access("/proc/net/tls_stat", F_OK) == 0;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    /* a closed stderr (ktls-run ... 2>&1 | head -1) must not cut the
+     * cleanup short nor change the exit status */
+    signal(SIGPIPE, SIG_IGN);
 
     pid_t left[8];
     int nleft = not_run ? 0 : list_descendants(left, 8);
@@ -602,5 +795,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "ktls-run: their stats go on into %s (kept; remove it when they are done)\n", tmpdir);
     } else if (tmpdir[0])
         remove_private_dir(tmpdir);
+    if (!not_run && WIFSIGNALED(status))
+        die_as_the_command_did(WTERMSIG(status));
     return rc;
 }

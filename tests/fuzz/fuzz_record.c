@@ -99,10 +99,8 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
     int r = next_chunk();
     if (r == -1)
         return -1;
-    if (r == -2) {
-        *type = 0; /* the end of the stream, not a record of no bytes */
+    if (r == -2)
         return 0;
-    }
     size_t n = len < cur_left ? len : cur_left;
     memcpy(buf, cur, n);
     *type = cur_type;
