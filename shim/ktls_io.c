@@ -340,6 +340,13 @@ static enum ctl_event on_key_update(struct conn *c, SSL *s, int request_update, 
               "kTLS: the kernel refused the next RX key after the peer's KeyUpdate");
         return CTL_FATAL;
     }
+    /* Records that arrived while the kernel waited for the key stay
+     * unparsed until more bytes come (measured on 7.3: a whole record
+     * queued, and reads and poll() said nothing was there), so a program
+     * waiting in select() for them would wait for ever. Setting
+     * SO_RCVLOWAT runs the socket's data-ready path, which parses them. */
+    kernel_set_rcvlowat(c->fd, c->rcvlowat_raised ? c->rcvlowat_app : kernel_rcvlowat(c->fd));
+    c->rcvlowat_raised = 0;
     if (request_update == SSL_KEY_UPDATE_REQUESTED && owe_key_update(c, s) < 0) {
         fail(c, SSL_ERROR_SSL);
         return CTL_FATAL;
@@ -423,6 +430,7 @@ static void wait_for_the_rest_of_the_record(struct conn *c)
         c->rcvlowat_app = kernel_rcvlowat(c->fd);
     if (kernel_set_rcvlowat(c->fd, queued + 1) == 0)
         c->rcvlowat_raised = 1;
+    LOG_DEBUG("fd=%d rx: %d bytes queued, no whole record: SO_RCVLOWAT %d", c->fd, queued, queued + 1);
 }
 
 static void restore_rcvlowat(struct conn *c)
@@ -492,6 +500,21 @@ static int on_eof(struct conn *c, SSL *s)
 static int is_eagain(int err);
 static int wait_in_program_layer(struct conn *c);
 
+/* The kernel said EAGAIN and the program's own layer waits for its socket:
+ * 1, read again; 0, the layer's wait failed (SSL_ERROR_SYSCALL set); -1, the
+ * layer is non-blocking and has noted it (errno EAGAIN: WANT_READ). */
+static int layer_wait_after_eagain(struct conn *c)
+{
+    int w = wait_in_program_layer(c);
+    if (w < 0) {
+        fail(c, SSL_ERROR_SYSCALL);
+        return 0;
+    }
+    if (w == 0)
+        errno = EAGAIN;
+    return w > 0 ? 1 : -1;
+}
+
 /* Reads the rest of a control message that a short read left unfinished. */
 static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
 {
@@ -506,12 +529,11 @@ static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
         if (n < 0 && c->custom_bio && is_eagain(errno)) {
             /* a message split across records: wait as the program's layer
              * waits (mod_ssl's blocking read must not spin) */
-            int w = wait_in_program_layer(c);
+            int w = layer_wait_after_eagain(c);
             if (w > 0)
                 continue;
-            if (w < 0)
-                return fail(c, SSL_ERROR_SYSCALL);
-            errno = EAGAIN;
+            if (w == 0)
+                return 0;
         }
         if (n < 0)
             return recv_error(c, s, errno);
@@ -572,6 +594,15 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
     /* OpenSSL sends a KeyUpdate SSL_key_update left owed from SSL_read too */
     if (c->tx_update_pending >= 0 && owe_key_update(c, s) < 0)
         return fail(c, SSL_ERROR_SSL);
+    /* OpenSSL without SSL_MODE_AUTO_RETRY (s_client, s_server and other
+     * select() loops clear it) hands a read that met a post-handshake
+     * message (a KeyUpdate, a ticket) back as WANT_READ unless more is
+     * already in its buffer, even on a blocking socket: the program goes
+     * back to select() rather than block in a read while its peer waits for
+     * it. The kernel's equivalent of "already in its buffer" is a record it
+     * has ready now. */
+    int auto_retry = (ossl()->SSL_ctrl(s, SSL_CTRL_MODE, 0, NULL) & SSL_MODE_AUTO_RETRY) != 0;
+    int after_handshake_message = 0;
     for (;;) {
         enum ctl_event ev = CTL_CONTINUE;
         if (ctl_in_progress(c) && !ctl_continue(c, s, &ev))
@@ -582,14 +613,16 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
             return fail(c, SSL_ERROR_SSL);
 
         uint8_t type;
-        ssize_t n = kernel_recv(c->fd, buf, len, peek ? MSG_PEEK : 0, &type);
+        int dontwait = after_handshake_message && !auto_retry ? MSG_DONTWAIT : 0;
+        ssize_t n = kernel_recv(c->fd, buf, len, (peek ? MSG_PEEK : 0) | dontwait, &type);
+        if (n < 0 && dontwait && is_eagain(errno))
+            return recv_error(c, s, errno);
         if (n < 0 && c->custom_bio && is_eagain(errno)) {
-            int w = wait_in_program_layer(c);
+            int w = layer_wait_after_eagain(c);
             if (w > 0)
                 continue;
-            if (w < 0)
-                return fail(c, SSL_ERROR_SYSCALL);
-            errno = EAGAIN;
+            if (w == 0)
+                return 0;
         }
         if (n < 0)
             return recv_error(c, s, errno);
@@ -626,6 +659,8 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         ev = ctl_feed(c, s, buf, (size_t)n);
         /* the control bytes we borrowed the buffer for are not data */
         memset(buf, 0, (size_t)n);
+        if (type == TLS_RECORD_HANDSHAKE && !ctl_in_progress(c))
+            after_handshake_message = 1;
         if (ev == CTL_CLOSE)
             return fail(c, SSL_ERROR_ZERO_RETURN);
         if (ev == CTL_FATAL)
