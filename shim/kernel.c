@@ -250,7 +250,7 @@ static void push_queued_segments(int fd)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off));
 }
 
-ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2])
+ssize_t kernel_send_alert(int fd, const uint8_t alert[2])
 {
     ssize_t n = kernel_send_record(fd, TLS_RECORD_ALERT, alert, 2);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EPIPE) {

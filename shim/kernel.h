@@ -69,12 +69,12 @@ int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t le
 
 /* One record of the given type (alerts, handshake). Same return as sendmsg. */
 ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len);
-/* A fatal alert after a failed read. The kernel marks the socket failed
- * (sk_err) when a received record fails authentication or is malformed, and
- * then refuses every sendmsg; the alert the peer is owed still has to go out,
+/* One alert, fatal or warning. The kernel marks the socket failed (sk_err)
+ * when a received record fails authentication or is malformed, and then
+ * refuses every sendmsg; the alert the peer is owed still has to go out,
  * so the mark is read (SO_ERROR clears it) and the send tried once more.
  * The alert is then pushed out at once (see push_queued_segments). */
-ssize_t kernel_send_fatal_alert(int fd, const uint8_t alert[2]);
+ssize_t kernel_send_alert(int fd, const uint8_t alert[2]);
 /* recvmsg with a record-type cmsg; *type is the record's content type.
  * Bytes that arrive without that cmsg (or with it truncated) fail with
  * ENOMSG: they did not come from the kernel's TLS. 0: the end of the stream. */

@@ -90,7 +90,7 @@ static void send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
         return;
     uint8_t alert[2] = {level, desc};
     int saved = errno;
-    (void)kernel_send_fatal_alert(c->fd, alert);
+    (void)kernel_send_alert(c->fd, alert);
     errno = saved;
     if (level == ALERT_FATAL)
         add_shutdown(s, SSL_SENT_SHUTDOWN);

@@ -29,7 +29,7 @@ static void alert_arrives_and_nodelay_kept(int app_nodelay)
     REQUIRE(setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &app_nodelay, sizeof(app_nodelay)) == 0);
     const uint8_t alert[2] = {2, 20};
     errno = 0;
-    CHECK_EQ_INT(kernel_send_fatal_alert(fds[0], alert), 2);
+    CHECK_EQ_INT(kernel_send_alert(fds[0], alert), 2);
     CHECK_EQ_INT(nodelay(fds[0]), app_nodelay ? 1 : 0);
     struct pollfd p = {.fd = fds[1], .events = POLLIN};
     CHECK_EQ_INT(poll(&p, 1, 5000), 1);
@@ -56,7 +56,7 @@ TEST(fatal_alert_on_a_closed_peer_fails_without_sigpipe)
     REQUIRE(unit_tcp_pair(fds) == 0);
     REQUIRE(shutdown(fds[0], SHUT_WR) == 0);
     const uint8_t alert[2] = {2, 20};
-    CHECK_EQ_INT(kernel_send_fatal_alert(fds[0], alert), -1);
+    CHECK_EQ_INT(kernel_send_alert(fds[0], alert), -1);
     CHECK_EQ_INT(errno, EPIPE);
     close(fds[0]);
     close(fds[1]);
