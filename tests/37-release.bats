@@ -5,14 +5,8 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# Checks of files and builds that a kernel with kTLS does not change: in the
-# guest they would only take time (it compiles and renders slowly).
-host_only() {
-    [[ ${KTLS_IN_GUEST:-0} == 1 ]] || return 1
-    echo "# host test (nothing kernel-specific): $BATS_TEST_DESCRIPTION" >&3
-}
-
 @test "glibc: the library and tools need no symbol version newer than GLIBC_2.28" {
+    host_only && return 0
     requires objdump readelf
     run make -s -C "$REPO" -o build/libktls-shim.so -o build/ktls-run -o build/ktls-check check-glibc
     echo "$output"
@@ -70,6 +64,7 @@ C
 }
 
 @test "make install / uninstall: PREFIX and DESTDIR, a stripped library, man pages, nothing else touched" {
+    host_only && return 0
     local stage="$BATS_TEST_TMPDIR/stage" prefix="$BATS_TEST_TMPDIR/prefix" v
     v=$(make -s -C "$REPO" version)
     [[ "$v" == "$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/version.h")" ]]
@@ -114,6 +109,7 @@ C
 }
 
 @test "docs: every knob and every fallback reason the code has is in the README and ktls-shim(7)" {
+    host_only && return 0
     local knobs reasons k
     knobs=$(grep -o '"KTLS_SHIM[A-Z_]*"' "$REPO/shim/config.c" | tr -d '"' | sort -u)
     [[ $(wc -l <<<"$knobs") -ge 9 ]]
@@ -141,6 +137,7 @@ PY
 }
 
 @test "docs: the README's first screen says what it needs; user docs speak to users" {
+    host_only && return 0
     local first
     first=$(head -n 24 "$REPO/README.md")
     [[ "$first" == *"Requirements"* && "$first" == *Linux* && "$first" == *CONFIG_TLS* ]]
@@ -157,6 +154,7 @@ PY
 }
 
 @test "systemd drop-in: systemd reads it, and it preloads the installed library" {
+    host_only && return 0
     requires systemd-analyze
     local d=$BATS_TEST_TMPDIR/units
     mkdir -p "$d/ktls-demo.service.d"

@@ -6,13 +6,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# Checks of files and builds that a kernel with kTLS does not change: in the
-# guest they would only take time (it compiles and renders slowly).
-host_only() {
-    [[ ${KTLS_IN_GUEST:-0} == 1 ]] || return 1
-    echo "# host test (nothing kernel-specific): $BATS_TEST_DESCRIPTION" >&3
-}
-
 DEPS="$REPO/demo/install-deps.sh"
 
 teardown() {
@@ -49,6 +42,7 @@ SH
 }
 
 @test "install-deps: each target lists what it needs; test keeps everything CI had, plus xz-utils and zstd" {
+    host_only && return 0
     local demo bench test_list old p
     demo=" $("$DEPS" --list demo) " bench=" $("$DEPS" bench --list) " test_list=" $("$DEPS" --list test) "
     echo "demo:$demo"; echo "bench:$bench"; echo "test:$test_list"
@@ -73,6 +67,7 @@ SH
 }
 
 @test "install-deps: CI still installs the test list, then runs make test" {
+    host_only && return 0
     # .ci/run: install-deps.sh with no target (= test) or 'test', then make test
     run grep -nE '^(demo/install-deps\.sh( test)?|make test)$' "$REPO/.ci/run"
     echo "$output"
@@ -80,6 +75,7 @@ SH
 }
 
 @test "install-deps: installs only what is missing, never stops or starts a service" {
+    host_only && return 0
     [[ $(id -u) == 0 ]] || skip "the script installs as root"
     fake_system
     # everything there: nothing runs at all

@@ -277,7 +277,7 @@ stop_postgres() {
     KTLS_SHIM_MODE=tx KTLS_SHIM_LOG=info start_peer_server $(variant_args 12_AES_128_GCM) $(IDENTITY) \
         --bio split --no-reneg --echo
     { printf 'hello\n'; sleep 3; printf 'R\n'; sleep 4; } |
-        timeout 15 openssl s_client -connect "127.0.0.1:$SERVER_PORT" -tls1_2 \
+        timeout 12 openssl s_client -connect "127.0.0.1:$SERVER_PORT" -tls1_2 \
             >"$BATS_TEST_TMPDIR/client.out" 2>&1 || true
     wait_server || true
     echo "server: $SERVER_RESULT"

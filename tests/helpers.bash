@@ -308,3 +308,12 @@ stop_nginx() {
     for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
 }
+
+# Checks of files, builds and packages that a kernel with kTLS does not
+# change: the host run makes them, and in the guest they would only take
+# time (it compiles, renders and starts processes slowly). Usage, first in a
+# test: host_only && return 0
+host_only() {
+    [[ ${KTLS_IN_GUEST:-0} == 1 ]] || return 1
+    echo "# host test (nothing kernel-specific): $BATS_TEST_DESCRIPTION" >&3
+}

@@ -9,7 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log_dir=$(mktemp -d)
-trap 'rm -rf "$log_dir"' EXIT
+# the guests and builds that run beside the stages end with the run
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$log_dir"' EXIT
 passed=0 failed=0
 started=$SECONDS stage_start=$SECONDS
 stages=()
@@ -46,13 +47,34 @@ count_tap() { # FILE NAME -> adds to passed/failed (and NAME's row); a skip coun
 
 native=0
 tests/have-ktls.sh && native=1
-# The matrix's OpenSSL builds and kernels are made while the host stages run
-# (they leave a core idle much of the time); the log comes out once they are
-# needed.
-prep_pid=
-if [[ $native == 0 && -n $cells ]]; then
-    tests/matrix/run.sh --prepare-only --cells "$cells" >"$log_dir/prepare.log" 2>&1 &
-    prep_pid=$!
+# Where this kernel has no kTLS, the 6.1 guest's whole suite is the longest
+# stage: it starts first and runs beside the host stages (one guest keeps
+# about 1.2 of the 2 cores busy: its tests wait on sockets, sleeps and
+# timeouts much of the time, and the host stages fill the rest). The
+# matrix's OpenSSL builds and kernels are made beside them too (the log comes
+# out once they are needed), and the cells' guests run beside the rest of
+# the 6.1 guest. KTLS_TEST_CELLS_AFTER=1 runs the cells after it instead.
+prep_pid= vm_pid= vm_started=$SECONDS
+if [[ $native == 0 ]]; then
+    # 1.1.1w before anything else: the 6.1 guest runs two OpenSSLs in one
+    # process (15-inert-more), and the cells' preparation builds it too
+    echo "=== OpenSSL 1.1.1w and its test programs for the guests (cached outside the clone)"
+    if ! tests/matrix/build-progs.sh 1.1.1w >/dev/null 2>"$log_dir/prep-1.1.1w.log"; then
+        cat "$log_dir/prep-1.1.1w.log"
+        flag "OpenSSL 1.1.1w could not be prepared: the guests' two-OpenSSL tests fail"
+    fi
+    stage_done "OpenSSL 1.1.1w for the guests"
+    echo "=== bats in the QEMU guest on 6.1 with the distro's OpenSSL (this kernel has no kTLS): begun, beside the host stages"
+    vm_started=$SECONDS
+    {
+        KTLS_VM_KERNEL=6.1 tests/run-bats.sh vm >"$log_dir/vm.tap" 2>"$log_dir/vm.err"
+        echo "$((SECONDS - vm_started))" >"$log_dir/vm.secs"
+    } &
+    vm_pid=$!
+    if [[ -n $cells ]]; then
+        tests/matrix/run.sh --prepare-only --cells "$cells" >"$log_dir/prepare.log" 2>&1 &
+        prep_pid=$!
+    fi
 fi
 
 echo "=== unit tests (ASan/UBSan)"
@@ -89,7 +111,7 @@ if [[ $native == 1 ]]; then
     echo "=== this kernel has kTLS: the host run above was the kTLS run"
 else
     if [[ -n $cells ]]; then
-        echo "=== preparing the matrix's cells ($cells): OpenSSL builds, kernels (begun before the unit tests)"
+        echo "=== preparing the matrix's cells ($cells): OpenSSL builds, kernels (begun beside the host stages)"
         prep_ok=1
         wait "$prep_pid" || prep_ok=0
         cat "$log_dir/prepare.log"
@@ -99,10 +121,6 @@ else
             failed=$((failed + 1))
         fi
     fi
-    # The cells' guests run beside the 6.1 guest: one guest keeps about 1.2
-    # of the 2 cores busy (its tests wait on sockets, sleeps and timeouts
-    # much of the time), so two at once fill the rest. KTLS_TEST_CELLS_AFTER=1
-    # runs them after it instead.
     cells_pid= cells_started=$SECONDS
     run_cells() {
         KTLS_MATRIX_LOG=$log_dir/matrix KTLS_VM_TIMEOUT=${KTLS_CELL_TIMEOUT:-1800} \
@@ -116,10 +134,13 @@ else
         run_cells &
         cells_pid=$!
     fi
-    echo "=== bats in the QEMU guest on 6.1 with the distro's OpenSSL (this kernel has no kTLS)"
-    KTLS_VM_KERNEL=6.1 tests/run-bats.sh vm | tee "$log_dir/vm.tap"
+    echo "=== bats in the QEMU guest on 6.1 with the distro's OpenSSL (this kernel has no kTLS): waiting for it"
+    wait "$vm_pid"
+    cat "$log_dir/vm.err" >&2
+    cat "$log_dir/vm.tap"
     count_tap "$log_dir/vm.tap" "6.1 x 3.0 (whole suite)"
-    stage_done "guest 6.1 x 3.0, whole suite"
+    stage_done "guest 6.1 x 3.0, whole suite (rest of it)"
+    stages+=("$(printf '  (the 6.1 guest ran %s s in all, beside the host stages and the cells)' "$(cat "$log_dir/vm.secs" 2>/dev/null || echo '?')")")
     if [[ $want_cells == 1 ]]; then
         if [[ -n $cells_pid ]]; then
             wait "$cells_pid"
@@ -142,7 +163,7 @@ else
             failed=$((failed + 1))
         fi
         stage_done "guest matrix cells (CI subset; rest of it)"
-        stages+=("$(printf '  (the cells ran %d s in all, from the start of the 6.1 guest)' $((SECONDS - cells_started)))")
+        stages+=("$(printf '  (the cells ran %d s in all, from the end of the host stages)' $((SECONDS - cells_started)))")
     fi
 fi
 
