@@ -342,16 +342,20 @@ static pid_t child;
  * command already: passing it on would make a second SIGTERM, which many
  * programs take for "force quit", and Apache two graceful restarts from one
  * SIGUSR1. Which of the two it was, the kernel does not say, so a sentinel
- * process in ktls-run's group and cgroup, with every such signal blocked,
- * reports what reaches it; a signal the sentinel did not get within a
- * moment was ktls-run's alone. */
+ * process in ktls-run's group and cgroup keeps every such signal blocked and
+ * pending, and ktls-run reads the sentinel's pending set (/proc): what a
+ * group kill queued is there in the same kill(), whether or not the
+ * sentinel has run since (on a loaded machine it may not run for a while;
+ * waiting for it to report took a group signal for a direct one). A
+ * cgroup's kill comes process by process, moments apart: a signal not
+ * pending there within a grace time was ktls-run's alone. Once decided, the
+ * sentinel is asked to clear its pending set and confirms. */
 static const int passed_on[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 #define NPASSED (sizeof(passed_on) / sizeof(passed_on[0]))
-#define SENTINEL_GRACE_MS 150
+#define SENTINEL_GRACE_MS 200
 static volatile sig_atomic_t arrived[NSIG];
 static pid_t sentinel = -1;
-static int sentinel_fd = -1;
-static int sentinel_saw[NSIG];
+static int sentinel_ack = -1, sentinel_cmd = -1; /* its confirmations; our requests */
 
 static void note_signal(int sig)
 {
@@ -365,40 +369,48 @@ static void passed_on_set(sigset_t *set)
         sigaddset(set, passed_on[k]);
 }
 
-/* The sentinel: blocks the passed-on signals and writes each one that
- * reaches it to the pipe. It is no child of ktls-run's (forked twice), so
- * ktls-run's children are the command alone; it ends once ktls-run has
- * closed the pipe (ktls-run kills it on the way out; killed itself, ktls-run
- * leaves a closed pipe that the sentinel notices within a second). */
-static void sentinel_loop(int out)
+/* The sentinel: the passed-on signals blocked, never taken but on request
+ * (a byte on cmd: it clears them and writes a byte on ack). It is no child
+ * of ktls-run's (forked twice), so ktls-run's children are the command
+ * alone; it ends when ktls-run closes cmd or dies (ktls-run kills it on the
+ * way out). */
+static void sentinel_loop(int ack, int cmd)
 {
+    sigset_t set;
+    passed_on_set(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     for (int fd = 0; fd < 3 && devnull >= 0; fd++)
         dup2(devnull, fd); /* never holds the caller's pipes open */
     for (int fd = 3; fd < 1024; fd++)
-        if (fd != out)
+        if (fd != ack && fd != cmd)
             close(fd);
-    sigset_t set;
-    passed_on_set(&set);
-    struct timespec second = {1, 0};
+    const struct timespec none = {0, 0};
     for (;;) {
-        int sig = sigtimedwait(&set, NULL, &second);
-        if (sig > 0 && write(out, &sig, sizeof(sig)) < 0 && errno == EPIPE)
+        struct pollfd p = {.fd = cmd, .events = POLLIN};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
             _exit(0);
-        struct pollfd p = {.fd = out, .events = POLLOUT};
-        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)))
+        char c;
+        if (!(p.revents & POLLIN) || read(cmd, &c, 1) != 1)
+            _exit(0); /* ktls-run is gone */
+        while (sigtimedwait(&set, NULL, &none) > 0)
+            ;
+        if (write(ack, &c, 1) != 1)
             _exit(0);
     }
 }
 
 static void start_sentinel(void)
 {
-    int fds[2], id[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    int acks[2], cmds[2], id[2];
+    if (pipe2(acks, O_CLOEXEC) != 0)
         return;
+    if (pipe2(cmds, O_CLOEXEC) != 0) {
+        close(acks[0]), close(acks[1]);
+        return;
+    }
     if (pipe2(id, O_CLOEXEC) != 0) {
-        close(fds[0]);
-        close(fds[1]);
+        close(acks[0]), close(acks[1]), close(cmds[0]), close(cmds[1]);
         return;
     }
     pid_t middle = fork();
@@ -406,16 +418,13 @@ static void start_sentinel(void)
         signal(SIGPIPE, SIG_IGN);
         pid_t pid = fork();
         if (pid == 0) {
-            close(fds[0]);
-            close(id[0]);
-            close(id[1]);
-            sentinel_loop(fds[1]);
+            close(acks[0]), close(cmds[1]), close(id[0]), close(id[1]);
+            sentinel_loop(acks[1], cmds[0]);
         }
         (void)!write(id[1], &pid, sizeof(pid));
         _exit(0);
     }
-    close(fds[1]);
-    close(id[1]);
+    close(acks[1]), close(cmds[0]), close(id[1]);
     pid_t pid = -1;
     if (middle > 0) {
         waitpid(middle, NULL, 0);
@@ -424,65 +433,83 @@ static void start_sentinel(void)
     }
     close(id[0]);
     if (pid <= 0) {
-        close(fds[0]);
+        close(acks[0]), close(cmds[1]);
         return;
     }
     sentinel = pid;
-    sentinel_fd = fds[0];
+    sentinel_ack = acks[0];
+    sentinel_cmd = cmds[1];
 }
 
-/* What the sentinel reported, for up to ms milliseconds. */
-static void read_sentinel(int ms)
+/* The passed-on signals queued on the sentinel (process-wide or its
+ * thread's), as a mask of bit sig - 1; -1 where /proc does not say. */
+static long long sentinel_pending(void)
 {
-    if (sentinel_fd < 0)
-        return;
-    struct timespec until, now;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += (long)ms * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = (until.tv_sec - now.tv_sec) * 1000L + (until.tv_nsec - now.tv_nsec) / 1000000L;
-        if (left < 0)
-            left = 0;
-        struct pollfd p = {.fd = sentinel_fd, .events = POLLIN};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return;
-        int sig;
-        if (read(sentinel_fd, &sig, sizeof(sig)) != (ssize_t)sizeof(sig))
-            return;
-        if (sig > 0 && sig < NSIG)
-            sentinel_saw[sig] = 1;
-    }
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)sentinel);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    unsigned long long mask = 0, v;
+    int found = 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "SigPnd: %llx", &v) == 1 || sscanf(line, "ShdPnd: %llx", &v) == 1) {
+            mask |= v;
+            found++;
+        }
+    fclose(f);
+    return found == 2 ? (long long)(mask & 0x7fffffffffffffffULL) : -1;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {0, (long)ms * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
 }
 
 /* The signals that arrived since the last call: each passed on to the
  * command unless its process group got it too. */
 static void pass_on_arrived(void)
 {
-    int any = 0;
+    int want[NPASSED], n = 0;
     for (size_t k = 0; k < NPASSED; k++)
-        any |= arrived[passed_on[k]];
-    if (!any)
+        if ((want[k] = arrived[passed_on[k]]))
+            n++, arrived[passed_on[k]] = 0;
+    if (!n)
         return;
-    /* a group signal reaches the sentinel in the same kill(), a cgroup's
-     * moments later: wait for it as long as it can take */
-    read_sentinel(SENTINEL_GRACE_MS);
-    pid_t group = getpgrp();
-    for (size_t k = 0; k < NPASSED; k++) {
-        int sig = passed_on[k];
-        if (!arrived[sig])
-            continue;
-        arrived[sig] = 0;
-        int group_got_it = sentinel_saw[sig] && sentinel > 0;
-        sentinel_saw[sig] = 0;
-        if (child > 0 && (!group_got_it || getpgid(child) != group))
-            kill(child, sig);
+    int group_got[NPASSED] = {0};
+    if (sentinel > 0) {
+        /* a group's kill() queued it there already; a cgroup's comes
+         * moments later: looked for until all are there or the grace ends */
+        for (int waited = 0;; waited += 5) {
+            long long pending = sentinel_pending();
+            int all = pending >= 0;
+            for (size_t k = 0; k < NPASSED; k++) {
+                if (!want[k])
+                    continue;
+                if (pending > 0 && (pending >> (passed_on[k] - 1) & 1))
+                    group_got[k] = 1;
+                all &= group_got[k];
+            }
+            if (all || pending < 0 || waited >= SENTINEL_GRACE_MS)
+                break;
+            sleep_ms(5);
+        }
+        /* cleared before the next signal is judged */
+        char c = 0;
+        if (write(sentinel_cmd, &c, 1) == 1) {
+            struct pollfd p = {.fd = sentinel_ack, .events = POLLIN};
+            while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+                ;
+            if (p.revents & POLLIN)
+                (void)!read(sentinel_ack, &c, 1);
+        }
     }
+    pid_t group = getpgrp();
+    for (size_t k = 0; k < NPASSED; k++)
+        if (want[k] && child > 0 && (!group_got[k] || getpgid(child) != group))
+            kill(child, passed_on[k]);
 }
 
 /* The processes descended from this one that are still running (a server
@@ -568,8 +595,8 @@ static int run_command(char **argv, int *status)
     }
     if (child == 0) {
         close(report[0]);
-        if (sentinel_fd >= 0)
-            close(sentinel_fd);
+        if (sentinel > 0)
+            close(sentinel_ack), close(sentinel_cmd);
         for (size_t k = 0; k < NPASSED; k++)
             sigaction(passed_on[k], &saved[k], NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -604,9 +631,9 @@ static int run_command(char **argv, int *status)
     child = 0;
     if (sentinel > 0) {
         kill(sentinel, SIGKILL);
-        close(sentinel_fd);
+        close(sentinel_ack), close(sentinel_cmd);
         sentinel = -1;
-        sentinel_fd = -1;
+        sentinel_ack = sentinel_cmd = -1;
     }
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ; /* orphans that already ended */
