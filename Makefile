@@ -32,7 +32,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 # everything but the interposers (hooks.c, files.c): the unit binary calls
 # OpenSSL directly, and ossl.c finds it the way the library does
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
-             shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c shim/hello.c \
+             shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c shim/record_stream.c shim/hello.c \
              shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/stats.c shim/offload.c shim/ktls_io.c shim/rekey.c \
              shim/tools/json_flat.c shim/tools/check_diag.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -99,7 +99,7 @@ FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c t
                     shim/record_errors.c \
                     shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
                     shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c \
-                    shim/rekey.c shim/ossl_hash.c shim/hello.c
+                    shim/rekey.c shim/ossl_hash.c shim/hello.c shim/record_stream.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

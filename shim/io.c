@@ -15,10 +15,19 @@
 #include "libc.h"
 #include "sockwatch.h"
 
-static inline ssize_t seen(int fd, ssize_t n, int is_write)
+static inline ssize_t seen_iov(int fd, ssize_t n, int is_write, const struct iovec *iov, size_t iovcnt)
 {
     if (__builtin_expect(sockwatch_wanted(), 0))
-        sockwatch_io(fd, n, is_write);
+        sockwatch_io(fd, n, is_write, iov, iovcnt);
+    return n;
+}
+
+static inline ssize_t seen(int fd, ssize_t n, int is_write, const void *buf)
+{
+    if (__builtin_expect(sockwatch_wanted(), 0)) {
+        struct iovec one = {.iov_base = (void *)buf, .iov_len = n > 0 ? (size_t)n : 0};
+        sockwatch_io(fd, n, is_write, &one, 1);
+    }
     return n;
 }
 
@@ -43,7 +52,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
-    return seen(fd, libc()->read(fd, buf, len), 0);
+    return seen(fd, libc()->read(fd, buf, len), 0, buf);
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
@@ -53,7 +62,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
         void *buf = first_buffer(iov, iovcnt > 0 ? (size_t)iovcnt : 0, &len);
         return sockwatch_forced_read(fd, buf, len);
     }
-    return seen(fd, libc()->readv(fd, iov, iovcnt), 0);
+    return seen_iov(fd, libc()->readv(fd, iov, iovcnt), 0, iov, iovcnt > 0 ? (size_t)iovcnt : 0);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -62,7 +71,7 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
         return sockwatch_forced_read(fd, buf, len);
     /* a peek moves nothing */
     ssize_t n = libc()->recv(fd, buf, len, flags);
-    return flags & MSG_PEEK ? n : seen(fd, n, 0);
+    return flags & MSG_PEEK ? n : seen(fd, n, 0, buf);
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
@@ -71,7 +80,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
     ssize_t n = libc()->recvfrom(fd, buf, len, flags, from, fromlen);
-    return flags & MSG_PEEK ? n : seen(fd, n, 0);
+    return flags & MSG_PEEK ? n : seen(fd, n, 0, buf);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -84,33 +93,34 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
         return sockwatch_forced_read(fd, buf, len);
     }
     ssize_t n = libc()->recvmsg(fd, msg, flags);
-    return flags & MSG_PEEK ? n : seen(fd, n, 0);
+    return flags & MSG_PEEK || !msg ? n : seen_iov(fd, n, 0, msg->msg_iov, msg->msg_iovlen);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-    return seen(fd, libc()->write(fd, buf, len), 1);
+    return seen(fd, libc()->write(fd, buf, len), 1, buf);
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    return seen(fd, libc()->writev(fd, iov, iovcnt), 1);
+    return seen_iov(fd, libc()->writev(fd, iov, iovcnt), 1, iov, iovcnt > 0 ? (size_t)iovcnt : 0);
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    return seen(fd, libc()->send(fd, buf, len, flags), 1);
+    return seen(fd, libc()->send(fd, buf, len, flags), 1, buf);
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
                       socklen_t tolen)
 {
-    return seen(fd, libc()->sendto(fd, buf, len, flags, to, tolen), 1);
+    return seen(fd, libc()->sendto(fd, buf, len, flags, to, tolen), 1, buf);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    return seen(fd, libc()->sendmsg(fd, msg, flags), 1);
+        ssize_t n = libc()->sendmsg(fd, msg, flags);
+    return msg ? seen_iov(fd, n, 1, msg->msg_iov, msg->msg_iovlen) : n;
 }
 
 /* A program's layer that polls its socket inside an SSL call waits for I/O

@@ -9,6 +9,7 @@
 #include "kernel.h"
 #include "keysched.h"
 #include "log.h"
+#include "record_stream.h"
 #include "sockwatch.h"
 #include "stats.h"
 
@@ -266,6 +267,41 @@ static void decide(struct conn *c, SSL *s)
 
 /* A direction may move only on a record boundary with nothing of it buffered
  * inside OpenSSL, and never while a handshake (a renegotiation) is under way. */
+/* As many bytes on the socket as through the BIO, and the same bytes: a
+ * layer that keeps lengths (XOR, a stream cipher) passes the counts, and the
+ * kernel would then send, or expect, records without it. The socket's stream
+ * that way must be records from its first byte, opening with the hello that
+ * carries this handshake's random. Where the socket was bound after the BIO
+ * had moved bytes that way, the stream's start was not seen: counts only. */
+static int wire_unchanged(struct conn *c, SSL *s, int d)
+{
+    int sent = d == CONN_TX;
+    if ((sent ? c->watch.wbio_written0 : c->watch.rbio_read0) != 0) {
+        LOG_DEBUG("fd=%d %s: the socket was found after the handshake began: bytes counted, content not proved",
+                  c->fd, dir_name[d]);
+        return 1;
+    }
+    /* the hello this end wrote, or the peer's */
+    int client_hello = sent != c->is_server;
+    uint8_t random[32];
+    if ((client_hello ? ossl()->SSL_get_client_random(s, random, sizeof(random))
+                      : ossl()->SSL_get_server_random(s, random, sizeof(random)))
+        != sizeof(random)) {
+        conn_fall_back(c, d, FB_CUSTOM_BIO_TRANSFORMS, 0);
+        return 0;
+    }
+    switch (sockwatch_wire_proof(&c->watch, sent, client_hello ? 1 : 2, random)) {
+    case RECORD_STREAM_PROVED:
+        return 1;
+    case RECORD_STREAM_TOO_EARLY:
+        return 0;
+    default:
+        LOG_DEBUG("fd=%d %s: the socket did not carry OpenSSL's records unchanged", c->fd, dir_name[d]);
+        conn_fall_back(c, d, FB_CUSTOM_BIO_TRANSFORMS, 0);
+        return 0;
+    }
+}
+
 /* The program's own BIO must be a transparent pipe for direction d right
  * now: TX, every byte OpenSSL wrote into it has reached the socket and the
  * socket carried nothing else (bytes still in the program's layer: wait);
@@ -296,7 +332,7 @@ static int custom_bio_ready(struct conn *c, SSL *s, int d)
                                         : o->BIO_number_read(c->rbio) - c->watch.rbio_read0;
     uint64_t on_socket = d == CONN_TX ? sock_written : sock_read;
     if (on_socket == through_bio)
-        return 1;
+        return wire_unchanged(c, s, d);
     if (d == CONN_TX ? on_socket > through_bio : on_socket < through_bio) {
         LOG_DEBUG("fd=%d %s: the BIO carried %llu bytes, the socket %llu", c->fd, dir_name[d],
                   (unsigned long long)through_bio, (unsigned long long)on_socket);

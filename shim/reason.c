@@ -41,6 +41,7 @@ static const char *const texts[FB_COUNT] = {
     [FB_CUSTOM_BIO_SEVERAL_SOCKETS] = "custom-bio-several-sockets (the program's BIO used more than one TCP socket)",
     [FB_CUSTOM_BIO_CHANGED] = "custom-bio-changed (the program gave the SSL other BIOs after its socket was found)",
     [FB_CUSTOM_BIO_UNACCOUNTED] = "custom-bio-unaccounted (the socket carried bytes that did not pass through the SSL's BIO)",
+    [FB_CUSTOM_BIO_TRANSFORMS] = "custom-bio-transforms (the program's layer changes the bytes on their way to or from the socket)",
     [FB_POST_HANDSHAKE_AUTH] = "post-handshake-auth (TLS 1.3 with post-handshake authentication on: a certificate request, which only OpenSSL can answer, may come at any time; KTLS_SHIM_POST_HANDSHAKE_AUTH=move moves it anyway)",
     [FB_RECORD_ACCOUNTING] = "record-accounting (the records OpenSSL reported do not add up to the bytes on the socket)",
 };

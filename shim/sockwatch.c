@@ -2,12 +2,15 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "conn.h"
 #include "fdtable.h"
 #include "libc.h"
 #include "ossl.h"
+#include "record_stream.h"
 
 __thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")));
 __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec"))) = -1;
@@ -24,6 +27,12 @@ atomic_int sockwatch_counting; /* set once any socket was bound: skips lookups b
 struct slot {
     _Atomic uint64_t tag; /* 0: nobody counts this descriptor */
     _Atomic uint64_t written, read;
+    /* what each direction carried, followed as records ([1]: written); one
+     * thread at a time feeds or reads one, and two at once (nothing a TLS
+     * stream can survive) leave it unproved */
+    struct record_stream wire[2];
+    atomic_flag busy[2];
+    atomic_bool contended[2];
 };
 
 static struct fdtable table = FDTABLE_OF(struct slot);
@@ -97,11 +106,35 @@ static void bind_socket(struct conn *c, int fd)
     atomic_store(&s->tag, 0);
     atomic_store(&s->written, 0);
     atomic_store(&s->read, 0);
+    for (int d = 0; d < 2; d++) {
+        if (atomic_flag_test_and_set(&s->busy[d])) {
+            atomic_store(&s->contended[d], 1);
+            continue;
+        }
+        memset(&s->wire[d], 0, sizeof(s->wire[d]));
+        atomic_store(&s->contended[d], 0);
+        atomic_flag_clear(&s->busy[d]);
+    }
     atomic_store(&s->tag, w->tag);
     atomic_store_explicit(&sockwatch_counting, 1, memory_order_relaxed);
 }
 
-void sockwatch_io(int fd, ssize_t n, int is_write)
+static void follow_records(struct slot *s, int is_write, const struct iovec *iov, size_t iovcnt,
+                           size_t n)
+{
+    if (atomic_flag_test_and_set(&s->busy[is_write])) {
+        atomic_store(&s->contended[is_write], 1);
+        return;
+    }
+    for (size_t i = 0; i < iovcnt && n; i++) {
+        size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+        record_stream_feed(&s->wire[is_write], iov[i].iov_base, k);
+        n -= k;
+    }
+    atomic_flag_clear(&s->busy[is_write]);
+}
+
+void sockwatch_io(int fd, ssize_t n, int is_write, const struct iovec *iov, size_t iovcnt)
 {
     int saved = errno;
     struct conn *c = sockwatch_current;
@@ -125,9 +158,11 @@ void sockwatch_io(int fd, ssize_t n, int is_write)
     }
     if (n > 0 && atomic_load_explicit(&sockwatch_counting, memory_order_relaxed)) {
         struct slot *s = slot_for(fd, 0);
-        if (s && atomic_load_explicit(&s->tag, memory_order_relaxed))
+        if (s && atomic_load_explicit(&s->tag, memory_order_relaxed)) {
             atomic_fetch_add_explicit(is_write ? &s->written : &s->read, (uint64_t)n,
                                       memory_order_relaxed);
+            follow_records(s, is_write, iov, iovcnt, (size_t)n);
+        }
     }
     errno = saved;
 }
@@ -207,6 +242,21 @@ int sockwatch_counts(const struct sock_watch *w, uint64_t *written, uint64_t *re
     *written = atomic_load(&s->written);
     *read = atomic_load(&s->read);
     return atomic_load(&s->tag) == w->tag;
+}
+
+int sockwatch_wire_proof(const struct sock_watch *w, int is_write, uint8_t hello_type,
+                         const uint8_t random[32])
+{
+    struct slot *s = w->fd >= 0 ? slot_for(w->fd, 0) : NULL;
+    if (!s || atomic_load(&s->tag) != w->tag || atomic_load(&s->contended[is_write]))
+        return RECORD_STREAM_TRANSFORMED;
+    if (atomic_flag_test_and_set(&s->busy[is_write]))
+        return RECORD_STREAM_TOO_EARLY; /* a hook is feeding it right now */
+    int proof = record_stream_proof(&s->wire[is_write], hello_type, random);
+    if (proof == RECORD_STREAM_PROVED && !record_stream_at_boundary(&s->wire[is_write]))
+        proof = RECORD_STREAM_TRANSFORMED; /* the counts matched mid-record */
+    atomic_flag_clear(&s->busy[is_write]);
+    return atomic_load(&s->tag) == w->tag ? proof : RECORD_STREAM_TRANSFORMED;
 }
 
 void sockwatch_release(struct sock_watch *w)

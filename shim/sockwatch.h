@@ -14,6 +14,7 @@
 #define KTLS_SHIM_SOCKWATCH_H
 
 #include <poll.h>
+#include <sys/uio.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,7 +54,9 @@ static inline int sockwatch_wanted(void)
 {
     return sockwatch_current != 0 || atomic_load_explicit(&sockwatch_counting, memory_order_relaxed);
 }
-void sockwatch_io(int fd, ssize_t n, int is_write);
+/* iov: the buffers of the call (n bytes of them moved), whose content is
+ * followed as TLS records on a bound socket (sockwatch_wire_proof). */
+void sockwatch_io(int fd, ssize_t n, int is_write, const struct iovec *iov, size_t iovcnt);
 /* poll() inside a watched call: the program's layer waits itself. */
 void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout);
 
@@ -77,6 +80,14 @@ void sockwatch_layer_note_data(struct conn *c, void *rbio);
 /* Counts of the bound socket since it was bound; 0 when the binding is gone
  * (closed, another connection bound it). */
 int sockwatch_counts(const struct sock_watch *w, uint64_t *written, uint64_t *read);
+/* Whether what the bound socket carried in one direction since it was bound
+ * (is_write: what it sent) is the TLS records OpenSSL wrote or read
+ * unchanged: a record_stream_proof (record_stream.h) of that stream, whose
+ * first record must be the hello of hello_type with random; a record under
+ * way counts as changed (the byte counts matched already). Meaningful only
+ * where the socket was bound before the BIO moved a byte that way. */
+int sockwatch_wire_proof(const struct sock_watch *w, int is_write, uint8_t hello_type,
+                         const uint8_t random[32]);
 /* The connection ends: drop its claim. */
 void sockwatch_release(struct sock_watch *w);
 /* close()/dup2() of fd: its counters belong to nobody. */

@@ -4,7 +4,10 @@ set -o pipefail
 
 # (also sourced outside bats, by demo/bench/measure.sh)
 REPO=$(cd "${BATS_TEST_DIRNAME:-$(dirname "${BASH_SOURCE[0]}")}/.." && pwd)
-SHIM="$REPO/build/libktls-shim.so"
+# KTLS_TEST_SHIM: another preload for a whole file, e.g. the ASan build with
+# its runtime first, "$(cc -print-file-name=libasan.so):$REPO/build/asan/libktls-shim.so"
+# (with ASAN_OPTIONS=detect_leaks=0 where the programs leak at exit themselves)
+SHIM=${KTLS_TEST_SHIM:-$REPO/build/libktls-shim.so}
 CERT_DIR="$REPO/tests/certs"
 
 # The OpenSSL under test (tests/matrix/): the distro's 3.0 unless KTLS_OSSL

@@ -7,7 +7,10 @@
  *   wait       like custom on an O_NONBLOCK socket, but the BIO itself polls
  *              with a timeout on EAGAIN and retries (APR, Apache httpd)
  *   readahead  the read BIO takes up to 16 KiB from the socket at a time and
- *              serves OpenSSL from that buffer (Apache's core input filter) */
+ *              serves OpenSSL from that buffer (Apache's core input filter)
+ *   xor        like custom, but every byte is XORed with 0x5a on its way to
+ *              and from the socket: a layer that keeps lengths and changes
+ *              content (obfuscation; both ends need it) */
 #ifndef OWN_BIO_H
 #define OWN_BIO_H
 
@@ -20,13 +23,15 @@
 
 #include <openssl/bio.h>
 
-enum own_bio_mode { OWN_SOCKET, OWN_CUSTOM, OWN_SPLIT, OWN_WAIT, OWN_READAHEAD };
+enum own_bio_mode { OWN_SOCKET, OWN_CUSTOM, OWN_SPLIT, OWN_WAIT, OWN_READAHEAD, OWN_XOR };
+
+#define OWN_XOR_MASK 0x5a
 
 struct own_bio {
     int fd, waits;
     unsigned char ahead[16384];
     size_t ahead_len, ahead_off;
-    int readahead;
+    int readahead, xor;
 };
 
 /* How many of the program's BIOs exist: the program holds its own pointers
@@ -44,6 +49,14 @@ static int own_bio_write(BIO *b, const char *buf, int len)
 {
     struct own_bio *p = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    unsigned char masked[16384 + 2048 + 5];
+    if (p->xor) {
+        if ((size_t)len > sizeof(masked))
+            len = (int)sizeof(masked); /* a partial write, as a socket may make */
+        for (int i = 0; i < len; i++)
+            masked[i] = (unsigned char)buf[i] ^ OWN_XOR_MASK;
+        buf = (const char *)masked;
+    }
     for (;;) {
         ssize_t n = send(p->fd, buf, (size_t)len, MSG_NOSIGNAL);
         if (n >= 0)
@@ -78,6 +91,12 @@ static int own_bio_read(BIO *b, char *buf, int len)
 {
     struct own_bio *p = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (p->xor) {
+        ssize_t n = own_bio_recv(p, b, buf, (size_t)len);
+        for (ssize_t i = 0; i < n; i++)
+            buf[i] = (char)(buf[i] ^ OWN_XOR_MASK);
+        return (int)n;
+    }
     if (!p->readahead)
         return (int)own_bio_recv(p, b, buf, (size_t)len);
     if (p->ahead_off == p->ahead_len) {
@@ -126,6 +145,7 @@ static BIO *own_bio_new(int fd, enum own_bio_mode mode)
     p->fd = fd;
     p->waits = mode == OWN_WAIT;
     p->readahead = mode == OWN_READAHEAD;
+    p->xor = mode == OWN_XOR;
     BIO_set_data(b, p);
     BIO_set_init(b, 1);
     own_bios_live++;
@@ -142,7 +162,7 @@ static void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
     if (mode == OWN_WAIT)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     BIO *r = own_bio_new(fd, mode);
-    BIO *w = mode == OWN_CUSTOM || mode == OWN_WAIT ? r : own_bio_new(fd, mode);
+    BIO *w = mode == OWN_CUSTOM || mode == OWN_WAIT || mode == OWN_XOR ? r : own_bio_new(fd, mode);
     if (w == r)
         BIO_up_ref(r);
     SSL_set_bio(ssl, r, w);
@@ -150,8 +170,8 @@ static void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
 
 static int own_bio_mode_of(const char *name)
 {
-    static const char *const names[] = {"socket", "custom", "split", "wait", "readahead"};
-    for (int i = 0; i < 5; i++)
+    static const char *const names[] = {"socket", "custom", "split", "wait", "readahead", "xor"};
+    for (int i = 0; i < 6; i++)
         if (!strcmp(name, names[i]))
             return i;
     return -1;

@@ -13,7 +13,7 @@
  *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N] [--ossl-ktls]
  *   [--key-update-burst K] [--inject TYPE:HEX[*COUNT][,...] [--inject-after N]]
  *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
- *   [--bio socket|custom|split|wait|readahead] [--no-reneg] [--keep-serving]
+ *   [--bio socket|custom|split|wait|readahead|xor] [--no-reneg] [--keep-serving]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
@@ -726,7 +726,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--keep-serving")) opt.keep_serving = 1;
         else if (!strcmp(a, "--bio")) {
             opt.bio = own_bio_mode_of(VALUE());
-            if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead)");
+            if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead|xor)");
         }
         else if (!strcmp(a, "--conns")) {
             opt.conns = (unsigned)number(VALUE(), "bad --conns");

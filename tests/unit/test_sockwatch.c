@@ -15,6 +15,15 @@
 #include "unit.h"
 
 /* a connected loopback TCP pair: *a and *b */
+/* a hook's call that moved n bytes of zeros (no TLS record: these tests
+ * count, test_record_stream.c follows content) */
+static void io_of(int fd, ssize_t n, int is_write)
+{
+    static char zeros[256];
+    struct iovec one = {.iov_base = zeros, .iov_len = n > 0 ? (size_t)n : 0};
+    sockwatch_io(fd, n, is_write, &one, 1);
+}
+
 static int tcp_pair(int *a, int *b)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -51,27 +60,27 @@ TEST(sockwatch_binds_the_first_tcp_socket_of_a_call_and_counts_it_everywhere)
 
     struct conn *outer = sockwatch_enter(c);
     errno = 1234;
-    sockwatch_io(p[1], 5, 1); /* a log file or a pipe: not the connection's */
+    io_of(p[1], 5, 1); /* a log file or a pipe: not the connection's */
     CHECK_EQ_INT(errno, 1234);
     CHECK_EQ_INT(c->watch.fd, -1);
-    sockwatch_io(a, 10, 1);
+    io_of(a, 10, 1);
     CHECK_EQ_INT(c->watch.fd, a);
     CHECK(!c->watch.several);
     sockwatch_leave(c, outer, 1);
     CHECK(!c->watch.layer_waits);
 
     /* outside the SSL calls too: bytes the program moves itself count */
-    sockwatch_io(a, 7, 0);
-    sockwatch_io(a, 3, 1);
-    sockwatch_io(a, -1, 0);
-    sockwatch_io(b, 99, 1); /* the peer's descriptor is not ours */
+    io_of(a, 7, 0);
+    io_of(a, 3, 1);
+    io_of(a, -1, 0);
+    io_of(b, 99, 1); /* the peer's descriptor is not ours */
     REQUIRE(sockwatch_counts(&c->watch, &w, &r));
     CHECK_EQ_INT(w, 13);
     CHECK_EQ_INT(r, 7);
 
     /* a second TCP socket inside the connection's calls: no proof possible */
     outer = sockwatch_enter(c);
-    sockwatch_io(other_a, 1, 1);
+    io_of(other_a, 1, 1);
     sockwatch_leave(c, outer, 1);
     CHECK(c->watch.several);
 
@@ -89,11 +98,11 @@ TEST(sockwatch_a_new_binding_starts_from_zero_and_the_old_one_reads_nothing)
     int a, b;
     REQUIRE(c1 && c2 && tcp_pair(&a, &b));
     struct conn *outer = sockwatch_enter(c1);
-    sockwatch_io(a, 100, 1);
+    io_of(a, 100, 1);
     sockwatch_leave(c1, outer, 1);
     sockwatch_release(&c1->watch); /* SSL_clear, SSL_free */
     outer = sockwatch_enter(c2);
-    sockwatch_io(a, 4, 0);
+    io_of(a, 4, 0);
     sockwatch_leave(c2, outer, 1);
     uint64_t w = 1, r = 1;
     REQUIRE(sockwatch_counts(&c2->watch, &w, &r));
@@ -114,14 +123,14 @@ TEST(sockwatch_learns_whether_the_programs_layer_waits_itself)
     /* EAGAIN handed back to OpenSSL as WANT_READ: a non-blocking layer */
     struct conn *outer = sockwatch_enter(c);
     errno = EAGAIN;
-    sockwatch_io(a, -1, 0);
+    io_of(a, -1, 0);
     sockwatch_leave(c, outer, 0);
     CHECK(!c->watch.layer_waits);
     CHECK(c->watch.layer_returns);
     /* EAGAIN, and the call went on: the layer waited (APR) */
     outer = sockwatch_enter(c);
     errno = EAGAIN;
-    sockwatch_io(a, -1, 0);
+    io_of(a, -1, 0);
     sockwatch_leave(c, outer, 1);
     CHECK(c->watch.layer_waits);
     CHECK_EQ_INT(c->watch.wait_ms, 0); /* how long: unknown */
@@ -222,7 +231,7 @@ TEST(sockwatch_a_vfork_child_changes_nothing_of_the_parent)
     int a, b;
     REQUIRE(c && tcp_pair(&a, &b));
     struct conn *outer = sockwatch_enter(c);
-    sockwatch_io(a, 10, 1);
+    io_of(a, 10, 1);
     sockwatch_leave(c, outer, 1);
     pid_t pid = vfork();
     if (pid == 0) {
@@ -301,13 +310,13 @@ TEST(sockwatch_a_connection_left_current_by_a_longjmp_is_never_touched_freed)
     REQUIRE(c && tcp_pair(&a, &b));
     struct conn *outer = sockwatch_enter(c);
     struct pollfd pf = {.fd = a, .events = POLLIN};
-    sockwatch_io(a, 1, 1);
+    io_of(a, 1, 1);
     sockwatch_poll(&pf, 1, 0);
     CHECK(!c->watch.layer_waits);
     (void)outer; /* no leave: the callback jumped out */
     SSL_free(ssl);
     errno = 77;
-    sockwatch_io(b, 5, 1); /* the next plain write on this thread */
+    io_of(b, 5, 1); /* the next plain write on this thread */
     CHECK_EQ_INT(errno, 77);
     CHECK(sockwatch_current == NULL);
     conn_release(c); /* the reference the skipped leave would have dropped */
