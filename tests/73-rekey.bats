@@ -438,25 +438,44 @@ PY
 cli_key_updates() { # SERVER_LETTER CLIENT_LETTER N: prints "S_LINES C_LINES ISSUED TX RX"
     local sl=$1 cl=$2 n=$3 port d=$BATS_TEST_TMPDIR before after
     port=$(free_port)
-    feed() { # WHO LETTER LINGER: the server lingers longer than the client,
-        # so that it reads the client's last update before its own stdin ends
+    feed() { # WHO LETTER LINGER CONSUMER: the server lingers longer than
+        # the client, so that it reads the client's last update before its
+        # own stdin ends; a feeder stops within 0.5 s of its program's end
+        # (where the first update ends the connection, that is long before
+        # its input would)
+        local j
         sleep 3
         for ((i = 1; i <= n; i++)); do
+            kill -0 "$4" 2>/dev/null || return 0
             echo "$1 line $i"; sleep 0.3
             [[ -n $2 ]] && echo "$2"
             sleep 0.3
         done
-        sleep "$3"
+        for ((j = 0; j < $3 * 2; j++)); do
+            kill -0 "$4" 2>/dev/null || return 0
+            sleep 0.5
+        done
     }
     before=$(rekey_counters)
-    feed S "$sl" 12 | shimmed timeout 120 openssl s_server -naccept 1 -accept "127.0.0.1:$port" \
-        -cert "$BATS_FILE_TMPDIR/ec.pem" -key "$BATS_FILE_TMPDIR/ec.key" -tls1_3 >"$d/srv.out" 2>"$d/srv.err" &
+    mkfifo "$d/srv.in" "$d/cli.in"
+    # each program first (it opens its FIFO and waits), then its feeder
+    shimmed timeout 120 openssl s_server -naccept 1 -accept "127.0.0.1:$port" \
+        -cert "$BATS_FILE_TMPDIR/ec.pem" -key "$BATS_FILE_TMPDIR/ec.key" -tls1_3 \
+        <"$d/srv.in" >"$d/srv.out" 2>"$d/srv.err" &
     local spid=$! i
+    feed S "$sl" 12 "$spid" >"$d/srv.in" 3>&- &
+    local sfeed=$!
     # (not wait_port: its probe would be the one connection -naccept 1 takes)
     for ((i = 0; i < 600; i++)); do grep -q '^ACCEPT' "$d/srv.out" && break; sleep 0.1; done
-    feed C "$cl" 4 | shimmed timeout 120 openssl s_client -connect "127.0.0.1:$port" -tls1_3 \
-        >"$d/cli.out" 2>"$d/cli.err" || true
+    shimmed timeout 120 openssl s_client -connect "127.0.0.1:$port" -tls1_3 \
+        <"$d/cli.in" >"$d/cli.out" 2>"$d/cli.err" &
+    local cpid=$!
+    feed C "$cl" 4 "$cpid" >"$d/cli.in" 3>&- &
+    local cfeed=$!
+    wait "$cpid" || true
     wait "$spid" || true
+    wait "$sfeed" "$cfeed" 2>/dev/null || true
+    rm -f "$d/srv.in" "$d/cli.in"
     after=$(rekey_counters)
     # the updates the programs really asked for (a letter that shared a read
     # of stdin with a line is sent as data, not taken as a command)

@@ -231,11 +231,25 @@ assert_counters_rose() {
 }
 
 # An RSA certificate for servers that need files (nginx, s_server, gnutls).
+# One key per bats run, copied where each server wants it: an RSA-2048 key
+# takes seconds to make under the emulated CPU, and nothing here needs two.
 make_cert() {
-    local dir=$1
+    local dir=$1 run_pair new
     [[ -f "$dir/cert.pem" ]] && return 0
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" \
-        -days 2 -subj /CN=localhost >/dev/null 2>&1
+    mkdir -p "$dir"
+    if [[ -z ${BATS_RUN_TMPDIR:-} ]]; then # sourced outside bats: its own key
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" \
+            -days 2 -subj /CN=localhost >/dev/null 2>&1
+        return
+    fi
+    run_pair=$BATS_RUN_TMPDIR/rsa-pair
+    if [[ ! -f $run_pair/cert.pem ]]; then
+        new=$(mktemp -d "$run_pair.XXXXXX")
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$new/key.pem" -out "$new/cert.pem" \
+            -days 2 -subj /CN=localhost >/dev/null 2>&1
+        mv -T "$new" "$run_pair" 2>/dev/null || rm -rf "$new" # made meanwhile: that one
+    fi
+    cp "$run_pair/key.pem" "$run_pair/cert.pem" "$dir/"
 }
 
 # A free TCP port on loopback.

@@ -24,8 +24,9 @@ flag() { # MESSAGE: a failure outside any TAP line, printed now and again at the
 }
 # the cells CI proves besides 6.1 x 3.0: the newest kernel with the newest
 # OpenSSL, the oldest with the oldest, and the current LTS with the distro's
-# ("" for none). They run beside the 6.1 guest (see below).
-cells=${KTLS_TEST_CELLS-7.3:3.5 5.10:1.1.1w 6.12:3.0}
+# ("" for none). They run beside the 6.1 guest (see below), in this order:
+# the one that needs no build first.
+cells=${KTLS_TEST_CELLS-6.12:3.0 7.3:3.5 5.10:1.1.1w}
 
 count_tap() { # FILE NAME -> adds to passed/failed (and NAME's row); a skip counts as a failure
     local p f s
@@ -72,7 +73,17 @@ if [[ $native == 0 ]]; then
     } &
     vm_pid=$!
     if [[ -n $cells ]]; then
-        tests/matrix/run.sh --prepare-only --cells "$cells" >"$log_dir/prepare.log" 2>&1 &
+        # cell by cell, in the order given, each marked ready once its kernel
+        # and OpenSSL are there: the first cell runs while the next builds
+        {
+            for c in $cells; do
+                if tests/matrix/run.sh --prepare-only --cells "$c" >>"$log_dir/prepare.log" 2>&1; then
+                    touch "$log_dir/ready.$c"
+                else
+                    touch "$log_dir/unready.$c"
+                fi
+            done
+        } &
         prep_pid=$!
     fi
 fi
@@ -110,27 +121,23 @@ stage_done "bats on this host"
 if [[ $native == 1 ]]; then
     echo "=== this kernel has kTLS: the host run above was the kTLS run"
 else
-    if [[ -n $cells ]]; then
-        echo "=== preparing the matrix's cells ($cells): OpenSSL builds, kernels (begun beside the host stages)"
-        prep_ok=1
-        wait "$prep_pid" || prep_ok=0
-        cat "$log_dir/prepare.log"
-        stage_done "matrix preparation (rest of it)"
-        if [[ $prep_ok == 0 ]]; then
-            flag "the matrix's cells could not be prepared (see above)"
-            failed=$((failed + 1))
-        fi
-    fi
     cells_pid= cells_started=$SECONDS
+    # one cell's guest at a time, each once it is prepared
     run_cells() {
-        KTLS_MATRIX_LOG=$log_dir/matrix KTLS_VM_TIMEOUT=${KTLS_CELL_TIMEOUT:-1800} \
-            KTLS_MATRIX_LIST=${KTLS_CELL_LIST:-tests/matrix/ci.list} \
-            tests/matrix/run.sh --prepared --cells "$cells" >"$log_dir/matrix.tap" 2>&1
+        local c i=0
+        for c in $cells; do
+            i=$((i + 1))
+            while [[ ! -e $log_dir/ready.$c && ! -e $log_dir/unready.$c ]] && kill -0 "$prep_pid" 2>/dev/null; do
+                sleep 2
+            done
+            [[ -e $log_dir/ready.$c ]] || continue
+            KTLS_MATRIX_LOG=$log_dir/matrix-$i KTLS_VM_TIMEOUT=${KTLS_CELL_TIMEOUT:-1800} \
+                KTLS_MATRIX_LIST=${KTLS_CELL_LIST:-tests/matrix/ci.list} \
+                tests/matrix/run.sh --prepared --cells "$c" >"$log_dir/matrix-$i.tap" 2>&1
+        done
     }
-    want_cells=0
-    [[ -n $cells && ${prep_ok:-0} == 1 ]] && want_cells=1
-    if [[ $want_cells == 1 && ${KTLS_TEST_CELLS_AFTER:-0} != 1 ]]; then
-        echo "=== the CI subset of the core set on more cells of the matrix, beside the 6.1 guest: $cells"
+    if [[ -n $cells && ${KTLS_TEST_CELLS_AFTER:-0} != 1 ]]; then
+        echo "=== the CI subset of the core set on more cells of the matrix, beside the 6.1 guest, each once prepared: $cells"
         run_cells &
         cells_pid=$!
     fi
@@ -141,7 +148,7 @@ else
     count_tap "$log_dir/vm.tap" "6.1 x 3.0 (whole suite)"
     stage_done "guest 6.1 x 3.0, whole suite (rest of it)"
     stages+=("$(printf '  (the 6.1 guest ran %s s in all, beside the host stages and the cells)' "$(cat "$log_dir/vm.secs" 2>/dev/null || echo '?')")")
-    if [[ $want_cells == 1 ]]; then
+    if [[ -n $cells ]]; then
         if [[ -n $cells_pid ]]; then
             wait "$cells_pid"
         else
@@ -149,19 +156,31 @@ else
             cells_started=$SECONDS
             run_cells
         fi
-        cat "$log_dir/matrix.tap"
-        # the cells' own counts, from the table run.sh printed
-        while read -r _ k o p f _; do
-            cell_pass["$k x $o (core set)"]=$p cell_fail["$k x $o (core set)"]=$f
-        done < <(grep -E '^#   [0-9]' "$log_dir/matrix/table.txt" 2>/dev/null)
-        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log_dir/matrix.tap" | tail -n1)
-        if [[ -n $line ]]; then
-            passed=$((passed + $(cut -d' ' -f1 <<<"$line")))
-            failed=$((failed + $(cut -d' ' -f3 <<<"$line")))
-        else
-            flag "the matrix run printed no summary"
-            failed=$((failed + 1))
-        fi
+        wait "$prep_pid"
+        echo "=== the cells' preparation (OpenSSL builds, kernels; begun beside the host stages)"
+        cat "$log_dir/prepare.log"
+        i=0
+        for c in $cells; do
+            i=$((i + 1))
+            if [[ ! -e $log_dir/ready.$c ]]; then
+                flag "cell $c could not be prepared (see above)"
+                failed=$((failed + 1))
+                continue
+            fi
+            cat "$log_dir/matrix-$i.tap"
+            # the cell's own counts, from the table run.sh printed
+            while read -r _ k o p f _; do
+                cell_pass["$k x $o (core set)"]=$p cell_fail["$k x $o (core set)"]=$f
+            done < <(grep -E '^#   [0-9]' "$log_dir/matrix-$i/table.txt" 2>/dev/null)
+            line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log_dir/matrix-$i.tap" | tail -n1)
+            if [[ -n $line ]]; then
+                passed=$((passed + $(cut -d' ' -f1 <<<"$line")))
+                failed=$((failed + $(cut -d' ' -f3 <<<"$line")))
+            else
+                flag "cell $c printed no summary"
+                failed=$((failed + 1))
+            fi
+        done
         stage_done "guest matrix cells (CI subset; rest of it)"
         stages+=("$(printf '  (the cells ran %d s in all, from the end of the host stages)' $((SECONDS - cells_started)))")
     fi
@@ -188,9 +207,9 @@ if ((failed > 0)); then
     # Again at the end, where a reader of only the last lines looks: each
     # failed test with the lines bats gave it, and each harness failure.
     echo "=== what failed (details above)"
-    for f in unit.out fuzz.tap host.tap vm.tap matrix.tap; do
-        [[ -f $log_dir/$f ]] || continue
-        grep -E -A3 '^not ok [0-9]+|^!! ' "$log_dir/$f" | grep -v '^--$' | cut -c1-400 | head -n 60
+    for f in "$log_dir"/{unit.out,fuzz.tap,host.tap,vm.tap} "$log_dir"/matrix-*.tap; do
+        [[ -f $f ]] || continue
+        grep -E -A3 '^not ok [0-9]+|^!! ' "$f" | grep -v '^--$' | cut -c1-400 | head -n 60
     done
     [[ -f $log_dir/flags ]] && cat "$log_dir/flags"
 fi
