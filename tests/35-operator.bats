@@ -527,18 +527,24 @@ PY
     grep -q "info: fd=" "$BATS_TEST_TMPDIR/client.err"
 }
 
-# A program that counts the SIGTERMs it gets for 3 s, then says how many.
-sigterm_counter() { # FILE
-    cat >"$1" <<'SH'
+# A program that counts the SIGTERMs it gets for SECONDS, then says how many.
+sigterm_counter() { # FILE SECONDS
+    cat >"$1" <<SH
 #!/bin/bash
 n=0
-trap 'n=$((n + 1))' TERM
+trap 'n=\$((n + 1))' TERM
 echo ready
-for i in $(seq 30); do sleep 0.1; done
-echo "terms=$n"
+for i in \$(seq $(($2 * 10))); do sleep 0.1; done
+echo "terms=\$n"
 SH
     chmod +x "$1"
 }
+
+# timeout's delay before its SIGTERM: the counter must be running by then
+# (six runs start at once under strace; in the guest that takes seconds),
+# and it counts for 3 s longer
+COUNTED_TIMEOUT=1.5 COUNTED_SECONDS=3
+if [[ ${KTLS_IN_GUEST:-0} == 1 ]]; then COUNTED_TIMEOUT=6 COUNTED_SECONDS=9; fi
 
 # run_counted HOW [ktls-run]: the counter started HOW (timeout, group,
 # direct), under ktls-run or not; prints "terms=N passed=M": the SIGTERMs
@@ -552,13 +558,13 @@ run_counted() {
     case $how in
     timeout)
         strace -f -qq -e trace=execve,kill -o "$trace" \
-            timeout -s TERM 1.5 "${wrap[@]}" "$BATS_TEST_TMPDIR/counter" >"$out" 2>/dev/null || true ;;
+            timeout -s TERM "$COUNTED_TIMEOUT" "${wrap[@]}" "$BATS_TEST_TMPDIR/counter" >"$out" 2>/dev/null || true ;;
     group | direct)
         # its own process group, as a shell job or a service has
         setsid strace -f -qq -e trace=execve,kill -o "$trace" \
             "${wrap[@]}" "$BATS_TEST_TMPDIR/counter" >"$out" 2>/dev/null &
         pid=$!
-        for ((i = 0; i < 100; i++)); do grep -q ready "$out" && break; sleep 0.05; done
+        for ((i = 0; i < 400; i++)); do grep -q ready "$out" && break; sleep 0.05; done
         if [[ $how == group ]]; then
             kill -TERM -- "-$pid"
         else
@@ -588,7 +594,7 @@ run_counted() {
 # SIGTERM is "force quit" to many programs.
 @test "ktls-run: SIGTERM from timeout, to the process group, or to ktls-run alone reaches the command exactly once, as without ktls-run" {
     requires strace setsid
-    sigterm_counter "$BATS_TEST_TMPDIR/counter"
+    sigterm_counter "$BATS_TEST_TMPDIR/counter" "$COUNTED_SECONDS"
     local how plain wrapped
     # the six runs side by side: each one waits 3 s for its signals
     for how in timeout group direct; do

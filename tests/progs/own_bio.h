@@ -163,8 +163,7 @@ static void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     BIO *r = own_bio_new(fd, mode);
     BIO *w = mode == OWN_CUSTOM || mode == OWN_WAIT || mode == OWN_XOR ? r : own_bio_new(fd, mode);
-    if (w == r)
-        BIO_up_ref(r);
+    /* one BIO for both: SSL_set_bio takes one reference, not two */
     SSL_set_bio(ssl, r, w);
 }
 
