@@ -265,8 +265,6 @@ static void decide(struct conn *c, SSL *s)
               c->cipher_name, c->is_server ? "server" : "client");
 }
 
-/* A direction may move only on a record boundary with nothing of it buffered
- * inside OpenSSL, and never while a handshake (a renegotiation) is under way. */
 /* As many bytes on the socket as through the BIO, and the same bytes: a
  * layer that keeps lengths (XOR, a stream cipher) passes the counts, and the
  * kernel would then send, or expect, records without it. The socket's stream
@@ -341,6 +339,8 @@ static int custom_bio_ready(struct conn *c, SSL *s, int d)
     return 0;
 }
 
+/* A direction may move only on a record boundary with nothing of it buffered
+ * inside OpenSSL, and never while a handshake (a renegotiation) is under way. */
 static int ready(struct conn *c, SSL *s, int d)
 {
     const struct ossl_table *o = ossl();
