@@ -111,13 +111,30 @@ want_kernel() {
     have_ktls && kernel_takes "$1" && echo 1 || echo 0
 }
 
+# (read with bash alone: a tool started per read costs a tenth of a second
+# under the guests' emulated CPU, and tests read counters many times)
 tls_stat() {
-    awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0
+    local key value
+    if [[ -r /proc/net/tls_stat ]]; then
+        while read -r key value; do
+            [[ $key == "$1" ]] && { echo "$value"; return 0; }
+        done </proc/net/tls_stat
+    fi
+    echo 0
 }
 
 # Prints "TlsTxSw TlsRxSw" now.
 tls_counters() {
-    echo "$(tls_stat TlsTxSw) $(tls_stat TlsRxSw)"
+    local key value tx=0 rx=0
+    if [[ -r /proc/net/tls_stat ]]; then
+        while read -r key value; do
+            case $key in
+            TlsTxSw) tx=$value ;;
+            TlsRxSw) rx=$value ;;
+            esac
+        done </proc/net/tls_stat
+    fi
+    echo "$tx $rx"
 }
 
 # field KEY LINE -> value of KEY=... in a RESULT line
@@ -144,21 +161,40 @@ start_peer_server() {
     $runner "$PEER" server --port 0 "$@" >"$SERVER_OUT" 2>"$BATS_TEST_TMPDIR/server.err" &
     SERVER_PID=$!
     local i
-    for i in $(seq 1 600); do
-        SERVER_PORT=$(awk '/^PORT /{print $2; exit}' "$SERVER_OUT" 2>/dev/null || true) # the file may not exist yet
-        [[ -n "$SERVER_PORT" ]] && return 0
+    for ((i = 0; i < 1200; i++)); do
+        SERVER_PORT=$(port_of "$SERVER_OUT") && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
+        sleep 0.05
     done
     echo "server did not start:" >&2
     cat "$BATS_TEST_TMPDIR/server.err" >&2
     return 1
 }
 
+# last_result [FILE]: the last RESULT line of FILE, or of stdin
+last_result() {
+    local line last=
+    while IFS= read -r line || [[ -n $line ]]; do
+        [[ $line == "RESULT "* ]] && last=$line
+    done <"${1:-/dev/stdin}"
+    echo "$last"
+}
+
+# port_of FILE: the port of the first "PORT N" line a test program printed
+# into FILE; fails while there is none (or no file yet)
+port_of() {
+    local word port
+    [[ -f $1 ]] || return 1
+    while read -r word port _; do
+        [[ $word == PORT && -n $port ]] && { echo "$port"; return 0; }
+    done <"$1"
+    return 1
+}
+
 wait_server() {
     local rc=0
     wait "$SERVER_PID" || rc=$?
-    SERVER_RESULT=$(grep '^RESULT ' "$SERVER_OUT" | tail -n 1)
+    SERVER_RESULT=$(last_result "$SERVER_OUT")
     return $rc
 }
 
@@ -171,7 +207,7 @@ peer_exchange() {
     [[ "${CLIENT_PLAIN:-0}" == 1 ]] && runner=env
     # shellcheck disable=SC2086
     CLIENT_OUT=$($runner "$PEER" client --port "$SERVER_PORT" $client_args 2>"$BATS_TEST_TMPDIR/client.err") || rc=$?
-    CLIENT_RESULT=$(grep '^RESULT ' <<<"$CLIENT_OUT" | tail -n 1)
+    CLIENT_RESULT=$(last_result <<<"$CLIENT_OUT")
     wait_server || rc=$?
     echo "server: $SERVER_RESULT"
     echo "client: $CLIENT_RESULT"
@@ -254,7 +290,7 @@ make_cert() {
 
 # A free TCP port on loopback.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    "$REPO/build/free_port"
 }
 
 # Waits until something listens on 127.0.0.1:PORT.

@@ -37,10 +37,10 @@ start_ec_server() {
     $runner "$PEER" server --port 0 --cert "$BATS_FILE_TMPDIR/ec.pem" --key "$BATS_FILE_TMPDIR/ec.key" \
         --timeout 60 "$@" >"$d/srv.out" 2>"$d/srv.err" &
     EC_SERVER_PID=$!
-    for i in $(seq 1 600); do
-        EC_SERVER_PORT=$(awk '/^PORT /{print $2; exit}' "$d/srv.out" 2>/dev/null || true)
-        [[ -n "$EC_SERVER_PORT" ]] && return 0
-        sleep 0.1
+    for ((i = 0; i < 1200; i++)); do
+        EC_SERVER_PORT=$(port_of "$d/srv.out") && return 0
+        kill -0 "$EC_SERVER_PID" 2>/dev/null || break
+        sleep 0.05
     done
     cat "$d/srv.err" >&2
     return 1
@@ -53,11 +53,10 @@ start_proxy() {
     rm -f "$BATS_TEST_TMPDIR/proxy.out" # (as in start_ec_server)
     "$PROXY" --target "$target" "$@" >"$BATS_TEST_TMPDIR/proxy.out" 2>&1 &
     PROXY_PID=$!
-    for i in $(seq 1 600); do
-        PROXY_PORT=$(awk '/^PORT /{print $2; exit}' "$BATS_TEST_TMPDIR/proxy.out" 2>/dev/null || true)
-        [[ -n "$PROXY_PORT" ]] && return 0
+    for ((i = 0; i < 1200; i++)); do
+        PROXY_PORT=$(port_of "$BATS_TEST_TMPDIR/proxy.out") && return 0
         kill -0 "$PROXY_PID" 2>/dev/null || break
-        sleep 0.1
+        sleep 0.05
     done
     cat "$BATS_TEST_TMPDIR/proxy.out" >&2
     return 1

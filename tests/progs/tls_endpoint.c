@@ -221,7 +221,7 @@ static void make_identity(SSL_CTX *ctx)
         return;
     }
     /* RSA, so the ECDHE-RSA suites of the matrix work */
-    if (!use_self_signed_identity(ctx, test_rsa_key(2048), 86400))
+    if (!use_self_signed_identity(ctx, test_rsa2048_key(), 86400))
         usage("cannot build a certificate");
 }
 
