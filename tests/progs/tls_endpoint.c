@@ -4,7 +4,7 @@
  * happened in one RESULT line: bytes and sha256 each way, and whether the
  * socket's TLS_TX / TLS_RX are set (getsockopt SOL_TLS).
  *
- * tls_endpoint server|client [--host H] [--port N] [--tls 1.2|1.3] [--cipher C]
+ * tls_endpoint server|client [--host H] [--port N] [--tls 1.2|1.3] [--cipher C] [--seclevel N]
  *   [--cert F --key F] [--send N] [--expect N] [--echo] [--chunk N]
  *   [--read-chunk N] [--nonblock] [--api classic|ex] [--partial] [--implicit]
  *   [--peek] [--keylog FILE] [--msgcb] [--text] [--seed S] [--timeout S]
@@ -75,8 +75,9 @@ static struct {
     size_t dup;
     size_t max_send_fragment, block_padding, padding_cb;
     unsigned seed, timeout, conns;
+    int seclevel; /* -1: the library's default */
 } opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120,
-         .conns = 1};
+         .conns = 1, .seclevel = -1};
 static SSL_SESSION *resume_from; /* the client's previous session (--conns) */
 
 static long msgcb_calls;
@@ -244,6 +245,8 @@ static SSL_CTX *make_ctx(void)
     }
     if (opt.no_reneg)
         SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION); /* as mod_ssl sets it */
+    if (opt.seclevel >= 0)
+        SSL_CTX_set_security_level(ctx, opt.seclevel);
     if (opt.cipher) {
         int ok = opt.version == TLS1_3_VERSION ? SSL_CTX_set_ciphersuites(ctx, opt.cipher)
                                                : SSL_CTX_set_cipher_list(ctx, opt.cipher);
@@ -675,6 +678,7 @@ int main(int argc, char **argv)
             if (opt.version < 0) usage("bad --tls (1.2|1.3)");
         }
         else if (!strcmp(a, "--cipher")) opt.cipher = VALUE();
+        else if (!strcmp(a, "--seclevel")) opt.seclevel = (int)number(VALUE(), "bad --seclevel");
         else if (!strcmp(a, "--cert")) opt.cert = VALUE();
         else if (!strcmp(a, "--key")) opt.key = VALUE();
         else if (!strcmp(a, "--send")) opt.send = number(VALUE(), "bad --send");
