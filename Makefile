@@ -41,7 +41,7 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
          $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench \
          $(BUILD)/two_openssl $(BUILD)/other_openssl.so $(BUILD)/bio_pair_echo \
-         $(BUILD)/sig_keep $(BUILD)/free_port
+         $(BUILD)/sig_keep $(BUILD)/free_port $(BUILD)/sig_io
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
@@ -133,6 +133,10 @@ $(BUILD)/other_openssl.so: tests/progs/other_openssl.c tests/progs/exchange.h te
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $< -o $@ -lssl -lcrypto -lpthread
 
 # no link-time OpenSSL: it loads libssl twice itself (dlopen, dlmopen)
+# its malloc family must be the process's (it counts calls from a signal handler)
+$(BUILD)/sig_io: tests/progs/sig_io.c tests/progs/test_identity.h tests/progs/exchange.h tests/progs/own_bio.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -rdynamic $< -o $@ -lssl -lcrypto -lpthread
+
 $(BUILD)/hookbench: tests/progs/hookbench.c tests/progs/loopback.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -ldl -lm
 

@@ -1,8 +1,12 @@
 #include "fdtable.h"
 
+#include <errno.h>
 #include <stdatomic.h>
-#include <stdlib.h>
+#include <sys/mman.h>
 
+/* Chunks come from mmap, not calloc: a hook may run in a signal handler that
+ * interrupted the program inside malloc (a handler's write() during a watched
+ * OpenSSL call binds its socket here), and malloc's lock is not reentrant. */
 void *fdtable_slot(struct fdtable *t, int fd, int create)
 {
     if (fd < 0 || (unsigned)fd >> FDTABLE_CHUNK_BITS >= FDTABLE_MAX_CHUNKS)
@@ -10,14 +14,19 @@ void *fdtable_slot(struct fdtable *t, int fd, int create)
     _Atomic(unsigned char *) *at = &t->chunks[(unsigned)fd >> FDTABLE_CHUNK_BITS];
     unsigned char *chunk = atomic_load_explicit(at, memory_order_acquire);
     if (!chunk && create) {
-        unsigned char *fresh = calloc(FDTABLE_CHUNK_SLOTS, t->slot_size);
-        if (!fresh)
+        size_t bytes = (size_t)FDTABLE_CHUNK_SLOTS * t->slot_size;
+        int saved = errno;
+        unsigned char *fresh =
+            mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        errno = saved;
+        if (fresh == MAP_FAILED)
             return NULL;
         if (atomic_compare_exchange_strong_explicit(at, &chunk, fresh, memory_order_acq_rel,
                                                     memory_order_acquire))
             chunk = fresh;
         else
-            free(fresh); /* another thread's chunk is in place: chunk holds it */
+            munmap(fresh, bytes); /* another thread's chunk is in place: chunk holds it */
+        errno = saved;
     }
     return chunk ? chunk + ((unsigned)fd & (FDTABLE_CHUNK_SLOTS - 1)) * t->slot_size : NULL;
 }

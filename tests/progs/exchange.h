@@ -54,7 +54,7 @@ static int exchange_kernel(int fd, int dir) /* dir: 1 TLS_TX, 2 TLS_RX */
 
 /* Writes "version=... ok=0|1 fnv=... server_tx=.. server_rx=.. client_tx=..
  * client_rx=.." into out; returns ok. */
-static int tls_exchange(char *out, size_t outlen)
+static inline int tls_exchange(char *out, size_t outlen)
 {
     static unsigned char sent[EXCHANGE_BYTES], echoed[EXCHANGE_BYTES], relay[EXCHANGE_BYTES];
     for (size_t i = 0; i < sizeof(sent); i++)

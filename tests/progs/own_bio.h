@@ -128,16 +128,22 @@ static int own_bio_destroy(BIO *b)
     return 1;
 }
 
-static BIO *own_bio_new(int fd, enum own_bio_mode mode)
+/* The layers' BIO method, with write as its write function (a test program
+ * may put its own in front of own_bio_write). */
+static inline BIO_METHOD *own_bio_method(int (*write)(BIO *, const char *, int), const char *name)
 {
-    static BIO_METHOD *m;
-    if (!m) {
-        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "own socket layer");
-        BIO_meth_set_write(m, own_bio_write);
-        BIO_meth_set_read(m, own_bio_read);
-        BIO_meth_set_ctrl(m, own_bio_ctrl);
-        BIO_meth_set_destroy(m, own_bio_destroy);
-    }
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
+    if (!m)
+        abort();
+    BIO_meth_set_write(m, write);
+    BIO_meth_set_read(m, own_bio_read);
+    BIO_meth_set_ctrl(m, own_bio_ctrl);
+    BIO_meth_set_destroy(m, own_bio_destroy);
+    return m;
+}
+
+static inline BIO *own_bio_new_with(BIO_METHOD *m, int fd, enum own_bio_mode mode)
+{
     struct own_bio *p = calloc(1, sizeof(*p));
     BIO *b = BIO_new(m);
     if (!p || !b)
@@ -152,8 +158,16 @@ static BIO *own_bio_new(int fd, enum own_bio_mode mode)
     return b;
 }
 
+static inline BIO *own_bio_new(int fd, enum own_bio_mode mode)
+{
+    static BIO_METHOD *m;
+    if (!m)
+        m = own_bio_method(own_bio_write, "own socket layer");
+    return own_bio_new_with(m, fd, mode);
+}
+
 /* Gives ssl the program's own BIO(s) over fd instead of a socket BIO. */
-static void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
+static inline void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
 {
     if (mode == OWN_SOCKET) {
         SSL_set_fd(ssl, fd);
@@ -167,7 +181,7 @@ static void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
     SSL_set_bio(ssl, r, w);
 }
 
-static int own_bio_mode_of(const char *name)
+static inline int own_bio_mode_of(const char *name)
 {
     static const char *const names[] = {"socket", "custom", "split", "wait", "readahead", "xor"};
     for (int i = 0; i < 6; i++)
