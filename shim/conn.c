@@ -25,6 +25,7 @@ struct ctx_hooks {
 struct conn_holder {
     atomic_int refs;
     atomic_int alive;
+    pthread_mutex_t tx_lock; /* recursive: see conn_tx_lock */
     struct conn conn;
 };
 
@@ -44,7 +45,18 @@ void conn_release(struct conn *c)
     if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
         return;
     free(c->file_buf);
+    pthread_mutex_destroy(&h->tx_lock);
     free(h);
+}
+
+void conn_tx_lock(struct conn *c)
+{
+    pthread_mutex_lock(&holder(c)->tx_lock);
+}
+
+void conn_tx_unlock(struct conn *c)
+{
+    pthread_mutex_unlock(&holder(c)->tx_lock);
 }
 
 int conn_alive(const struct conn *c)
@@ -418,6 +430,15 @@ struct conn *conn_attach(SSL *s, int observe)
         return NULL;
     atomic_init(&box->refs, 1);
     atomic_init(&box->alive, 1);
+    pthread_mutexattr_t recursive;
+    pthread_mutexattr_init(&recursive);
+    pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
+    int lock_err = pthread_mutex_init(&box->tx_lock, &recursive);
+    pthread_mutexattr_destroy(&recursive);
+    if (lock_err) {
+        free(box);
+        return NULL;
+    }
     c = &box->conn;
     c->fd = -1;
     sockwatch_init(&c->watch);
@@ -430,6 +451,7 @@ struct conn *conn_attach(SSL *s, int observe)
     pthread_mutex_unlock(&ctx_lock);
     conn_init_fields(c, s);
     if (!ossl()->SSL_set_ex_data(s, ssl_index, c)) {
+        pthread_mutex_destroy(&box->tx_lock);
         free(box);
         return NULL;
     }

@@ -155,6 +155,12 @@ struct conn *conn_get(const SSL *s);
 struct conn *conn_attach(SSL *s, int observe);
 /* References: the SSL holds one; fdmap_acquire takes one for a caller that
  * found the connection by its descriptor. The state is freed with the last. */
+/* Kernel TX of one connection, one thread at a time: a KeyUpdate and the key
+ * it announces must not have another thread's records between them (nginx's
+ * aio threads call sendfile() while the event loop's SSL_read answers the
+ * peer's KeyUpdate). Recursive: the write paths flush an owed KeyUpdate. */
+void conn_tx_lock(struct conn *c);
+void conn_tx_unlock(struct conn *c);
 void conn_hold(struct conn *c);
 void conn_release(struct conn *c);
 /* 0 once the SSL the state belonged to is being freed. */

@@ -139,17 +139,20 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
             return -1;
         }
         /* a KeyUpdate owed goes before more data, as on SSL_write */
+        conn_tx_lock(c);
         int r = rekey_tx_flush(c);
         off_t off = offset;
         ssize_t n = r > 0 ? libc()->sendfile(c->fd, fd, &off, size) : -1;
+        int err = errno;
+        if (n > 0)
+            rekey_count_tx(c, (size_t)n);
+        conn_tx_unlock(c);
         if (n >= 0) {
             c->kernel_sendfile_bytes += (uint64_t)n;
             stats_add_bytes(c->arm, STATS_KERNEL_SENDFILE, (uint64_t)n);
-            rekey_count_tx(c, (size_t)n);
             c->err_override = SSL_ERROR_NONE;
             return n;
         }
-        int err = errno;
         if (r < 0) {
             c->fatal = 1;
             kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
@@ -176,11 +179,13 @@ ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offse
     if (c && kernel_owns(c, CONN_TX) && conn_alive(c) && kernel_same_socket(out_fd, &c->sock)) {
         /* the kernel encrypts: a real sendfile, after any KeyUpdate owed, and
          * counted towards the record limit */
+        conn_tx_lock(c);
         int r = rekey_tx_flush(c);
         ssize_t n = r > 0 ? real(out_fd, in_fd, offset, count) : -1;
         if (n > 0)
             rekey_count_tx(c, (size_t)n);
         int saved = r < 0 ? EIO : errno;
+        conn_tx_unlock(c);
         conn_release(c);
         errno = saved;
         return n;

@@ -271,10 +271,12 @@ static int owe_key_update(struct conn *c, SSL *s)
         c->tx_update_pending = asked ? -1 : SSL_KEY_UPDATE_NOT_REQUESTED;
         return 0;
     }
+    int saved = errno;
+    conn_tx_lock(c);
     if (c->tx_update_pending < 0)
         c->tx_update_pending = SSL_KEY_UPDATE_NOT_REQUESTED;
-    int saved = errno;
     int r = rekey_tx_flush(c);
+    conn_tx_unlock(c);
     errno = saved;
     if (r >= 0)
         return 0;
@@ -691,27 +693,30 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
         return 0;
     int partial = (o->SSL_ctrl(s, SSL_CTRL_MODE, 0, NULL) & SSL_MODE_ENABLE_PARTIAL_WRITE) != 0;
     while (off < len) {
-        /* a KeyUpdate owed (asked for, or the record limit) goes before more data */
+        /* a KeyUpdate owed (asked for, or the record limit) goes before more
+         * data, and no other thread's records between it and its key */
+        conn_tx_lock(c);
         int r = rekey_tx_flush(c);
+        ssize_t n = r <= 0 ? -1 : libc()->send(c->fd, (const char *)buf + off, len - off, 0);
+        int err = errno;
+        if (n > 0)
+            rekey_count_tx(c, (size_t)n);
+        conn_tx_unlock(c);
         if (r < 0) {
-            int err = errno;
             c->fatal = 1;
             c->tx_committed = 0;
             kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
             errno = err;
             return fail(c, SSL_ERROR_SSL);
         }
-        ssize_t n = r == 0 ? -1 : libc()->send(c->fd, (const char *)buf + off, len - off, 0);
         if (n > 0) {
             off += (size_t)n;
             c->kernel_tx_bytes += (uint64_t)n;
             stats_add_bytes(c->arm, STATS_KERNEL_TX, (uint64_t)n);
-            rekey_count_tx(c, (size_t)n);
             if (partial)
                 break;
             continue;
         }
-        int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
             if (partial && off > 0)
                 break;
@@ -910,8 +915,12 @@ int kio_key_update(struct conn *c, SSL *s, int type)
         LOG_INFO("fd=%d SSL_key_update refused: this kernel cannot rekey", c->fd);
         return 0;
     }
-    /* OpenSSL keeps the last type asked for until it sends one */
-    c->tx_update_pending = type;
+    /* OpenSSL keeps the last type asked for until it sends one (one whose
+     * first bytes are out already keeps its own) */
+    conn_tx_lock(c);
+    if (c->tx_update_sent == 0)
+        c->tx_update_pending = type;
+    conn_tx_unlock(c);
     c->err_override = SSL_ERROR_NONE;
     return 1;
 }

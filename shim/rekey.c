@@ -64,7 +64,19 @@ int rekey_rx(struct conn *c)
     return err;
 }
 
+static int flush_locked(struct conn *c);
+
 int rekey_tx_flush(struct conn *c)
+{
+    conn_tx_lock(c);
+    int r = flush_locked(c);
+    int err = errno;
+    conn_tx_unlock(c);
+    errno = err;
+    return r;
+}
+
+static int flush_locked(struct conn *c)
 {
     if (c->tx_update_pending < 0 || !kernel_owns(c, CONN_TX))
         return 1;
