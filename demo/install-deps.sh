@@ -16,8 +16,9 @@ cd "$(dirname "$0")/.."
 
 build=(build-essential libssl-dev openssl)
 # the QEMU guest that runs kTLS where this kernel has none (tests/vm/); xz and
-# zstd unpack newer guest kernels and their modules
-guest=(qemu-system-x86 busybox-static cpio xz-utils zstd)
+# zstd unpack newer guest kernels and their modules; bash's loadable builtins
+# spare the guest a program start per sleep (tests/vm/bash-env.sh)
+guest=(qemu-system-x86 busybox-static cpio xz-utils zstd bash-builtins)
 # the test matrix (tests/matrix/): Debian's archive key for the private apt
 # index, the 5.10 guest kernel built from source, the OpenSSL builds
 matrix=(debian-archive-keyring flex bison bc libelf-dev perl make)

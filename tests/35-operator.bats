@@ -534,16 +534,19 @@ sigterm_counter() { # FILE SECONDS
 n=0
 trap 'n=\$((n + 1))' TERM
 echo ready
-for i in \$(seq $(($2 * 10))); do sleep 0.1; done
+end=\$((SECONDS + \${COUNT_FOR:-$2}))
+while ((SECONDS < end)); do sleep 0.1; done
 echo "terms=\$n"
 SH
     chmod +x "$1"
 }
 
-# timeout's delay before its SIGTERM: the counter must be running by then
-# (six runs start at once under strace; in the guest that takes seconds),
-# and it counts for 3 s longer
-COUNTED_TIMEOUT=1.5 COUNTED_SECONDS=3
+# timeout's delay (whole seconds) before its SIGTERM: the counter must be
+# running by then (six runs start at once under strace; in the guest, beside
+# the cells' guests, that took more than 6 s once), and it counts for 3 s
+# longer. A counter that was not running yet is no answer: that run is made
+# again with twice the delay, twice at most.
+COUNTED_TIMEOUT=2 COUNTED_SECONDS=5
 if [[ ${KTLS_IN_GUEST:-0} == 1 ]]; then COUNTED_TIMEOUT=6 COUNTED_SECONDS=9; fi
 
 # run_counted HOW [ktls-run]: the counter started HOW (timeout, group,
@@ -557,8 +560,14 @@ run_counted() {
     [[ ${2:-} == ktls-run ]] && wrap=("$KTLS_RUN" --quiet --)
     case $how in
     timeout)
-        strace -f -qq -e trace=execve,kill -o "$trace" \
-            timeout -s TERM "$COUNTED_TIMEOUT" "${wrap[@]}" "$BATS_TEST_TMPDIR/counter" >"$out" 2>/dev/null || true ;;
+        local delay=$COUNTED_TIMEOUT try
+        for try in 1 2 3; do
+            COUNT_FOR=$((delay + 3)) strace -f -qq -e trace=execve,kill -o "$trace" \
+                timeout -s TERM "$delay" "${wrap[@]}" "$BATS_TEST_TMPDIR/counter" >"$out" 2>/dev/null || true
+            grep -q ready "$out" && break
+            echo "# timeout $delay s came before the counter ran (run $try); again" >&3
+            delay=$((delay * 2))
+        done ;;
     group | direct)
         # its own process group, as a shell job or a service has
         setsid strace -f -qq -e trace=execve,kill -o "$trace" \

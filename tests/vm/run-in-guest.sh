@@ -4,8 +4,9 @@
 # kernel does not), in the caller's directory, and exit with the command's
 # status.
 # Usage: run-in-guest.sh [--timeout SECS] -- CMD [ARGS...]
-# Env passed through: CI, PATH, KTLS_VM_KERNEL, KTLS_OSSL, the names in
-# KTLS_VM_ENV; HOME=/tmp, TERM=dumb.
+# Env passed through: CI, KTLS_VM_KERNEL, KTLS_OSSL, the names in
+# KTLS_VM_ENV; HOME=/tmp, TERM=dumb; PATH is the distribution's (KTLS_VM_PATH);
+# BASH_ENV is tests/vm/bash-env.sh (KTLS_VM_BASH_ENV).
 set -euo pipefail
 
 usage() { echo "usage: $0 [--timeout SECS] -- CMD [ARGS...]" >&2; exit 2; }
@@ -57,7 +58,15 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
     msg="run-in-guest: cannot cd to $PWD in the guest (/tmp, /run are guest tmpfs)"
     echo "cd $(q "$PWD") || { echo $(q "$msg") >&2; exit 125; }"
     echo "HOME=/tmp; TERM=dumb; export HOME TERM"
-    for name in CI PATH KTLS_VM_KERNEL KTLS_OSSL ${KTLS_VM_ENV:-}; do
+    # The distribution's PATH, /usr/bin first, not the host user's: every
+    # `#!/usr/bin/env bash` (bats starts one per test) looks bash up along
+    # it, and in the guest each miss is a trip over 9p (20 empty bats tests:
+    # 48 s with a version manager's and a toolkit's directories in front,
+    # 43 s without). KTLS_VM_PATH says otherwise.
+    echo "PATH=$(q "${KTLS_VM_PATH:-/usr/bin:/usr/sbin:/usr/local/bin:/usr/local/sbin:/bin:/sbin}"); export PATH"
+    # sleep, seq and rm as bash builtins in every bash script (bash-env.sh)
+    echo "BASH_ENV=$(q "${KTLS_VM_BASH_ENV-$here/bash-env.sh}"); export BASH_ENV"
+    for name in CI KTLS_VM_KERNEL KTLS_OSSL ${KTLS_VM_ENV:-}; do
         [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "run-in-guest: bad name in KTLS_VM_ENV: $name" >&2; exit 2; }
         # Unset variables stay unset in the guest.
         [[ -n ${!name+x} ]] || continue
