@@ -430,15 +430,9 @@ struct conn *conn_attach(SSL *s, int observe)
         return NULL;
     atomic_init(&box->refs, 1);
     atomic_init(&box->alive, 1);
-    pthread_mutexattr_t recursive;
-    pthread_mutexattr_init(&recursive);
-    pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
-    int lock_err = pthread_mutex_init(&box->tx_lock, &recursive);
-    pthread_mutexattr_destroy(&recursive);
-    if (lock_err) {
-        free(box);
-        return NULL;
-    }
+    /* glibc's initializer, not pthread_mutexattr_settype: that needs
+     * GLIBC_2.34 from libc.so.6 or libpthread.so.0 before (shim/glibc/) */
+    box->tx_lock = (pthread_mutex_t)PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
     c = &box->conn;
     c->fd = -1;
     sockwatch_init(&c->watch);
