@@ -25,7 +25,6 @@ struct ctx_hooks {
 struct conn_holder {
     atomic_int refs;
     atomic_int alive;
-    pthread_mutex_t tx_lock; /* recursive: see conn_tx_lock */
     struct conn conn;
 };
 
@@ -45,18 +44,25 @@ void conn_release(struct conn *c)
     if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
         return;
     free(c->file_buf);
-    pthread_mutex_destroy(&h->tx_lock);
+    pthread_mutex_destroy(&c->tx_lock);
     free(h);
+}
+
+/* glibc's initializer, not pthread_mutexattr_settype: that needs GLIBC_2.34
+ * from libc.so.6, or libpthread.so.0 before (shim/glibc/) */
+void conn_tx_lock_init(struct conn *c)
+{
+    c->tx_lock = (pthread_mutex_t)PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 }
 
 void conn_tx_lock(struct conn *c)
 {
-    pthread_mutex_lock(&holder(c)->tx_lock);
+    pthread_mutex_lock(&c->tx_lock);
 }
 
 void conn_tx_unlock(struct conn *c)
 {
-    pthread_mutex_unlock(&holder(c)->tx_lock);
+    pthread_mutex_unlock(&c->tx_lock);
 }
 
 int conn_alive(const struct conn *c)
@@ -406,6 +412,7 @@ static void conn_init_fields(struct conn *c, SSL *s)
     sockwatch_release(&c->watch);
     conn_scrub(c);
     memset(c, 0, sizeof(*c));
+    conn_tx_lock_init(c);
     sockwatch_init(&c->watch);
     c->ssl = s;
     c->fd = -1;
@@ -430,9 +437,6 @@ struct conn *conn_attach(SSL *s, int observe)
         return NULL;
     atomic_init(&box->refs, 1);
     atomic_init(&box->alive, 1);
-    /* glibc's initializer, not pthread_mutexattr_settype: that needs
-     * GLIBC_2.34 from libc.so.6 or libpthread.so.0 before (shim/glibc/) */
-    box->tx_lock = (pthread_mutex_t)PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
     c = &box->conn;
     c->fd = -1;
     sockwatch_init(&c->watch);
@@ -445,7 +449,6 @@ struct conn *conn_attach(SSL *s, int observe)
     pthread_mutex_unlock(&ctx_lock);
     conn_init_fields(c, s);
     if (!ossl()->SSL_set_ex_data(s, ssl_index, c)) {
-        pthread_mutex_destroy(&box->tx_lock);
         free(box);
         return NULL;
     }

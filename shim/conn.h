@@ -7,6 +7,7 @@
 #define KTLS_SHIM_CONN_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -131,6 +132,7 @@ struct conn {
     int rcvlowat_raised;        /* SO_RCVLOWAT is ours until the next read... */
     int rcvlowat_app;           /* ...and this is the program's, to put back */
     uint64_t kernel_tx_bytes, kernel_rx_bytes, kernel_sendfile_bytes;
+    pthread_mutex_t tx_lock;    /* recursive: conn_tx_lock */
     /* sendfile emulation: file_pending bytes of file file_in (from offset
      * file_at) the connection has not taken yet, or file_ahead bytes it took
      * beyond what a call could return (a retry that asked for less) */
@@ -161,6 +163,8 @@ struct conn *conn_attach(SSL *s, int observe);
  * peer's KeyUpdate). Recursive: the write paths flush an owed KeyUpdate. */
 void conn_tx_lock(struct conn *c);
 void conn_tx_unlock(struct conn *c);
+/* (made unlocked by conn_attach and SSL_clear's reset; a test's own conn) */
+void conn_tx_lock_init(struct conn *c);
 void conn_hold(struct conn *c);
 void conn_release(struct conn *c);
 /* 0 once the SSL the state belonged to is being freed. */

@@ -207,6 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     SSL *s = SSL_new(ctx);
     struct conn c;
     memset(&c, 0, sizeof(c));
+    conn_tx_lock_init(&c);
     c.ssl = s;
     c.fd = 3; /* a number the fd map gives to this connection; kernel_recv is played */
     c.bio = SSL_get_rbio(s);
