@@ -182,7 +182,14 @@ many_key_updates() {
     # previous one is echoed or done
     coproc GNUTLS { exec timeout 900 gnutls-cli --insecure --inline-commands --port "$SERVER_PORT" \
         --priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" 127.0.0.1 2>"$BATS_TEST_TMPDIR/gnutls-cli.err"; }
-    local cli_pid=$GNUTLS_PID to_cli=${GNUTLS[1]} from_cli=${GNUTLS[0]}
+    # its pipes as ordinary descriptors of ours: bash closes a coprocess's
+    # own once it ends (a write then failed with EBADF, which bats counted
+    # as the test's failure even after ||); a write after gnutls-cli is gone
+    # is EPIPE instead, and ends the loop
+    local cli_pid=$GNUTLS_PID to_cli from_cli w=${GNUTLS[1]} r=${GNUTLS[0]}
+    exec {to_cli}>&"$w" {from_cli}<&"$r"
+    eval "exec $w>&- $r<&-"
+    trap '' PIPE
     until_line() { # PATTERN: reads gnutls-cli's output up to a line matching it
         while IFS= read -r -t 300 line <&"$from_cli"; do
             [[ $line =~ $1 ]] && return 0
@@ -197,23 +204,24 @@ many_key_updates() {
         # KeyUpdate: where the server then ends the connection, gnutls-cli
         # may be gone (bash closes its pipe) before the next line; what
         # came back is judged below
-        { printf '%063d\n' "$i" >&"$to_cli"; } 2>/dev/null || break
+        printf '%063d\n' "$i" >&"$to_cli" 2>/dev/null || break
         until_line '^[0-9]{63}$' || break
         [[ $line == "$(printf '%063d' "$i")" ]] || { echo "line $i came back as: $line"; break; }
         got=$((got + 1))
         if ((i < n)); then
-            printf '^rekey1^\n' >&"$to_cli"
+            printf '^rekey1^\n' >&"$to_cli" 2>/dev/null || break
         else
             sleep 0.3 # at most 8 of the server's KeyUpdates a second, for GnuTLS
-            printf '^rekey^\n' >&"$to_cli"
+            printf '^rekey^\n' >&"$to_cli" 2>/dev/null || break
         fi
         until_line '^- Rekey was completed' || break
     done
     # one more line: the server has read (and answered) the last KeyUpdate
     # (where the server ended the connection, gnutls-cli is gone: no reader)
-    { printf 'end%060d\n' 0 >&"$to_cli"; } 2>/dev/null || true
+    printf 'end%060d\n' 0 >&"$to_cli" 2>/dev/null || true
     until_line '^end' || true
-    exec {to_cli}>&- || true
+    exec {to_cli}>&- {from_cli}<&- || true
+    trap - PIPE
     wait "$cli_pid" || true
     wait_server || true
     echo "server: $SERVER_RESULT"
