@@ -601,7 +601,7 @@ run_counted() {
 # a process-group signal (timeout, kill -TERM -PGID, the terminal's ^C,
 # systemd's default KillMode) reaches the command itself, and a second
 # SIGTERM is "force quit" to many programs.
-@test "ktls-run: SIGTERM from timeout, to the process group, or to ktls-run alone reaches the command exactly once, as without ktls-run" {
+@test "ktls-run: SIGTERM from timeout, to the process group, or to ktls-run alone reaches the command once, never more often than without ktls-run" {
     requires strace setsid
     sigterm_counter "$BATS_TEST_TMPDIR/counter" "$COUNTED_SECONDS"
     local how plain wrapped
@@ -615,7 +615,15 @@ run_counted() {
         plain=$(cat "$BATS_TEST_TMPDIR/plain.$how")
         wrapped=$(cat "$BATS_TEST_TMPDIR/wrapped.$how")
         echo "$how: without ktls-run $plain, with it $wrapped"
-        [[ $plain == "terms=1 passed=0" ]]
+        if [[ $how == timeout ]]; then
+            # GNU timeout signals its child and then its own process group:
+            # a counter that is timeout's child can count both when its
+            # handler runs between the two kill()s (strace's stops make
+            # that likelier); under ktls-run only the group's one reaches it
+            [[ $plain == "terms=1 passed=0" || $plain == "terms=2 passed=0" ]]
+        else
+            [[ $plain == "terms=1 passed=0" ]]
+        fi
         if [[ $how == direct ]]; then
             [[ $wrapped == "terms=1 passed=1" ]]
         else
