@@ -195,6 +195,30 @@ EXPORT int SSL_shutdown(SSL *s)
     return route_shutdown_openssl(c, s);
 }
 
+/* OpenSSL puts its state machine in error at a fatal protocol error (a bad
+ * record, an unexpected EOF, a fatal alert): SSL_in_init says 1 from then on
+ * and SSL_is_init_finished 0, and SSL_shutdown refuses. Servers read that as
+ * "nothing more to say" (lighttpd then ends the connection without a word in
+ * its log). A failure the shim met in the kernel's records never reached
+ * OpenSSL's state machine, so the shim answers as OpenSSL would have. */
+EXPORT int SSL_in_init(const SSL *s)
+{
+    ENTER(SSL_in_init, 0, s);
+    const struct conn *c = tracked(s);
+    if (c && c->fatal)
+        return 1;
+    return REAL(SSL_in_init)(s);
+}
+
+EXPORT int SSL_is_init_finished(const SSL *s)
+{
+    ENTER(SSL_is_init_finished, 0, s);
+    const struct conn *c = tracked(s);
+    if (c && c->fatal)
+        return 0;
+    return REAL(SSL_is_init_finished)(s);
+}
+
 static int refuse_rekey(struct conn *c, const char *what)
 {
     kio_push_error(SSL_R_UNEXPECTED_MESSAGE, what);

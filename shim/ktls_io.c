@@ -830,6 +830,17 @@ int kio_failure_return(const struct conn *c)
 int kio_shutdown(struct conn *c, SSL *s)
 {
     const struct ossl_table *o = ossl();
+    if (c->fatal) {
+        /* as OpenSSL after a fatal error (its state machine in error, see
+         * SSL_in_init in hooks.c): SHUTDOWN_WHILE_IN_INIT, quiet or not; a
+         * failure that happened between calls is named first */
+        if (c->failed_detail)
+            kio_push_failed(c);
+        else
+            kio_push_error(SSL_R_SHUTDOWN_WHILE_IN_INIT, NULL);
+        fail(c, SSL_ERROR_SSL);
+        return -1;
+    }
     if (o->SSL_get_quiet_shutdown(s)) {
         o->SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         c->err_override = SSL_ERROR_NONE;
@@ -838,11 +849,6 @@ int kio_shutdown(struct conn *c, SSL *s)
     int shut = o->SSL_get_shutdown(s);
     if (!(shut & SSL_SENT_SHUTDOWN)) {
         if (c->dir[CONN_TX].state == DIR_KERNEL) {
-            if (c->fatal) {
-                kio_push_failed(c);
-                fail(c, SSL_ERROR_SSL);
-                return -1;
-            }
             if (socket_lost(c, s, 1))
                 return -1;
             uint8_t alert[2] = {ALERT_WARNING, ALERT_CLOSE_NOTIFY};

@@ -19,7 +19,7 @@
     X(SSL_new) X(SSL_free) X(SSL_clear) X(SSL_do_handshake) X(SSL_connect)        \
     X(SSL_accept) X(SSL_read) X(SSL_read_ex) X(SSL_peek) X(SSL_peek_ex)           \
     X(SSL_write) X(SSL_write_ex) X(SSL_pending) X(SSL_has_pending)                \
-    X(SSL_get_error) X(SSL_shutdown) X(SSL_key_update) X(SSL_get_key_update_type) X(SSL_renegotiate)          \
+    X(SSL_get_error) X(SSL_shutdown) X(SSL_in_init) X(SSL_is_init_finished) X(SSL_key_update) X(SSL_get_key_update_type) X(SSL_renegotiate)          \
     X(SSL_renegotiate_abbreviated) X(SSL_set_msg_callback)                        \
     X(SSL_CTX_set_msg_callback) X(SSL_CTX_set_keylog_callback)                    \
     X(SSL_CTX_get_keylog_callback) X(SSL_set_SSL_CTX) X(BIO_ctrl) X(SSL_ctrl)       \
@@ -32,7 +32,7 @@
 
 /* Functions the shim only calls; every one exists in 1.1.1 and 3.x. */
 #define OSSL_CALLED(X)                                                            \
-    X(SSL_get_SSL_CTX) X(SSL_is_init_finished) X(SSL_in_before) X(SSL_version)    \
+    X(SSL_get_SSL_CTX) X(SSL_in_before) X(SSL_version)    \
     X(SSL_is_server) X(SSL_is_dtls) X(SSL_get_current_cipher)                     \
     X(SSL_CIPHER_get_cipher_nid) X(SSL_CIPHER_get_name) X(SSL_CIPHER_get_protocol_id) \
     X(SSL_CIPHER_get_handshake_digest) X(SSL_get_session)                         \

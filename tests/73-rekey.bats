@@ -530,3 +530,20 @@ cli_key_updates() { # SERVER_LETTER CLIENT_LETTER N: prints "S_LINES C_LINES ISS
         esac
     done
 }
+
+# nginx with "aio threads": a thread pool's sendfile() on the connection's
+# socket while the event loop's SSL_read meets the peer's KeyUpdate with
+# update_requested and answers it through the kernel. The answer (a record
+# under the old key, then the new key) must not have the other thread's
+# records fall between its two halves, and must be sent once. Both ends in one
+# shimmed process (tls_threads sendfile-rekey): each update is one TX rekey
+# and one RX rekey on each side.
+@test "13: sendfile() on one thread while SSL_read answers the peer's update_requested on another (nginx aio threads): every byte intact, each update answered once" {
+    [[ $(expect_for 13_aes256) == rekey ]] || { echo "this kernel cannot rekey (or has no kTLS): no KeyUpdate to race"; return 0; }
+    local before out bytes=$((16 << 20)) n=64
+    before=$(rekey_counters)
+    out=$(KTLS_SHIM_KEY_UPDATE_MAX=0 shimmed timeout 300 "$PROGS_DIR/tls_threads" sendfile-rekey --bytes "$bytes" --updates "$n" 2>&1) || { echo "$out"; return 1; }
+    echo "$out"
+    [[ $out == *"SENDFILE bytes=$bytes intact=1 updates=$n pings=$n ktls_tx=1 ktls_rx=1"* ]]
+    rekey_counters_rose "$before" $((2 * n)) $((2 * n))
+}

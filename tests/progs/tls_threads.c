@@ -32,6 +32,14 @@
  *   the shim's hooks, the program) counts as hung. Prints
  *   "FORKS ok= hung= hung_in_openssl= failed="; exit 0 needs hung=0 and
  *   failed=0.
+ * tls_threads sendfile-rekey [--bytes N] [--updates K]
+ *   nginx's "aio threads" shape on TLS 1.3: one server thread sends a file
+ *   of N bytes with sendfile() while another sits in SSL_read; the client
+ *   asks for a KeyUpdate (update_requested) K times during the transfer, so
+ *   the SSL_read thread owes an answer while the sendfile thread sends. The
+ *   client checks every byte against the file's pattern. Prints "SENDFILE
+ *   bytes= intact= updates= pings= ktls_tx= ktls_rx=" (pings: the client's
+ *   update carrying bytes the server read).
  * tls_threads signal [--seconds N]
  *   A thread opens and closes sockets without pause while another interrupts
  *   it with signals whose handler calls close() (async-signal-safe, so it
@@ -355,6 +363,155 @@ static void *serve_forever(void *arg)
     }
 }
 
+/* sendfile-rekey: the byte at offset i of the file, as the client expects it */
+static unsigned char file_byte(size_t i)
+{
+    return (unsigned char)((i * 131 + i / 65521) >> 2);
+}
+
+static int updates = 64;
+static size_t sendfile_sent;
+static atomic_int sendfile_failed;
+
+struct sendfile_job {
+    int sock, file;
+};
+
+/* The aio thread: the whole file in 64 KiB sendfile() calls, as nginx's
+ * sendfile_max_chunk-bounded writes make them. */
+static void *sendfile_thread(void *arg)
+{
+    struct sendfile_job *job = arg;
+    off_t off = 0;
+    while ((size_t)off < bytes) {
+        size_t want = bytes - (size_t)off > 65536 ? 65536 : bytes - (size_t)off;
+        ssize_t n = sendfile(job->sock, job->file, &off, want);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            fprintf(stderr, "tls_threads: sendfile at %lld: %s\n", (long long)off,
+                    n < 0 ? strerror(errno) : "0 bytes");
+            atomic_store(&sendfile_failed, 1);
+            break;
+        }
+    }
+    sendfile_sent = (size_t)off;
+    return NULL;
+}
+
+static void *sendfile_client(void *arg)
+{
+    int *result = arg, fd = tcp_connect();
+    SSL *ssl = SSL_new(client_ctx);
+    SSL_set_fd(ssl, fd);
+    unsigned char buf[16384];
+    size_t got = 0, next_update = bytes / (size_t)(updates + 1);
+    int intact = 1, sent_updates = 0;
+    if (SSL_connect(ssl) != 1)
+        intact = 0;
+    while (intact && got < bytes) {
+        int r = SSL_read(ssl, buf, sizeof(buf));
+        if (r <= 0) {
+            fprintf(stderr, "tls_threads: client read at %zu: SSL_get_error %d\n", got,
+                    SSL_get_error(ssl, r));
+            intact = 0;
+            break;
+        }
+        for (int i = 0; i < r; i++)
+            if (buf[i] != file_byte(got + (size_t)i)) {
+                fprintf(stderr, "tls_threads: byte %zu differs\n", got + (size_t)i);
+                intact = 0;
+                break;
+            }
+        got += (size_t)r;
+        if (sent_updates < updates && got >= next_update && got < bytes) {
+            /* the KeyUpdate goes out with the next record: a ping */
+            if (SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) != 1 || SSL_write(ssl, "p", 1) != 1) {
+                fprintf(stderr, "tls_threads: client KeyUpdate %d failed\n", sent_updates + 1);
+                intact = 0;
+            }
+            sent_updates++;
+            next_update += bytes / (size_t)(updates + 1);
+        }
+    }
+    if (intact && SSL_write(ssl, "q", 1) != 1)
+        intact = 0;
+    if (intact && SSL_shutdown(ssl) == 0)
+        (void)SSL_shutdown(ssl);
+    if (!intact)
+        ERR_print_errors_fp(stderr);
+    SSL_free(ssl);
+    close(fd);
+    result[0] = intact;
+    result[1] = sent_updates;
+    result[2] = (int)(got == bytes);
+    return NULL;
+}
+
+static void run_sendfile_rekey(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/tls_threads.XXXXXX", dir && *dir ? dir : "/tmp");
+    int file = mkstemp(path);
+    if (file < 0) {
+        perror("tls_threads: mkstemp");
+        exit(2);
+    }
+    unlink(path);
+    unsigned char block[65536];
+    for (size_t off = 0; off < bytes; off += sizeof(block)) {
+        size_t n = bytes - off > sizeof(block) ? sizeof(block) : bytes - off;
+        for (size_t i = 0; i < n; i++)
+            block[i] = file_byte(off + i);
+        if (write(file, block, n) != (ssize_t)n) {
+            perror("tls_threads: write");
+            exit(2);
+        }
+    }
+    int result[3] = {0, 0, 0};
+    pthread_t client;
+    pthread_create(&client, NULL, sendfile_client, result);
+    int fd = accept(listen_fd, NULL, NULL);
+    SSL *ssl = SSL_new(server_ctx);
+    SSL_set_fd(ssl, fd);
+    int pings = 0, good = SSL_accept(ssl) == 1;
+    if (good) {
+        int tx = ktls_set(fd, 1), rx = ktls_set(fd, 2);
+        atomic_fetch_add(&ktls_tx_count, tx);
+        atomic_fetch_add(&ktls_rx_count, rx);
+        struct sendfile_job job = {fd, file};
+        pthread_t sender;
+        pthread_create(&sender, NULL, sendfile_thread, &job);
+        char c = 0;
+        /* the SSL_read thread: each ping's record follows a KeyUpdate that
+         * asks for ours, which the shim sends from here */
+        while (c != 'q') {
+            int r = SSL_read(ssl, &c, 1);
+            if (r != 1) {
+                fprintf(stderr, "tls_threads: server read: SSL_get_error %d\n", SSL_get_error(ssl, r));
+                good = 0;
+                break;
+            }
+            pings += c == 'p';
+        }
+        pthread_join(sender, NULL);
+        if (good && SSL_shutdown(ssl) == 0)
+            (void)SSL_shutdown(ssl);
+    }
+    pthread_join(client, NULL);
+    if (!good)
+        ERR_print_errors_fp(stderr);
+    SSL_free(ssl);
+    close(fd);
+    close(file);
+    printf("SENDFILE bytes=%zu intact=%d updates=%d pings=%d ktls_tx=%d ktls_rx=%d\n",
+           sendfile_sent, result[0] && result[2], result[1], pings, atomic_load(&ktls_tx_count),
+           atomic_load(&ktls_rx_count));
+    int ok = good && result[0] && result[2] && !atomic_load(&sendfile_failed) && pings == updates;
+    atomic_fetch_add(ok ? &ok_count : &failed_count, 1);
+}
+
 /* Where a stuck child waits (see forkstorm above): the executable ranges
  * of libc, OpenSSL and the shim, noted before any fork so the child's
  * alarm handler needs no loader lock. */
@@ -500,10 +657,11 @@ static void run_signal(void)
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "threads") && strcmp(argv[1], "fork")
-                     && strcmp(argv[1], "forkstorm") && strcmp(argv[1], "signal"))) {
-        fprintf(stderr, "usage: tls_threads threads|fork|forkstorm|signal [--threads N] "
-                        "[--conns N] [--bytes N] [--tls 1.2|1.3] [--probe] [--forks N] "
-                        "[--seconds N]\n");
+                     && strcmp(argv[1], "forkstorm") && strcmp(argv[1], "signal")
+                     && strcmp(argv[1], "sendfile-rekey"))) {
+        fprintf(stderr, "usage: tls_threads threads|fork|forkstorm|signal|sendfile-rekey "
+                        "[--threads N] [--conns N] [--bytes N] [--tls 1.2|1.3] [--probe] "
+                        "[--forks N] [--seconds N] [--updates K]\n");
         return 2;
     }
     for (int i = 2; i < argc; i += 2) {
@@ -526,6 +684,8 @@ int main(int argc, char **argv)
             conns = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--bytes"))
             bytes = (size_t)atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--updates"))
+            updates = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--tls"))
             version = !strcmp(argv[i + 1], "1.2") ? TLS1_2_VERSION : TLS1_3_VERSION;
         else {
@@ -533,7 +693,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (threads <= 0 || conns <= 0 || bytes == 0)
+    if (threads <= 0 || conns <= 0 || bytes == 0 || updates < 0)
         return 2;
     signal(SIGPIPE, SIG_IGN);
     alarm(300);
@@ -546,6 +706,8 @@ int main(int argc, char **argv)
         run_forkstorm();
     else if (!strcmp(argv[1], "signal"))
         run_signal();
+    else if (!strcmp(argv[1], "sendfile-rekey"))
+        run_sendfile_rekey();
     else
         run_fork();
     printf("THREADS ok=%d failed=%d ktls_tx=%d ktls_rx=%d\n", atomic_load(&ok_count),
