@@ -200,9 +200,13 @@ EXPORT int SSL_shutdown(SSL *s)
  * and SSL_is_init_finished 0, and SSL_shutdown refuses. Servers read that as
  * "nothing more to say" (lighttpd then ends the connection without a word in
  * its log). A failure the shim met in the kernel's records never reached
- * OpenSSL's state machine, so the shim answers as OpenSSL would have. */
+ * OpenSSL's state machine, so the shim answers as OpenSSL would have.
+ * OpenSSL's own calls (several per record) go straight through: they are
+ * inside a call the shim already routed, and need no look-up. */
 EXPORT int SSL_in_init(const SSL *s)
 {
+    if (ossl_from_served_libssl(__builtin_return_address(0)))
+        return REAL(SSL_in_init)(s);
     ENTER(SSL_in_init, 0, s);
     const struct conn *c = tracked(s);
     if (c && c->fatal)
@@ -212,6 +216,8 @@ EXPORT int SSL_in_init(const SSL *s)
 
 EXPORT int SSL_is_init_finished(const SSL *s)
 {
+    if (ossl_from_served_libssl(__builtin_return_address(0)))
+        return REAL(SSL_is_init_finished)(s);
     ENTER(SSL_is_init_finished, 0, s);
     const struct conn *c = tracked(s);
     if (c && c->fatal)

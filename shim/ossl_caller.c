@@ -145,6 +145,29 @@ const struct ossl_table *ossl_caller_classify(const void *return_address)
     return t;
 }
 
+atomic_uintptr_t ossl_served_start, ossl_served_len;
+
+static void find_served_span(void)
+{
+    Dl_info lib;
+    uintptr_t start, len;
+    const void *ssl_new = (const void *)ossl_resolve()->SSL_new;
+    if (ssl_new && dladdr(ssl_new, &lib) && lib.dli_fbase
+        && object_span((uintptr_t)lib.dli_fbase, &start, &len)) {
+        atomic_store_explicit(&ossl_served_start, start, memory_order_relaxed);
+        atomic_store_explicit(&ossl_served_len, len, memory_order_release);
+    }
+}
+
+void ossl_served_span_find(void)
+{
+    /* once libssl is resolved; until then (never, without OpenSSL) every
+     * call takes the hooks' ordinary way */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (ossl_resolve()->SSL_new)
+        pthread_once(&once, find_served_span);
+}
+
 void ossl_absent(const char *name)
 {
     static atomic_int said;

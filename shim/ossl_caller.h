@@ -43,6 +43,24 @@ static inline const struct ossl_table *ossl_foreign(const void *return_address)
     return ossl_caller_classify(return_address);
 }
 
+/* The served libssl's own code, as [start, start + len): OpenSSL calls some
+ * of its exported functions (SSL_in_init, SSL_is_init_finished) several
+ * times per record, and those calls need no look-up at all. Both 0 until
+ * ossl_served_span_find() has found it. */
+extern atomic_uintptr_t ossl_served_start, ossl_served_len;
+void ossl_served_span_find(void);
+
+/* 1 when the call comes from inside the served libssl itself. */
+static inline int ossl_from_served_libssl(const void *return_address)
+{
+    uintptr_t len = atomic_load_explicit(&ossl_served_len, memory_order_acquire);
+    if (__builtin_expect(!len, 0)) {
+        ossl_served_span_find();
+        len = atomic_load_explicit(&ossl_served_len, memory_order_acquire);
+    }
+    return (uintptr_t)return_address - atomic_load_explicit(&ossl_served_start, memory_order_relaxed) < len;
+}
+
 /* A hook was called for a function that neither the caller's OpenSSL nor the
  * served one has (a program that found our SSL_sendfile with dlsym on a
  * 1.1.1 process): errno ENOSYS, one line per name, never an abort. */
