@@ -108,7 +108,8 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
 	mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ -lssl -lcrypto -lpthread
 
-$(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h tests/progs/own_bio.h | $(BUILD)
+$(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h tests/progs/own_bio.h \
+	    tests/progs/raw_record.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
 
 # The test programs against another OpenSSL of the matrix, with an RPATH to

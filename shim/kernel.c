@@ -264,7 +264,7 @@ ssize_t kernel_send_alert(int fd, const uint8_t alert[2])
     return n;
 }
 
-ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
+ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type, int *record_end)
 {
     union {
         char buf[CMSG_SPACE(sizeof(uint8_t))];
@@ -275,25 +275,34 @@ ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
                          .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
     ssize_t n = libc()->recvmsg(fd, &msg, flags);
     *type = 0;
-    if (n <= 0)
+    *record_end = 0;
+    if (n < 0)
         return n;
     /* A kTLS socket labels every record. Bytes without a label (a socket
      * that is not, or no longer, the kernel's TLS) or with the label cut off
      * are never data: dropped, and the caller fails the connection, as
-     * s2n-tls does. (0 is the end of the stream: the kernel labels it too,
-     * so a record of no bytes cannot be told from it here.) */
+     * s2n-tls does. A record of no bytes comes with the label of a control
+     * record; the end of the stream without one (or, as some kernels may,
+     * with the data label of the records before it). */
     int labelled = 0;
-    if (!(msg.msg_flags & MSG_CTRUNC))
+    if (!(msg.msg_flags & MSG_CTRUNC) && msg.msg_controllen > 0)
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
             if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE
                 && c->cmsg_len >= CMSG_LEN(1)) {
                 memcpy(type, CMSG_DATA(c), 1);
                 labelled = 1;
             }
+    if (n == 0) {
+        if (!labelled || *type == TLS_RECORD_APPLICATION_DATA)
+            *type = 0;
+        *record_end = *type != 0;
+        return 0;
+    }
     if (!labelled) {
         errno = ENOMSG;
         return -1;
     }
+    *record_end = (msg.msg_flags & MSG_EOR) != 0;
     return n;
 }
 

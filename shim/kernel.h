@@ -75,9 +75,13 @@ ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len);
  * so the mark is read (SO_ERROR clears it) and the send tried once more.
  * The alert is then pushed out at once (see push_queued_segments). */
 ssize_t kernel_send_alert(int fd, const uint8_t alert[2]);
-/* recvmsg with a record-type cmsg; *type is the record's content type.
- * Bytes that arrive without that cmsg (or with it truncated) fail with
- * ENOMSG: they did not come from the kernel's TLS. 0: the end of the stream. */
-ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type);
+/* recvmsg with a record-type cmsg; *type is the record's content type, and
+ * *record_end (MSG_EOR) says the read took the record's last byte, so a
+ * control record's length is known. Bytes that arrive without that cmsg (or
+ * with it truncated) fail with ENOMSG: they did not come from the kernel's
+ * TLS. 0 with *type 0: the end of the stream; 0 with a type: a control
+ * record of no bytes (a peer's empty alert or handshake record; an empty
+ * data record the kernel skips itself). */
+ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type, int *record_end);
 
 #endif

@@ -37,6 +37,8 @@ enum ctl_event { CTL_CONTINUE, CTL_CLOSE, CTL_FATAL };
  * (MAX_WARN_ALERT_COUNT); the count restarts at a record that is not an
  * alert. */
 #define MAX_WARN_ALERTS 5
+/* ...and at more than 32 records of no bytes in a row (MAX_EMPTY_RECORDS). */
+#define MAX_EMPTY_RECORDS 32
 
 static void push_error(int lib, int reason, const char *detail)
 {
@@ -143,6 +145,43 @@ static int fatal(struct conn *c, SSL *s, int reason, uint8_t alert, const char *
         send_alert(c, s, ALERT_FATAL, alert);
     LOG_INFO("fd=%d connection failed: %s", c->fd, detail ? detail : "protocol error");
     return fail(c, SSL_ERROR_SSL);
+}
+
+/* A record of no bytes (the kernel's read of 0 with a record type), decided
+ * as OpenSSL's record layer decides it (ssl3_get_record, ssl3_read_bytes):
+ * more than MAX_EMPTY_RECORDS in a row is RECORD_TOO_SMALL, TLS 1.3 allows
+ * no empty alert or handshake record (BAD_LENGTH), an alert is two bytes
+ * (INVALID_ALERT), and an empty handshake record adds nothing to a message.
+ * (Empty data records the kernel skips without a word: not counted.) */
+static enum ctl_event on_empty_record(struct conn *c, SSL *s, uint8_t type)
+{
+    if (type == TLS_RECORD_APPLICATION_DATA)
+        return CTL_CONTINUE;
+    if (++c->empty_records > MAX_EMPTY_RECORDS) {
+        fatal(c, s, SSL_R_RECORD_TOO_SMALL, ALERT_UNEXPECTED_MESSAGE,
+              "kTLS: too many records of no bytes in a row");
+        return CTL_FATAL;
+    }
+    if (c->version == TLS1_3_VERSION && (type == TLS_RECORD_ALERT || type == TLS_RECORD_HANDSHAKE)) {
+        fatal(c, s, SSL_R_BAD_LENGTH, ALERT_UNEXPECTED_MESSAGE, "kTLS: a TLS 1.3 control record of no bytes");
+        return CTL_FATAL;
+    }
+    if (type == TLS_RECORD_ALERT) {
+        fatal(c, s, SSL_R_INVALID_ALERT, ALERT_UNEXPECTED_MESSAGE, "kTLS: an alert record of no bytes");
+        return CTL_FATAL;
+    }
+    if (type == TLS_RECORD_HANDSHAKE)
+        return CTL_CONTINUE;
+    fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE, "kTLS: unexpected record type");
+    return CTL_FATAL;
+}
+
+/* An alert record is exactly its two bytes in OpenSSL 1.1.1 and 3.x (an
+ * alert split across records, or one with more, is INVALID_ALERT): got
+ * bytes of it so far, the record ended with them or not. */
+static int alert_record_invalid(size_t got, int record_end)
+{
+    return record_end ? got != 2 : got > 2;
 }
 
 /* A whole alert, decided as OpenSSL 3.0's record layer decides it
@@ -449,9 +488,11 @@ static int recv_error(struct conn *c, SSL *s, int err)
     case EWOULDBLOCK:
 #endif
         wait_for_the_rest_of_the_record(c);
+        sockwatch_layer_note_want_read(c);
         errno = err;
         return fail(c, SSL_ERROR_WANT_READ);
     case EINTR:
+        sockwatch_layer_note_want_read(c);
         errno = err;
         return fail(c, SSL_ERROR_WANT_READ);
     case EBADMSG:
@@ -527,7 +568,8 @@ static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
         if (want > sizeof(tmp))
             want = sizeof(tmp);
         uint8_t type;
-        ssize_t n = kernel_recv(c->fd, tmp, want, 0, &type);
+        int record_end;
+        ssize_t n = kernel_recv(c->fd, tmp, want, 0, &type, &record_end);
         if (n < 0 && c->custom_bio && is_eagain(errno)) {
             /* a message split across records: wait as the program's layer
              * waits (mod_ssl's blocking read must not spin) */
@@ -539,13 +581,24 @@ static int ctl_continue(struct conn *c, SSL *s, enum ctl_event *ev)
         }
         if (n < 0)
             return recv_error(c, s, errno);
-        if (n == 0)
+        if (n == 0 && !type)
             return on_eof(c, s);
+        if (n == 0) {
+            *ev = on_empty_record(c, s, type);
+            if (*ev != CTL_CONTINUE)
+                return 1;
+            continue;
+        }
+        c->empty_records = 0;
         if (type != TLS_RECORD_ALERT)
             c->warn_alerts = 0;
         if (type != c->ctl.type)
             return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
                          "kTLS: message split across records of different types");
+        /* the rest of an alert whose first byte came alone (a read of one) */
+        if (type == TLS_RECORD_ALERT && !record_end)
+            return fatal(c, s, SSL_R_INVALID_ALERT, ALERT_UNEXPECTED_MESSAGE,
+                         "kTLS: an alert record longer than two bytes");
         *ev = ctl_feed(c, s, tmp, (size_t)n);
         if (*ev != CTL_CONTINUE)
             return 1;
@@ -615,8 +668,9 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
             return fail(c, SSL_ERROR_SSL);
 
         uint8_t type;
+        int record_end;
         int dontwait = after_handshake_message && !auto_retry ? MSG_DONTWAIT : 0;
-        ssize_t n = kernel_recv(c->fd, buf, len, (peek ? MSG_PEEK : 0) | dontwait, &type);
+        ssize_t n = kernel_recv(c->fd, buf, len, (peek ? MSG_PEEK : 0) | dontwait, &type, &record_end);
         if (n < 0 && dontwait && is_eagain(errno))
             return recv_error(c, s, errno);
         if (n < 0 && c->custom_bio && is_eagain(errno)) {
@@ -628,11 +682,13 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         }
         if (n < 0)
             return recv_error(c, s, errno);
-        if (n == 0)
+        if (n == 0 && !type)
             return on_eof(c, s);
-        if (type != TLS_RECORD_ALERT)
+        if (n > 0)
+            c->empty_records = 0;
+        if (n > 0 && type != TLS_RECORD_ALERT)
             c->warn_alerts = 0;
-        if (type == TLS_RECORD_APPLICATION_DATA) {
+        if (n > 0 && type == TLS_RECORD_APPLICATION_DATA) {
             if (c->custom_bio)
                 sockwatch_layer_note_data(c, c->rbio);
             if (!peek) {
@@ -645,15 +701,24 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         }
         if (peek) {
             /* consume the control record we peeked at, then look again */
-            n = kernel_recv(c->fd, buf, len, 0, &type);
+            n = kernel_recv(c->fd, buf, len, 0, &type, &record_end);
             if (n < 0)
                 return recv_error(c, s, errno);
-            if (n == 0)
+            if (n == 0 && !type)
                 return on_eof(c, s);
+        }
+        if (n == 0) {
+            ev = on_empty_record(c, s, type);
+            if (ev == CTL_FATAL)
+                return fail(c, SSL_ERROR_SSL);
+            continue;
         }
         if (type != TLS_RECORD_ALERT && type != TLS_RECORD_HANDSHAKE)
             return fatal(c, s, SSL_R_UNEXPECTED_RECORD, ALERT_UNEXPECTED_MESSAGE,
                          "kTLS: unexpected record type");
+        if (type == TLS_RECORD_ALERT && alert_record_invalid((size_t)n, record_end))
+            return fatal(c, s, SSL_R_INVALID_ALERT, ALERT_UNEXPECTED_MESSAGE,
+                         "kTLS: an alert record that is not two bytes");
         c->ctl.type = type;
         c->ctl.hdr_need = type == TLS_RECORD_ALERT ? 2 : 4;
         c->ctl.hdr_have = 0;

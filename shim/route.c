@@ -145,6 +145,8 @@ int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *do
         WATCHED_CALL(c, s, ret = peek ? REAL(SSL_peek)(s, buf, num) : REAL(SSL_read)(s, buf, num));
     if (ret > 0)
         c->app_data_read = 1;
+    if (ret <= 0 && c->custom_bio && ossl()->SSL_want(s) == SSL_READING)
+        sockwatch_layer_note_want_read(c);
     if (ret > 0 && !peek)
         route_count_openssl(c, STATS_OPENSSL_RX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);

@@ -234,6 +234,11 @@ void sockwatch_layer_note_data(struct conn *c, void *rbio)
         (void)read_through_layer(c, rbio, 1);
 }
 
+void sockwatch_layer_note_want_read(struct conn *c)
+{
+    c->watch.layer_told_eagain = 1;
+}
+
 int sockwatch_counts(const struct sock_watch *w, uint64_t *written, uint64_t *read)
 {
     struct slot *s = w->fd >= 0 ? slot_for(w->fd, 0) : NULL;

@@ -35,7 +35,8 @@ struct sock_watch {
     int layer_returns;      /* its layer handed an EAGAIN to OpenSSL as a retry: the
                              * program takes WANT_READ/WANT_WRITE (HAProxy, curl, libpq) */
     int wait_ms;            /* the longest wait it asked poll() for; -1 forever, 0 unknown */
-    int layer_told_eagain;  /* the shim's last read through the layer ended in EAGAIN */
+    int layer_told_eagain;  /* the layer's last read ended in EAGAIN, or the program was
+                             * last handed WANT_READ (see sockwatch_layer_note_data) */
 };
 
 /* Thread state the hooks read; see sockwatch_enter. */
@@ -69,13 +70,18 @@ ssize_t sockwatch_forced_read(int fd, void *buf, size_t len);
 /* 1: readable, retry the kernel read; 0: the layer is non-blocking and has
  * noted EAGAIN (WANT_READ); -1: the layer's own wait failed (timeout, EOF). */
 int sockwatch_layer_wait_readable(struct conn *c, void *rbio);
-/* Before data from the kernel goes back to a layer that waits itself and was
- * last told EAGAIN by the shim: mod_ssl hands back, with the data of an
- * SSL_read, the status its read BIO saw last (inctx->rc), so a stale EAGAIN
+/* Before data from the kernel goes back to a layer that waits itself and
+ * last said EAGAIN, or whose program was last handed WANT_READ: mod_ssl
+ * hands back, with the data of an SSL_read, the status its read BIO saw
+ * last (inctx->rc), and notes a WANT_READ there as EAGAIN, so a stale EAGAIN
  * turned a blocking request read after keep-alive into a failure and the
  * connection was closed. One read through the layer, answered with a byte
  * the shim drops, leaves it holding success. */
 void sockwatch_layer_note_data(struct conn *c, void *rbio);
+/* A read of the program's ended in WANT_READ without the shim's read
+ * through its layer (OpenSSL's own, whose BIO read said EAGAIN before RX
+ * moved; the kernel's EAGAIN handed back at once): as after that read. */
+void sockwatch_layer_note_want_read(struct conn *c);
 
 /* Counts of the bound socket since it was bound; 0 when the binding is gone
  * (closed, another connection bound it). */

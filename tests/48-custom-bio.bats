@@ -121,6 +121,32 @@ xor_layer_stays() { # SIDE: the end whose log must name the reason
     fi
 }
 
+# mod_ssl hands back, with the data of an SSL_read, the status its read BIO
+# kept from its last read (inctx->rc), and notes an SSL_read's WANT_READ as
+# EAGAIN there; a stale EAGAIN with data fails the request (the connection
+# closes). RX can move right after such a WANT_READ: here the program's
+# layer reads ahead the server's Finished, 8 records and a handshake record
+# of no bytes (which OpenSSL reads as nothing; the server encrypts it
+# itself), in one burst (the client sleeps once its Finished is sent), so the
+# layer and the socket agree only once OpenSSL read that last record and
+# the socket said EAGAIN (seq 10: Finished, 8 records, the empty one). The
+# rest comes 1.5 s later, after the program waited for the socket outside
+# OpenSSL (as the event MPM does), and must come back with success. The
+# same holds for an ignored warning alert, a refused renegotiation, or a
+# TLS 1.2 backend of mod_proxy's (mod_ssl as a client).
+@test "12_aes_128_gcm: RX moves right after a WANT_READ of a layer that keeps its last status (mod_ssl's inctx->rc): the kernel's next data comes with success, not that stale EAGAIN" {
+    local k
+    k=$(want_kernel 12_AES_128_GCM)
+    SERVER_PLAIN=1 KTLS_SHIM_LOG=info peer_exchange "$(variant_args 12_AES_128_GCM) $(IDENTITY) --expect 0 --send 65536 --chunk 1024 --inject 22: --inject-after 8192 --pause-after-inject 1500" \
+        "$(variant_args 12_AES_128_GCM) --send 0 --expect 65536 --bio apr --pause-after-ccs 1000"
+    cat "$BATS_TEST_TMPDIR/client.err"
+    assert_intact
+    [[ "$(field received "$CLIENT_RESULT")" == 65536 ]]
+    assert_offload client "$k" "$k"
+    [[ $k == 1 ]] || return 0
+    grep -q 'client rx: kernel (seq 10)' "$BATS_TEST_TMPDIR/client.err"
+}
+
 teardown() {
     stop_nginx
     stop_postgres

@@ -7,7 +7,8 @@
 # OpenSSL would write come from a peer that writes them raw through
 # OpenSSL's own kTLS TX (tls_endpoint --ossl-ktls --inject), so these need a
 # kTLS kernel and OpenSSL 3.0 or later; on the host the shim stays out and
-# the guest run checks them.
+# the guest run checks them. Records of no bytes come from a peer that
+# encrypts them itself (raw_record.h); those need only the subject's kTLS.
 
 load helpers
 load mitm
@@ -98,15 +99,20 @@ ALERT_CLOSE_NOTIFY=0
     [[ "$(received_alert "$SHIM_SUBJ_RESULT")" == "$ALERT_CLOSE_NOTIFY" ]]
 }
 
+# assert_limit INJECT UNDER OVER REASON: the records UNDER leave the read
+# intact and those OVER fail it with REASON, as OpenSSL alone (INJECT:
+# inject_to_client or inject_raw_to_client)
+assert_limit() {
+    "$1" 12_aes128 "$2"
+    [[ "$SHIM_OUT" == "$PLAIN_OUT" && "$SHIM_OUT" == "rc=0 received=65536 "* ]] || return 1
+    "$1" 12_aes128 "$3"
+    assert_subject_offload 1 1 || return 1
+    [[ "$SHIM_OUT" == "$PLAIN_OUT" && "$(ssl_reason "$SHIM_SUBJ_RESULT")" == "$4" ]]
+}
+
 @test "12_aes128: four warning alerts in a row are ignored, the fifth is TOO_MANY_WARN_ALERTS, as OpenSSL" {
     crafted_possible || return 0
-    inject_to_client 12_aes128 '21:0170*4'
-    [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
-    [[ "$SHIM_OUT" == "rc=0 received=65536 "* ]]
-    inject_to_client 12_aes128 '21:0170*5'
-    assert_subject_offload 1 1
-    [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
-    [[ "$(ssl_reason "$SHIM_SUBJ_RESULT")" == "$SSL_R_TOO_MANY_WARN_ALERTS" ]]
+    assert_limit inject_to_client '21:0170*4' '21:0170*5' "$SSL_R_TOO_MANY_WARN_ALERTS"
 }
 
 # A TLS 1.2 server asks the shimmed client to renegotiate (HelloRequest): the
@@ -133,4 +139,52 @@ ALERT_CLOSE_NOTIFY=0
     assert_subject_offload 1 1
     [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
     [[ "$SHIM_PEER_OUT" == "$PLAIN_PEER_OUT" ]]
+}
+
+# Records of no bytes, and alerts that are not exactly one record of two
+# bytes: neither OpenSSL nor the kernel writes them (tls_sw_sendmsg sends
+# nothing for no bytes), so the peer encrypts them itself (tls_endpoint
+# --inject without --ossl-ktls, TLS 1.2 AES-GCM, then the rest of its data
+# the same way). The kernel hands such a record over as a read of 0 with
+# its type; the end of the stream has no type.
+inject_raw_to_client() { # VARIANT RECORDS
+    crafted client "$1" "--send 100 --expect 65536" "--expect 100 --send 65536 --inject $2 --inject-after 16384"
+}
+
+raw_possible() {
+    if ! have_ktls; then
+        echo "no kTLS here: the shim stays out and both runs are OpenSSL's; the guest run checks this"
+        return 1
+    fi
+}
+
+SSL_R_INVALID_ALERT=205
+SSL_R_RECORD_TOO_SMALL=298
+
+# (an alert record of no bytes was the end of the stream; one split across
+# two records of one byte an alert)
+@test "12_aes128: an alert record of no bytes, or one split across two records of one byte, is INVALID_ALERT, as OpenSSL" {
+    raw_possible || return 0
+    local records
+    for records in 21: 21:01,21:5a; do
+        inject_raw_to_client 12_aes128 "$records"
+        assert_subject_offload 1 1
+        [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
+        [[ "$SHIM_OUT" == "rc=1 received=16384 "* ]]
+        [[ "$(ssl_reason "$SHIM_SUBJ_RESULT")" == "$SSL_R_INVALID_ALERT" ]]
+    done
+}
+
+@test "12_aes128: a handshake record of no bytes is nothing, and the data after it arrives intact, as OpenSSL" {
+    raw_possible || return 0
+    inject_raw_to_client 12_aes128 22:
+    assert_subject_offload 1 1
+    [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
+    [[ "$SHIM_OUT" == "rc=0 received=65536 "* ]]
+    [[ "$SHIM_PEER_OUT" == "$PLAIN_PEER_OUT" ]]
+}
+
+@test "12_aes128: 32 empty handshake records in a row are nothing, the 33rd is RECORD_TOO_SMALL, as OpenSSL" {
+    raw_possible || return 0
+    assert_limit inject_raw_to_client '22:*32' '22:*33' "$SSL_R_RECORD_TOO_SMALL"
 }

@@ -46,8 +46,12 @@ static int rcvlowat = 1; /* the program's value is 1 */
 static const int errnos[] = {EAGAIN, EINTR, EBADMSG, EMSGSIZE, EINVAL, EKEYEXPIRED, EIO, ECONNRESET,
                              ENOMSG};
 
+static int empty_record; /* the chunk is a control record of no bytes */
+
 static int next_chunk(void)
 {
+    if (empty_record)
+        return 0;
     while (!cur_left) {
         if (in_left < 2)
             return -2; /* end of stream */
@@ -63,6 +67,10 @@ static int next_chunk(void)
         if (len > in_left)
             len = (uint8_t)in_left;
         cur_type = kind;
+        if (len == 0 && kind != TLS_RECORD_APPLICATION_DATA) {
+            empty_record = 1; /* the kernel skips empty data records itself */
+            return 0;
+        }
         if (kind == TLS_RECORD_HANDSHAKE)
             handshake_bytes_played += len;
         cur = in;
@@ -96,20 +104,28 @@ int kernel_set_rcvlowat(int fd, int bytes)
     return 0;
 }
 
-ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type)
+ssize_t kernel_recv(int fd, void *buf, size_t len, int flags, uint8_t *type, int *record_end)
 {
     (void)fd;
     if (rcvlowat != 1)
         abort(); /* read with SO_RCVLOWAT still raised */
-    *type = TLS_RECORD_APPLICATION_DATA;
+    *type = 0;
+    *record_end = 0;
     int r = next_chunk();
     if (r == -1)
         return -1;
     if (r == -2)
+        return 0; /* the end of the stream: no type */
+    if (empty_record) {
+        *type = cur_type;
+        *record_end = 1;
+        empty_record = (flags & MSG_PEEK) != 0;
         return 0;
+    }
     size_t n = len < cur_left ? len : cur_left;
     memcpy(buf, cur, n);
     *type = cur_type;
+    *record_end = n == cur_left;
     if (!(flags & MSG_PEEK)) {
         cur += n;
         cur_left -= n;
@@ -229,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in = data + 2;
     in_left = size - 2;
     cur_left = 0;
+    empty_record = 0;
     app_played = app_delivered = 0;
     sent_fatal = sent_close_notify = sent_no_renegotiation = handshake_bytes_played = 0;
     sent_key_updates = rx_installs = tx_installs = 0;

@@ -10,7 +10,12 @@
  *              serves OpenSSL from that buffer (Apache's core input filter)
  *   xor        like custom, but every byte is XORed with 0x5a on its way to
  *              and from the socket: a layer that keeps lengths and changes
- *              content (obfuscation; both ends need it) */
+ *              content (obfuscation; both ends need it)
+ *   apr        mod_ssl over APR: a read and a write BIO on an O_NONBLOCK
+ *              socket; the read BIO reads ahead, waits for the socket only
+ *              while the program's read is a blocking one (own_bio_blocking),
+ *              and keeps the status of its last read (inctx->rc), which the
+ *              program hands back with the data of its next SSL_read */
 #ifndef OWN_BIO_H
 #define OWN_BIO_H
 
@@ -23,7 +28,7 @@
 
 #include <openssl/bio.h>
 
-enum own_bio_mode { OWN_SOCKET, OWN_CUSTOM, OWN_SPLIT, OWN_WAIT, OWN_READAHEAD, OWN_XOR };
+enum own_bio_mode { OWN_SOCKET, OWN_CUSTOM, OWN_SPLIT, OWN_WAIT, OWN_READAHEAD, OWN_XOR, OWN_APR };
 
 #define OWN_XOR_MASK 0x5a
 
@@ -31,8 +36,24 @@ struct own_bio {
     int fd, waits;
     unsigned char ahead[16384];
     size_t ahead_len, ahead_off;
-    int readahead, xor;
+    int readahead, xor, apr;
+    int last_read_eagain; /* apr: the status of the last read (mod_ssl's inctx->rc) */
 };
+
+/* apr: whether the program's current read may wait (mod_ssl's inctx->block) */
+static int own_bio_blocking = 1;
+/* A sleep once this side's ChangeCipherSpec is on the wire (its Finished
+ * goes with it): what the peer sends next arrives in one burst. */
+static unsigned own_bio_pause_after_ccs_ms;
+
+/* Whether the records in buf (whole ones from its start) hold a CCS. */
+static int own_bio_holds_ccs(const unsigned char *buf, size_t len)
+{
+    for (size_t at = 0; at + 5 <= len; at += 5 + ((size_t)buf[at + 3] << 8 | buf[at + 4]))
+        if (buf[at] == 20)
+            return 1;
+    return 0;
+}
 
 /* How many of the program's BIOs exist: the program holds its own pointers
  * to them (mod_ssl calls BIO_get_data on its write BIO after every write),
@@ -59,11 +80,15 @@ static int own_bio_write(BIO *b, const char *buf, int len)
     }
     for (;;) {
         ssize_t n = send(p->fd, buf, (size_t)len, MSG_NOSIGNAL);
+        if (n > 0 && own_bio_pause_after_ccs_ms && own_bio_holds_ccs((const unsigned char *)buf, (size_t)n)) {
+            poll(NULL, 0, (int)own_bio_pause_after_ccs_ms);
+            own_bio_pause_after_ccs_ms = 0;
+        }
         if (n >= 0)
             return (int)n;
         if (errno == EINTR)
             continue;
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) && p->waits && own_bio_wait(p->fd, POLLOUT))
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && (p->waits || p->apr) && own_bio_wait(p->fd, POLLOUT))
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             BIO_set_retry_write(b);
@@ -79,10 +104,13 @@ static ssize_t own_bio_recv(struct own_bio *p, BIO *b, void *buf, size_t len)
             return n;
         if (errno == EINTR)
             continue;
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) && p->waits && own_bio_wait(p->fd, POLLIN))
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && (p->waits || (p->apr && own_bio_blocking))
+            && own_bio_wait(p->fd, POLLIN))
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
             BIO_set_retry_read(b);
+            p->last_read_eagain = 1;
+        }
         return -1;
     }
 }
@@ -91,6 +119,7 @@ static int own_bio_read(BIO *b, char *buf, int len)
 {
     struct own_bio *p = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    p->last_read_eagain = 0;
     if (p->xor) {
         ssize_t n = own_bio_recv(p, b, buf, (size_t)len);
         for (ssize_t i = 0; i < n; i++)
@@ -150,7 +179,8 @@ static inline BIO *own_bio_new_with(BIO_METHOD *m, int fd, enum own_bio_mode mod
         abort();
     p->fd = fd;
     p->waits = mode == OWN_WAIT;
-    p->readahead = mode == OWN_READAHEAD;
+    p->readahead = mode == OWN_READAHEAD || mode == OWN_APR;
+    p->apr = mode == OWN_APR;
     p->xor = mode == OWN_XOR;
     BIO_set_data(b, p);
     BIO_set_init(b, 1);
@@ -173,7 +203,7 @@ static inline void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
         SSL_set_fd(ssl, fd);
         return;
     }
-    if (mode == OWN_WAIT)
+    if (mode == OWN_WAIT || mode == OWN_APR)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     BIO *r = own_bio_new(fd, mode);
     BIO *w = mode == OWN_CUSTOM || mode == OWN_WAIT || mode == OWN_XOR ? r : own_bio_new(fd, mode);
@@ -183,8 +213,8 @@ static inline void own_bio_attach(SSL *ssl, int fd, enum own_bio_mode mode)
 
 static inline int own_bio_mode_of(const char *name)
 {
-    static const char *const names[] = {"socket", "custom", "split", "wait", "readahead", "xor"};
-    for (int i = 0; i < 6; i++)
+    static const char *const names[] = {"socket", "custom", "split", "wait", "readahead", "xor", "apr"};
+    for (int i = 0; i < 7; i++)
         if (!strcmp(name, names[i]))
             return i;
     return -1;

@@ -13,7 +13,8 @@
  *   [--renegotiate-after N] [--payload-only] [--conns N] [--dup N] [--ossl-ktls]
  *   [--key-update-burst K] [--inject TYPE:HEX[*COUNT][,...] [--inject-after N]]
  *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
- *   [--bio socket|custom|split|wait|readahead|xor] [--no-reneg] [--keep-serving]
+ *   [--bio socket|custom|split|wait|readahead|xor|apr] [--no-reneg] [--keep-serving]
+ *   [--pause-after-inject MS] [--pause-after-ccs MS]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
@@ -33,10 +34,16 @@
  * every connection prints its own RESULT line, with reused=0|1. --bio: the
  * program's own BIO over the socket (own_bio.h); RESULT says how many of its
  * BIOs are alive (bios_live=), and a FREED line how many after SSL_free.
+ * --bio apr reads as mod_ssl after keep-alive (see apr_read). --pause-after-inject
+ * and --pause-after-ccs (once this side's ChangeCipherSpec and Finished are on
+ * the wire; --bio other than socket): a sleep there, so what the peer sends
+ * meanwhile arrives in one burst.
  * --no-reneg: SSL_OP_NO_RENEGOTIATION, as mod_ssl sets it. --key-update-burst K:
  * K KeyUpdates back to back at --key-update-after (each sent before the next).
- * --inject: records of any type written raw through OpenSSL's own kTLS TX
- * (--ossl-ktls) once --inject-after bytes are sent (see inject_records). */
+ * --inject: records of any type written raw once --inject-after bytes are
+ * sent (see inject_records): through OpenSSL's own kTLS TX with --ossl-ktls,
+ * else encrypted here (raw_record.h, TLS 1.2 AES-GCM), and then the rest of
+ * this side's data and its close_notify too. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -58,6 +65,7 @@
 #include <openssl/x509.h>
 
 #include "own_bio.h"
+#include "raw_record.h"
 #include "test_identity.h"
 
 #define SOL_TLS_LEVEL 282
@@ -69,8 +77,9 @@ static struct {
     size_t send, expect, chunk, read_chunk;
     size_t key_update_after, renegotiate_after; /* 0 = never; else after that many bytes sent */
     size_t key_update_burst;   /* that many KeyUpdates back to back at --key-update-after */
-    const char *inject;        /* records written raw through OpenSSL's own kTLS TX */
+    const char *inject;        /* records written raw (kTLS TX or raw_record.h) */
     size_t inject_after;
+    unsigned pause_after_inject; /* ms */
     size_t key_update_every, key_updates;
     size_t dup;
     size_t max_send_fragment, block_padding, padding_cb;
@@ -83,6 +92,9 @@ static SSL_SESSION *resume_from; /* the client's previous session (--conns) */
 static long msgcb_calls;
 static unsigned rec_in_min, rec_in_max;
 static FILE *keylog_file;
+/* Set once records were injected without the kernel's TX: every later
+ * record of this side is encrypted here (raw_record.h). */
+static int raw_writes_only;
 static char error_text[256] = "none";
 static char last_error[128] = "none"; /* the last queued reason: OpenSSL's own, under a provider's */
 /* The first queued error as numbers, LIB:REASON, and the whole queue of the
@@ -180,6 +192,9 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
                    SSL *ssl, void *arg)
 {
     (void)version, (void)ssl, (void)arg;
+    raw_record_note(write_p, content_type);
+    if (!opt.msgcb)
+        return; /* installed for raw_record.h alone */
     msgcb_calls++;
     const unsigned char *h = buf;
     if (!write_p && content_type == SSL3_RT_HEADER && len >= 5 && h[0] == SSL3_RT_APPLICATION_DATA) {
@@ -263,7 +278,7 @@ static SSL_CTX *make_ctx(void)
         usage("bad --block-padding");
     if (opt.padding_cb)
         SSL_CTX_set_record_padding_callback(ctx, pad_to_multiple);
-    if (opt.msgcb)
+    if (opt.msgcb || (opt.inject && !opt.ossl_ktls))
         SSL_CTX_set_msg_callback(ctx, on_msg);
     if (opt.keylog) {
         keylog_file = fopen(opt.keylog, "a");
@@ -313,6 +328,15 @@ static int do_write(SSL *ssl, struct flow *f, const unsigned char *buf, size_t l
     size_t n = f->pending ? f->pending : len;
     size_t done = 0;
     int r;
+    if (raw_writes_only) {
+        const char *why = "";
+        if (n > 16384)
+            n = 16384;
+        if (raw_record_send(ssl, SSL_get_fd(ssl), SSL3_RT_APPLICATION_DATA, buf, n, &why))
+            return (int)n;
+        set_error("write:raw:%s", why);
+        return -1;
+    }
     if (opt.ex_api)
         r = SSL_write_ex(ssl, buf, n, &done);
     else {
@@ -330,6 +354,46 @@ static int do_write(SSL *ssl, struct flow *f, const unsigned char *buf, size_t l
         return 0;
     }
     ssl_error(ssl, r, "write");
+    return -1;
+}
+
+/* --bio apr: a read as mod_ssl's ssl_io_input_read makes it once a request
+ * was answered: first a non-blocking one (the pipeline check); after its
+ * WANT_READ (which mod_ssl notes as the status EAGAIN) the event MPM waits
+ * for the socket outside OpenSSL (keep-alive), then a read that may wait.
+ * The data of an SSL_read comes back with the status the read BIO kept
+ * from its last read: EAGAIN there fails the read, as it fails the request
+ * in mod_ssl (ssl_io_input_getline). */
+static long apr_read(SSL *ssl, unsigned char *buf, size_t cap, int *closed)
+{
+    struct own_bio *rbio = BIO_get_data(SSL_get_rbio(ssl));
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (attempt == 1) {
+            struct pollfd p = {.fd = rbio->fd, .events = POLLIN};
+            poll(&p, 1, (int)opt.timeout * 1000);
+        }
+        own_bio_blocking = attempt > 0;
+        int r = SSL_read(ssl, buf, (int)cap);
+        own_bio_blocking = 1;
+        if (r > 0 && rbio->last_read_eagain) {
+            set_error("read:stale-eagain");
+            return -1;
+        }
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(ssl, r);
+        if (e == SSL_ERROR_WANT_READ) {
+            rbio->last_read_eagain = 1;
+            continue;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            *closed = 1;
+            return -1;
+        }
+        ssl_error(ssl, r, "read");
+        return -1;
+    }
+    set_error("read:apr:no-progress");
     return -1;
 }
 
@@ -354,6 +418,8 @@ static long do_read(SSL *ssl, struct flow *f, unsigned char *buf, size_t cap, in
         }
         free(pk);
     }
+    if (opt.bio == OWN_APR)
+        return apr_read(ssl, buf, cap, closed);
     size_t got = 0;
     int r = opt.ex_api ? SSL_read_ex(ssl, buf, cap, &got) : SSL_read(ssl, buf, (int)cap);
     if (!opt.ex_api && r > 0)
@@ -379,19 +445,22 @@ static size_t key_updates_done;
 static const char *ku_view = "ok"; /* what SSL_get_key_update_type said, as OpenSSL documents it */
 
 /* --inject TYPE:HEX[*COUNT][,...]: each record (COUNT times, HEX its bytes,
- * empty for a record of no bytes) written straight to the kernel's TLS with
- * a TLS_SET_RECORD_TYPE cmsg, so the peer meets records OpenSSL would never
- * send (a fatal user_canceled, an empty alert, a HelloRequest in a stream).
- * Needs OpenSSL's own kTLS TX (--ossl-ktls). 0 on failure. */
+ * empty for a record of no bytes) written raw, so the peer meets records
+ * OpenSSL would never send (a fatal user_canceled, a HelloRequest in a
+ * stream, an alert of no bytes): with --ossl-ktls straight to the kernel's
+ * TLS with a TLS_SET_RECORD_TYPE cmsg (which sends nothing for no bytes),
+ * else encrypted here (TLS 1.2 AES-GCM). 0 on failure. */
 static int inject_records(SSL *ssl)
 {
     int fd = SSL_get_fd(ssl);
     unsigned char probe[64];
     socklen_t plen = 4;
-    if (fd < 0 || getsockopt(fd, SOL_TLS_LEVEL, 1 /* TLS_TX */, probe, &plen) != 0) {
+    if (opt.ossl_ktls && (fd < 0 || getsockopt(fd, SOL_TLS_LEVEL, 1 /* TLS_TX */, probe, &plen) != 0)) {
         set_error("inject:no-kernel-tx");
         return 0;
     }
+    if (!opt.ossl_ktls)
+        raw_writes_only = 1;
     char spec[512];
     snprintf(spec, sizeof(spec), "%s", opt.inject);
     for (char *save = NULL, *item = strtok_r(spec, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
@@ -410,7 +479,14 @@ static int inject_records(SSL *ssl)
         size_t len = strlen(colon + 1) / 2;
         for (size_t i = 0; i < len && i < sizeof(body); i++)
             sscanf(colon + 1 + 2 * i, "%2hhx", &body[i]);
-        for (unsigned k = 0; k < count; k++) {
+        for (unsigned k = 0; k < count && !opt.ossl_ktls; k++) {
+            const char *why = "";
+            if (!raw_record_send(ssl, fd, (uint8_t)type, body, len, &why)) {
+                set_error("inject:raw:%s", why);
+                return 0;
+            }
+        }
+        for (unsigned k = 0; k < count && opt.ossl_ktls; k++) {
             char cbuf[CMSG_SPACE(1)] = {0};
             struct iovec iov = {.iov_base = body, .iov_len = len};
             struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
@@ -436,6 +512,8 @@ static int post_handshake_sent(SSL *ssl, size_t sent)
         inject_done = 1;
         if (!inject_records(ssl))
             return 0;
+        if (opt.pause_after_inject)
+            usleep(opt.pause_after_inject * 1000u);
     }
     if (opt.key_update_burst && !burst_done && sent >= opt.key_update_after) {
         /* each sent at once, before the next is asked for */
@@ -597,6 +675,15 @@ static int run_connection(SSL_CTX *ctx, int fd)
     if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulen) != 0 || !ulp[0])
         strcpy(ulp, "none");
 
+    if (!failed && raw_writes_only) { /* our close_notify, then OpenSSL waits for the peer's */
+        static const uint8_t close_notify[2] = {1, 0};
+        const char *why = "";
+        if (!raw_record_send(ssl, fd, SSL3_RT_ALERT, close_notify, 2, &why)) {
+            set_error("shutdown:raw:%s", why);
+            failed = 1;
+        }
+        SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_SENT_SHUTDOWN);
+    }
     if (!failed) { /* bidirectional shutdown */
         for (int i = 0; i < 2000; i++) {
             int r = SSL_shutdown(ssl);
@@ -709,6 +796,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--key-update-burst"))
             opt.key_update_burst = number(VALUE(), "bad --key-update-burst");
         else if (!strcmp(a, "--inject")) opt.inject = VALUE();
+        else if (!strcmp(a, "--pause-after-inject"))
+            opt.pause_after_inject = (unsigned)number(VALUE(), "bad --pause-after-inject");
+        else if (!strcmp(a, "--pause-after-ccs"))
+            own_bio_pause_after_ccs_ms = (unsigned)number(VALUE(), "bad --pause-after-ccs");
         else if (!strcmp(a, "--inject-after"))
             opt.inject_after = number(VALUE(), "bad --inject-after");
         else if (!strcmp(a, "--renegotiate-after"))
@@ -730,7 +821,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--keep-serving")) opt.keep_serving = 1;
         else if (!strcmp(a, "--bio")) {
             opt.bio = own_bio_mode_of(VALUE());
-            if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead|xor)");
+            if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead|xor|apr)");
         }
         else if (!strcmp(a, "--conns")) {
             opt.conns = (unsigned)number(VALUE(), "bad --conns");

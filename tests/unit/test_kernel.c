@@ -73,13 +73,17 @@ TEST(recv_without_record_type_is_refused_not_data)
     struct pollfd p = {.fd = fds[0], .events = POLLIN};
     REQUIRE(poll(&p, 1, 5000) == 1);
     uint8_t buf[16], type = 0xee;
+    int record_end = 7;
     errno = 0;
-    CHECK_EQ_INT(kernel_recv(fds[0], buf, sizeof(buf), 0, &type), -1);
+    CHECK_EQ_INT(kernel_recv(fds[0], buf, sizeof(buf), 0, &type, &record_end), -1);
     CHECK_EQ_INT(errno, ENOMSG);
     CHECK(type != TLS_RECORD_APPLICATION_DATA);
-    /* end of stream is still 0 */
+    /* end of stream is still 0, with no record type: not a record of no bytes */
     close(fds[1]);
-    CHECK_EQ_INT(kernel_recv(fds[0], buf, sizeof(buf), 0, &type), 0);
+    type = 0xee;
+    CHECK_EQ_INT(kernel_recv(fds[0], buf, sizeof(buf), 0, &type, &record_end), 0);
+    CHECK_EQ_INT(type, 0);
+    CHECK_EQ_INT(record_end, 0);
     close(fds[0]);
 }
 
@@ -103,8 +107,9 @@ TEST(recv_with_truncated_control_data_is_refused)
     memcpy(CMSG_DATA(c), pass, sizeof(pass));
     REQUIRE(sendmsg(sv[1], &msg, 0) == 1);
     uint8_t buf[4], type = 0;
+    int record_end;
     errno = 0;
-    CHECK_EQ_INT(kernel_recv(sv[0], buf, sizeof(buf), 0, &type), -1);
+    CHECK_EQ_INT(kernel_recv(sv[0], buf, sizeof(buf), 0, &type, &record_end), -1);
     CHECK_EQ_INT(errno, ENOMSG);
     close(sv[0]);
     close(sv[1]);
