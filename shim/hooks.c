@@ -39,7 +39,7 @@ EXPORT int SSL_clear(SSL *s)
 static int handshake(SSL *s, int (*real)(SSL *))
 {
     struct conn *c = watched(s);
-    return c ? route_handshake(c, s, real) : real(s);
+    return c ? route_handshake(c, s, real) : route_handshake_unwatched(s, real);
 }
 
 EXPORT int SSL_do_handshake(SSL *s)
@@ -65,7 +65,9 @@ EXPORT int SSL_read(SSL *s, void *buf, int num)
     ENTER(SSL_read, -1, s, buf, num);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
+        int in_handshake = route_unwatched_in_handshake(s);
         int ret = REAL(SSL_read)(s, buf, num);
+        route_unwatched_after(s, in_handshake);
         route_count_openssl(passing, STATS_OPENSSL_RX, ret);
         return ret;
     }
@@ -92,7 +94,9 @@ EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
     ENTER(SSL_read_ex, 0, s, buf, num, readbytes);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
+        int in_handshake = route_unwatched_in_handshake(s);
         int ret = REAL(SSL_read_ex)(s, buf, num, readbytes);
+        route_unwatched_after(s, in_handshake);
         route_count_openssl(passing, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
         return ret;
     }
@@ -145,7 +149,9 @@ EXPORT int SSL_write(SSL *s, const void *buf, int num)
     ENTER(SSL_write, -1, s, buf, num);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
+        int in_handshake = route_unwatched_in_handshake(s);
         int ret = REAL(SSL_write)(s, buf, num);
+        route_unwatched_after(s, in_handshake);
         route_count_openssl(passing, STATS_OPENSSL_TX, ret);
         return ret;
     }
@@ -165,7 +171,9 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
     ENTER(SSL_write_ex, 0, s, buf, num, written);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
+        int in_handshake = route_unwatched_in_handshake(s);
         int ret = REAL(SSL_write_ex)(s, buf, num, written);
+        route_unwatched_after(s, in_handshake);
         route_count_openssl(passing, STATS_OPENSSL_TX, ret > 0 && written ? (long long)*written : 0);
         return ret;
     }

@@ -36,7 +36,9 @@ static int is_memory(BIO *b)
 static int custom_socket(struct conn *c, BIO *rbio, BIO *wbio, enum fallback_reason *why)
 {
     uint64_t written, read;
-    if (!c->observed) /* no kernel TLS here: nothing was watched */
+    if (!c->observed && !kernel_tls_available()) /* every connection's reason here */
+        *why = FB_KERNEL_NO_TLS;
+    else if (!c->observed) /* attached before the shim could watch its I/O */
         *why = rbio != wbio ? FB_CUSTOM_BIO_SPLIT : FB_CUSTOM_BIO_NOT_SOCKET;
     else if (is_memory(rbio) || is_memory(wbio)) /* the program moves the bytes, when it likes */
         *why = FB_CUSTOM_BIO_MEMORY;

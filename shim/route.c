@@ -22,9 +22,13 @@ int route_wanted(void)
     return route_enabled() && kernel_tls_available();
 }
 
+int route_counting_passthrough;
+
 void route_attach(SSL *s)
 {
     int saved = errno;
+    if (!route_counting_passthrough && config_get()->dirs == SHIM_DIR_NONE && stats_on())
+        route_counting_passthrough = 1;
     if (route_enabled() && conn_attach(s, kernel_tls_available()))
         atomic_store(&watching, 1);
     errno = saved;
@@ -102,6 +106,27 @@ static void after_openssl(struct conn *c, SSL *s, int was_finished)
     offload_progress(c, s, was_finished);
     shim_openssl_leave();
     errno = saved;
+}
+
+void route_unwatched_finished(const SSL *s)
+{
+    if (ossl()->SSL_is_init_finished(s))
+        stats_passed_through();
+}
+
+int route_handshake_unwatched(SSL *s, int (*real)(SSL *))
+{
+    /* SSL_connect and SSL_accept call SSL_do_handshake by its exported name */
+    static _Thread_local int inside;
+    if (inside || !route_counting_passthrough)
+        return real(s);
+    inside = 1;
+    int was = ossl()->SSL_is_init_finished(s);
+    int ret = real(s);
+    inside = 0;
+    if (ret == 1 && !was)
+        stats_passed_through();
+    return ret;
 }
 
 int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *))

@@ -32,6 +32,24 @@ static inline struct conn *watched(const SSL *s)
 void route_count_openssl(struct conn *c, enum stats_bytes kind, long long n);
 
 /* real: SSL_do_handshake, SSL_connect or SSL_accept. */
+/* Set at SSL_new while the shim is off (KTLS_SHIM_MODE=off, KTLS_SHIM=0)
+ * and stats are on: handshakes are counted as passed through. */
+extern int route_counting_passthrough;
+/* Around a read or write on an SSL the shim does not watch, where the
+ * handshake may finish implicitly (s_client's first SSL_read): */
+static inline int route_unwatched_in_handshake(const SSL *s)
+{
+    return __builtin_expect(route_counting_passthrough, 0) && !ossl()->SSL_is_init_finished(s);
+}
+void route_unwatched_finished(const SSL *s);
+static inline void route_unwatched_after(const SSL *s, int was_in_handshake)
+{
+    if (__builtin_expect(was_in_handshake, 0))
+        route_unwatched_finished(s);
+}
+/* A handshake on an SSL the shim does not watch: counted as passed through
+ * when the shim is off and stats are on (stats_passed_through). */
+int route_handshake_unwatched(SSL *s, int (*real)(SSL *));
 int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *));
 /* SSL_read/SSL_peek (ex: the _ex flavour, returning 1/0 and *done) by OpenSSL. */
 int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,

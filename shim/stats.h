@@ -67,6 +67,7 @@ struct stats_snapshot {
     int seed_set;
     unsigned long long seed;
     int kernel_tls;
+    uint64_t passed_through;            /* handshakes done while the shim was off */
     struct stats_arm_counts arm[STATS_ARMS];
 };
 
@@ -92,6 +93,10 @@ int stats_append_u64(char *buf, size_t cap, size_t *len, unsigned long long v);
 int stats_on(void);                     /* KTLS_SHIM_STATS is set */
 int stats_pick_arm(void);               /* the arm of the next connection */
 void stats_connection(int arm);
+/* A handshake finished while the shim is off (KTLS_SHIM_MODE=off,
+ * KTLS_SHIM=0): no state, no arm, only this count, so a baseline run tells
+ * how many TLS connections it passed through. */
+void stats_passed_through(void);
 /* reason NULL: kernel; else counted under stats_reason_key(reason), the
  * table's last slot being "other" for what comes once it is full */
 void stats_direction(int arm, int tx, const char *reason);

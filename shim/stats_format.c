@@ -204,8 +204,10 @@ size_t stats_render(const struct stats_snapshot *s, char *buf, size_t cap)
         put_u64(&o, s->seed);
     else
         put(&o, "null");
-    put(&o, s->kernel_tls ? "},\n  \"kernel_tls\": true,\n  \"arms\": {\n"
-                          : "},\n  \"kernel_tls\": false,\n  \"arms\": {\n");
+    put(&o, s->kernel_tls ? "},\n  \"kernel_tls\": true,\n  \"passed_through\": "
+                          : "},\n  \"kernel_tls\": false,\n  \"passed_through\": ");
+    put_u64(&o, s->passed_through);
+    put(&o, ",\n  \"arms\": {\n");
     put_arm(&o, "offload", &s->arm[STATS_ARM_OFFLOAD]);
     put(&o, ",\n");
     put_arm(&o, "control", &s->arm[STATS_ARM_CONTROL]);

@@ -31,11 +31,12 @@ stats_sum() {
 }
 
 # summary_value LABEL ARM(offload|control) < summary; the control column is
-# there only with --sample (or control-arm connections)
+# there only with --sample (or control-arm connections); a row not shown is 0
 summary_value() {
     awk -v label="$1" -v col="$2" 'index($0, "  " label " ") == 1 {
         two = $(NF-1) ~ /^[0-9]+$/
-        print (col == "offload" ? (two ? $(NF-1) : $NF) : (two ? $NF : "no-column")); exit }'
+        print (col == "offload" ? (two ? $(NF-1) : $NF) : (two ? $NF : "no-column")); found = 1; exit }
+        END { if (!found) print 0 }'
 }
 
 # A shimmed tls_endpoint pair (two processes, one connection), for ktls-run:
@@ -189,13 +190,13 @@ PY
 }
 
 @test "ktls-run: keeps an existing LD_PRELOAD, passes the exit status, rejects bad options" {
-    run env LD_PRELOAD=libc.so.6 "$KTLS_RUN" --quiet -- sh -c 'echo "$LD_PRELOAD"; exit 7'
+    run --separate-stderr env LD_PRELOAD=libc.so.6 "$KTLS_RUN" --quiet -- sh -c 'echo "$LD_PRELOAD"; exit 7'
     [[ $status == 7 ]]
     [[ "$output" == "$SHIM:libc.so.6" ]]
     # already preloaded: not added twice
-    run env LD_PRELOAD="$SHIM" "$KTLS_RUN" --quiet -- sh -c 'echo "$LD_PRELOAD"'
+    run --separate-stderr env LD_PRELOAD="$SHIM" "$KTLS_RUN" --quiet -- sh -c 'echo "$LD_PRELOAD"'
     [[ "$output" == "$SHIM" ]]
-    run "$KTLS_RUN" --quiet --mode tx --sample 0.25 --seed 9 --log info -- \
+    run --separate-stderr "$KTLS_RUN" --quiet --mode tx --sample 0.25 --seed 9 --log info -- \
         sh -c 'echo "$KTLS_SHIM_MODE $KTLS_SHIM_SAMPLE $KTLS_SHIM_SEED $KTLS_SHIM_LOG"'
     [[ "$output" == "tx 0.25 9 info" ]]
     local opt
@@ -260,6 +261,70 @@ PY
     echo "$errs"
     [[ "$(head -n 1 <<<"$errs")" == "ktls-shim["*"] error: cannot open KTLS_SHIM_LOG_FILE /nonexistent/dir/shim.log: No such file or directory; logging to stderr" ]]
     [[ "$errs" != *errno* ]]
+}
+
+# every row and fallback line of the table: its numbers end in one column
+table_aligned() {
+    awk '/^  / && $NF ~ /^[0-9]+$/ { if (w && length($0) != w) bad = 1; w = length($0) } END { exit bad }'
+}
+
+@test "ktls-run's summary: the headline, then only the rows that are not 0, aligned; --quiet prints the headline alone" {
+    run --separate-stderr "$KTLS_RUN" -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$stderr"
+    [[ $status == 0 ]]
+    local headline
+    headline=$(head -n 1 <<<"$stderr")
+    [[ $headline == "ktls-run: "*" of 2 connections offloaded"* ]]
+    # no row says 0 (a table of 18 rows said it 12 times here)
+    ! grep -qE '^  [^ ].* 0$' <<<"$stderr" || false
+    table_aligned <<<"$stderr"
+    [[ "$(summary_value connections offload <<<"$stderr")" == 2 ]]
+    run --separate-stderr "$KTLS_RUN" --sample 0.5 --seed 3 -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$stderr"
+    table_aligned <<<"$stderr"
+    run --separate-stderr "$KTLS_RUN" --quiet -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    [[ $status == 0 && "$stderr" == "$headline" ]]
+}
+
+# A baseline (the shim off) counts the TLS connections it let by, with no
+# state kept: handshakes of their own (SSL_connect/SSL_accept) and ones done
+# inside the first read or write (s_client's)
+@test "ktls-run --mode off and KTLS_SHIM=0: the summary counts the TLS connections passed through" {
+    local implicit='"$1" server --port 0 --send 100 --expect 100 --implicit >"$2/server.out" &
+    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send 100 --expect 100 --implicit >"$2/client.out"
+    wait'
+    run --separate-stderr "$KTLS_RUN" --mode off -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    [[ $status == 0 && "$stderr" == "ktls-run: shim off (mode off): 2 TLS connections passed through" ]]
+    run --separate-stderr env KTLS_SHIM=0 "$KTLS_RUN" -- bash -c "$implicit" _ "$PEER" "$BATS_TEST_TMPDIR"
+    [[ $status == 0 && "$stderr" == "ktls-run: shim off (mode off): 2 TLS connections passed through" ]]
+    grep -q "ktls_tx=0 ktls_rx=0" "$BATS_TEST_TMPDIR/client.out"
+}
+
+# curl, asyncio, HAProxy and Apache give OpenSSL a BIO of their own; where
+# the kernel has no kTLS at all, that is their reason too (it was custom-bio)
+@test "ktls-run: programs with their own BIO give the reason everything else gives: kernel-no-tls without kTLS, moved or custom-bio-memory with it" {
+    local own='"$1" server --port 0 --send 100 --expect 100 --bio custom >"$2/server.out" &
+    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send 100 --expect 100 --bio split >"$2/client.out"
+    wait'
+    run --separate-stderr "$KTLS_RUN" -- bash -c "$own" _ "$PEER" "$BATS_TEST_TMPDIR"
+    echo "$stderr"
+    [[ $status == 0 ]]
+    local own_bio memory
+    own_bio=$(head -n 1 <<<"$stderr")
+    run --separate-stderr "$KTLS_RUN" -- python3 "$REPO/tests/progs/membio_echo.py" \
+        "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" 1000
+    echo "$stderr"
+    [[ $status == 0 ]]
+    memory=$(head -n 1 <<<"$stderr")
+    if have_ktls; then
+        [[ $own_bio == "ktls-run: 2 of 2 connections offloaded" ]]
+        [[ $memory == "ktls-run: 0 of 2 connections offloaded: custom-bio-memory (reasons: ktls-shim(7))" ]]
+    else
+        [[ $own_bio == "ktls-run: 0 of 2 connections offloaded: kernel-no-tls (run ktls-check)" ]]
+        [[ $memory == "ktls-run: 0 of 2 connections offloaded: kernel-no-tls (run ktls-check)" ]]
+    fi
 }
 
 @test "ktls-run: no TLS, no table: one line; exec failures say only that" {

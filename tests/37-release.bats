@@ -93,7 +93,7 @@ C
     make -s -C "$REPO" "${keep[@]}" install PREFIX="$prefix"
     run "$prefix/bin/ktls-run" --version
     [[ "${lines[1]}" == "library: $prefix/lib/libktls-shim.so, ktls-shim $v" ]]
-    run "$prefix/bin/ktls-run" --quiet -- sh -c 'echo "$LD_PRELOAD"'
+    run --separate-stderr "$prefix/bin/ktls-run" --quiet -- sh -c 'echo "$LD_PRELOAD"'
     [[ $status == 0 && "$output" == "$prefix/lib/libktls-shim.so" ]]
     local want=0 got=0
     "$REPO/build/ktls-check" >/dev/null 2>&1 || want=$?

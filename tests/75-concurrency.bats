@@ -153,7 +153,7 @@ served_conns() {
     [[ $served == 1000 ]]
     grep -q '1000 connections' "$BATS_TEST_TMPDIR/wrk.out"
     grep -q 'requests in' "$BATS_TEST_TMPDIR/wrk.out"
-    ! grep -qE 'Socket errors|Non-2xx' "$BATS_TEST_TMPDIR/wrk.out"
+    ! grep -qE 'Socket errors|Non-2xx' "$BATS_TEST_TMPDIR/wrk.out" || false
     read -r tx0 rx0 ctx0 crx0 de0 <<<"$before"
     read -r tx1 rx1 ctx1 crx1 de1 <<<"$after"
     if have_ktls; then

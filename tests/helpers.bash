@@ -1,5 +1,7 @@
 # Shared by every tests/NN-area.bats: strict mode, `requires`, kTLS detection,
 # running tls_peer pairs, kernel counters. Load with `load helpers`.
+# A negated check (`! grep -q ...`) fails a test only as its last command
+# (bash's errexit ignores `!`): elsewhere the suite writes `! grep ... || false`.
 set -o pipefail
 
 # (also sourced outside bats, by demo/bench/measure.sh). Sourced again for

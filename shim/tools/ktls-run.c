@@ -41,7 +41,7 @@ static void usage(void)
            "  --log LEVEL             off|error|info|debug (KTLS_SHIM_LOG)\n"
            "  --log-file FILE         log destination, appended to (KTLS_SHIM_LOG_FILE)\n"
            "  --lib PATH              the shim library (default: next to ktls-run, or ../lib)\n"
-           "  --quiet                 no summary\n"
+           "  --quiet                 the summary's headline only\n"
            "  --version               print the version and the library's\n"
            "The summary goes to stderr; the exit status is the command's. See ktls-run(1).\n");
 }
@@ -794,7 +794,7 @@ int main(int argc, char **argv)
 
     pid_t left[8];
     int nleft = not_run ? 0 : list_descendants(left, 8);
-    if (!quiet && !not_run) {
+    if (!not_run) {
         static struct run_totals t;
         run_stats_read(&t, prefix, run_id);
         char stats_dir[PATH_MAX];
@@ -805,6 +805,7 @@ int main(int argc, char **argv)
             .kernel = kernel,
             .root_only_dir = root_only && geteuid() == 0 ? dirname(stats_dir) : NULL,
             .private_dir = tmpdir[0] != 0,
+            .headline_only = quiet,
         };
         run_summary_print(stderr, &t, &s);
         if (WIFSIGNALED(status))

@@ -19,6 +19,7 @@
 struct file_leaves {
     char run[80], exe[128];
     long pid;
+    unsigned long long passed_through;
     int final, signal;
     long long updated;
     char path[RUN_MAX_LEAVES][128];
@@ -35,6 +36,8 @@ static void collect_leaf(const char *path, enum json_kind kind, const char *valu
         snprintf(f->exe, sizeof(f->exe), "%s", value);
     else if (!strcmp(path, "pid") && kind == JSON_NUMBER)
         f->pid = strtol(value, NULL, 10);
+    else if (!strcmp(path, "passed_through") && kind == JSON_NUMBER)
+        f->passed_through = strtoull(value, NULL, 10);
     else if (!strcmp(path, "signal") && kind == JSON_NUMBER)
         f->signal = (int)strtol(value, NULL, 10);
     else if (!strcmp(path, "updated_unix") && kind == JSON_NUMBER)
@@ -132,6 +135,7 @@ void run_stats_read(struct run_totals *t, const char *prefix, const char *run_id
             p->updated_unix = f.updated;
             p->alive = f.pid > 0 && (kill((pid_t)f.pid, 0) == 0 || errno == EPERM);
         }
+        t->passed_through += f.passed_through;
         for (int i = 0; i < f.n; i++)
             add_total(t, f.path[i], f.value[i]);
     }
@@ -249,43 +253,60 @@ static void process_notes(FILE *to, const struct run_totals *t, const struct run
                 t->foreign == 1 ? "" : "s");
 }
 
-static void row(FILE *to, const struct run_totals *t, const char *label, const char *leaf, int control)
-{
-    char a[128], b[128];
-    snprintf(a, sizeof(a), "offload.%s", leaf);
-    snprintf(b, sizeof(b), "control.%s", leaf);
-    if (control)
-        fprintf(to, "  %-34s %14llu %14llu\n", label, run_total(t, a), run_total(t, b));
-    else
-        fprintf(to, "  %-34s %14llu\n", label, run_total(t, a));
-}
+static const char *const table_rows[][2] = {
+    {"connections", "connections"},
+    {"TX moved to the kernel", "tx.kernel"},
+    {"RX moved to the kernel", "rx.kernel"},
+    {"both directions in the kernel", "outcome.both"},
+    {"only TX in the kernel", "outcome.tx_only"},
+    {"only RX in the kernel", "outcome.rx_only"},
+    {"neither (all in OpenSSL)", "outcome.none"},
+    {"bytes sent via kernel", "bytes.kernel_tx"},
+    {"bytes sent via kernel sendfile", "bytes.kernel_sendfile"},
+    {"bytes received via kernel", "bytes.kernel_rx"},
+    {"bytes sent via OpenSSL", "bytes.openssl_tx"},
+    {"bytes received via OpenSSL", "bytes.openssl_rx"},
+    {"bytes sendfile emulated", "bytes.emulated_sendfile"},
+    {"TLS 1.3 KeyUpdates sent (TX rekeyed)", "events.rekey_tx"},
+    {"TLS 1.3 KeyUpdates followed (RX)", "events.rekey_rx"},
+    {"ended: KeyUpdate, kernel can't rekey", "events.keyupdate-unsupported-kernel"},
+    {"ended: the kernel refused a rekey", "events.rekey_failed"},
+    {"ended: a storm of KeyUpdates", "events.keyupdate-storm"},
+};
 
+/* The table's rows with a number other than 0 in an arm (connections always),
+ * labels padded to the longest shown, fallbacks under them in the same
+ * columns. */
 static void table(FILE *to, const struct run_totals *t, int control)
 {
-    static const char *const rows[][2] = {
-        {"connections", "connections"},
-        {"TX moved to the kernel", "tx.kernel"},
-        {"RX moved to the kernel", "rx.kernel"},
-        {"both directions in the kernel", "outcome.both"},
-        {"only TX in the kernel", "outcome.tx_only"},
-        {"only RX in the kernel", "outcome.rx_only"},
-        {"neither (all in OpenSSL)", "outcome.none"},
-        {"bytes sent via kernel", "bytes.kernel_tx"},
-        {"bytes sent via kernel sendfile", "bytes.kernel_sendfile"},
-        {"bytes received via kernel", "bytes.kernel_rx"},
-        {"bytes sent via OpenSSL", "bytes.openssl_tx"},
-        {"bytes received via OpenSSL", "bytes.openssl_rx"},
-        {"bytes sendfile emulated", "bytes.emulated_sendfile"},
-        {"TLS 1.3 KeyUpdates sent (TX rekeyed)", "events.rekey_tx"},
-        {"TLS 1.3 KeyUpdates followed (RX)", "events.rekey_rx"},
-        {"ended: KeyUpdate, kernel can't rekey", "events.keyupdate-unsupported-kernel"},
-        {"ended: the kernel refused a rekey", "events.rekey_failed"},
-        {"ended: a storm of KeyUpdates", "events.keyupdate-storm"},
-    };
+    const size_t nrows = sizeof(table_rows) / sizeof(table_rows[0]);
+    unsigned long long v[sizeof(table_rows) / sizeof(table_rows[0])][2];
+    int width = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        char a[128], b[128];
+        snprintf(a, sizeof(a), "offload.%s", table_rows[r][1]);
+        snprintf(b, sizeof(b), "control.%s", table_rows[r][1]);
+        v[r][0] = run_total(t, a);
+        v[r][1] = run_total(t, b);
+        if ((r == 0 || v[r][0] || v[r][1]) && (int)strlen(table_rows[r][0]) > width)
+            width = (int)strlen(table_rows[r][0]);
+    }
+    for (int i = 0; i < t->n; i++) { /* "TX reason" under the labels */
+        const char *dot = strchr(t->path[i], '.');
+        if (dot && (!strncmp(dot + 1, "tx.fallback.", 12) || !strncmp(dot + 1, "rx.fallback.", 12))
+            && (int)strlen(dot + 13) + (control ? 13 : 5) > width)
+            width = (int)strlen(dot + 13) + (control ? 13 : 5);
+    }
     if (control)
-        fprintf(to, "  %-34s %14s %14s\n", "", "offload arm", "control arm");
-    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++)
-        row(to, t, rows[r][0], rows[r][1], control);
+        fprintf(to, "  %-*s %14s %14s\n", width, "", "offload arm", "control arm");
+    for (size_t r = 0; r < nrows; r++) {
+        if (r && !v[r][0] && !v[r][1])
+            continue;
+        if (control)
+            fprintf(to, "  %-*s %14llu %14llu\n", width, table_rows[r][0], v[r][0], v[r][1]);
+        else
+            fprintf(to, "  %-*s %14llu\n", width, table_rows[r][0], v[r][0]);
+    }
     int any = 0;
     for (int i = 0; i < t->n; i++) {
         const char *p = t->path[i], *dot = strchr(p, '.');
@@ -293,19 +314,30 @@ static void table(FILE *to, const struct run_totals *t, int control)
             continue;
         if (!any++)
             fprintf(to, control ? "  fallbacks (arm, direction, reason):\n" : "  fallbacks (direction, reason):\n");
-        if (control)
-            fprintf(to, "    %-7.*s %s %-32s %10llu\n", (int)(dot - p), p, dot[1] == 't' ? "TX" : "RX", dot + 13,
-                    t->sum[i]);
+        const char *dir = dot[1] == 't' ? "TX" : "RX";
+        if (control && !strncmp(p, "offload.", 8))
+            fprintf(to, "    %-7s %s %-*s %14llu\n", "offload", dir, width - 13, dot + 13, t->sum[i]);
+        else if (control)
+            fprintf(to, "    %-7s %s %-*s %14s %14llu\n", "control", dir, width - 13, dot + 13, "", t->sum[i]);
         else
-            fprintf(to, "    %s %-40s %10llu\n", dot[1] == 't' ? "TX" : "RX", dot + 13, t->sum[i]);
+            fprintf(to, "    %s %-*s %14llu\n", dir, width - 5, dot + 13, t->sum[i]);
     }
 }
 
 void run_summary_print(FILE *to, const struct run_totals *t, const struct run_summary *s)
 {
     unsigned long long connections = run_total(t, "offload.connections") + run_total(t, "control.connections");
+    if (!connections && t->passed_through) {
+        fprintf(to, "ktls-run: shim off (mode off): %llu TLS connection%s passed through\n", t->passed_through,
+                t->passed_through == 1 ? "" : "s");
+        if (!s->headline_only)
+            process_notes(to, t, s);
+        return;
+    }
     if (!connections) {
         fprintf(to, "ktls-run: no TLS connections seen\n");
+        if (s->headline_only)
+            return;
         if (s->root_only_dir)
             fprintf(to,
                     "ktls-run: note: only root may write to %s: a program that switches to another user "
@@ -315,6 +347,8 @@ void run_summary_print(FILE *to, const struct run_totals *t, const struct run_su
         return;
     }
     headline(to, t);
+    if (s->headline_only)
+        return;
     process_notes(to, t, s);
     table(to, t, s->control_column || run_total(t, "control.connections"));
     if (s->kernel.have)

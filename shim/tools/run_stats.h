@@ -22,6 +22,7 @@ struct run_totals {
     int n;
     struct run_process procs[RUN_MAX_PROCS];
     int nprocs;
+    unsigned long long passed_through; /* handshakes while the shim was off */
     int unreadable; /* named like a stats file but not one */
     int foreign;    /* another run's (or nobody's) file */
 };
@@ -37,13 +38,15 @@ struct run_summary {
     struct run_kernel_delta kernel;
     const char *root_only_dir;  /* the stats directory, when only root may write there */
     int private_dir;            /* ktls-run's own directory: a foreign file there is news */
+    int headline_only;          /* --quiet */
 };
 
 /* Reads every PREFIX.<digits>.json of run_id; files are opened without
  * following links and must be regular. */
 void run_stats_read(struct run_totals *t, const char *prefix, const char *run_id);
 unsigned long long run_total(const struct run_totals *t, const char *path);
-/* The headline, then (with TLS connections) the table and the kernel's counters. */
+/* The headline, then (with TLS connections) the table's non-zero rows and
+ * the kernel's counters; only the headline with headline_only. */
 void run_summary_print(FILE *to, const struct run_totals *t, const struct run_summary *s);
 
 #endif
