@@ -327,6 +327,22 @@ table_aligned() {
     fi
 }
 
+@test "ktls-run: relative --stats and --log-file name the same files after the command changes directory; a /proc file is no log" {
+    mkdir -p "$BATS_TEST_TMPDIR/work/st4"
+    cd "$BATS_TEST_TMPDIR/work"
+    run --separate-stderr "$KTLS_RUN" --stats st4/ --log-file shim.log --log info -- \
+        bash -c 'cd / && bash -c "$0" _ "$@"' "$EXCHANGE" "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$stderr"
+    [[ $status == 0 ]]
+    [[ "$(head -n 1 <<<"$stderr")" == "ktls-run: "*" of 2 connections offloaded"* ]]
+    [[ $(ls "$BATS_TEST_TMPDIR/work/st4/"stats.*.json | wc -l) == 2 ]]
+    [[ "$stderr" == *"ktls-run: stats files: $BATS_TEST_TMPDIR/work/st4/stats.<pid>.json"* ]]
+    grep -q "ktls-shim 0" "$BATS_TEST_TMPDIR/work/shim.log"
+    [[ ! -e /st4 && ! -e /shim.log ]]
+    run --separate-stderr "$KTLS_RUN" --log-file /proc/version -- true
+    [[ $status == 2 && "$stderr" == "ktls-run: --log-file /proc/version: a /proc or /sys file, not a log" ]]
+}
+
 @test "ktls-run: no TLS, no table: one line; exec failures say only that" {
     run --separate-stderr "$KTLS_RUN" -- echo hi
     [[ $status == 0 && "$output" == hi && "$stderr" == "ktls-run: no TLS connections seen" ]]

@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,6 +237,17 @@ static int set_preload(const char *lib)
 
 /* ---- up-front checks of where the shim will write ---- */
 
+/* path as the command will name it wherever it changes directory to */
+static int absolute_path(const char *path, char *out, size_t cap)
+{
+    char cwd[PATH_MAX];
+    if (path[0] == '/')
+        return snprintf(out, cap, "%s", path) < (int)cap ? 0 : -1;
+    if (!getcwd(cwd, sizeof(cwd)))
+        return -1;
+    return snprintf(out, cap, "%s/%s", cwd, path) < (int)cap ? 0 : -1;
+}
+
 static int check_log_file(const char *path)
 {
     /* the shim appends to it the same way (and creates it) */
@@ -243,7 +256,14 @@ static int check_log_file(const char *path)
         fprintf(stderr, "ktls-run: --log-file %s: %s\n", path, strerror(errno));
         return -1;
     }
+    /* root may open a kernel file for writing (/proc/version): not a log */
+    struct statfs fs;
+    int kernel_file = fstatfs(fd, &fs) == 0 && (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC);
     close(fd);
+    if (kernel_file) {
+        fprintf(stderr, "ktls-run: --log-file %s: a /proc or /sys file, not a log\n", path);
+        return -1;
+    }
     return 0;
 }
 
@@ -745,16 +765,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "ktls-run: note: %s is ktls-shim %s; this ktls-run is %s\n", lib, version,
                 KTLS_SHIM_VERSION);
     const char *log_file = opt_or_env("KTLS_SHIM_LOG_FILE");
+    char log_path[PATH_MAX];
     if (log_file && check_log_file(log_file) != 0)
         return 2;
+    if (log_file && absolute_path(log_file, log_path, sizeof(log_path)) != 0) {
+        fprintf(stderr, "ktls-run: --log-file %s: %s\n", log_file, strerror(errno ? errno : ENAMETOOLONG));
+        return 2;
+    }
 
     /* stats: the user's prefix, or a private directory */
     char tmpdir[PATH_MAX] = "", prefix[PATH_MAX];
     int root_only = 0;
     const char *stats_opt = opt_or_env("KTLS_SHIM_STATS");
     if (stats_opt) {
-        if (check_stats_prefix(stats_opt, prefix, sizeof(prefix), &root_only) != 0)
+        char given[PATH_MAX];
+        if (check_stats_prefix(stats_opt, given, sizeof(given), &root_only) != 0)
             return 2;
+        if (absolute_path(given, prefix, sizeof(prefix)) != 0) {
+            fprintf(stderr, "ktls-run: --stats %s: %s\n", stats_opt, strerror(errno ? errno : ENAMETOOLONG));
+            return 2;
+        }
     } else {
         if (make_private_dir(tmpdir, sizeof(tmpdir)) != 0)
             return 1;
@@ -769,7 +799,10 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < NOPTS; k++)
         if (opt_values[k])
             setenv(opt_names[k][1], opt_values[k], 1);
+    /* absolute, so a command that changes directory writes where it was asked */
     setenv("KTLS_SHIM_STATS", prefix, 1);
+    if (log_file)
+        setenv("KTLS_SHIM_LOG_FILE", log_path, 1);
     setenv("KTLS_SHIM_RUN_ID", run_id, 1);
     if (set_preload(lib) != 0) {
         fprintf(stderr, "ktls-run: cannot set LD_PRELOAD: %s\n", strerror(errno));
