@@ -18,7 +18,8 @@ struct slot {
     atomic_uint readers;
 };
 
-static struct fdtable table = FDTABLE_OF(struct slot);
+static struct fdtable_chunks table_chunks;
+static struct fdtable table = FDTABLE_OF(struct slot, table_chunks);
 static atomic_int active;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 

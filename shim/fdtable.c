@@ -11,7 +11,7 @@ void *fdtable_slot(struct fdtable *t, int fd, int create)
 {
     if (fd < 0 || (unsigned)fd >> FDTABLE_CHUNK_BITS >= FDTABLE_MAX_CHUNKS)
         return NULL;
-    _Atomic(unsigned char *) *at = &t->chunks[(unsigned)fd >> FDTABLE_CHUNK_BITS];
+    _Atomic(unsigned char *) *at = &t->chunks->at[(unsigned)fd >> FDTABLE_CHUNK_BITS];
     unsigned char *chunk = atomic_load_explicit(at, memory_order_acquire);
     if (!chunk && create) {
         size_t bytes = (size_t)FDTABLE_CHUNK_SLOTS * t->slot_size;
@@ -36,7 +36,7 @@ void fdtable_each(struct fdtable *t, unsigned lo, unsigned hi, void (*each)(void
 {
     for (unsigned i = lo >> FDTABLE_CHUNK_BITS; i < FDTABLE_MAX_CHUNKS && i <= hi >> FDTABLE_CHUNK_BITS;
          i++) {
-        unsigned char *chunk = atomic_load_explicit(&t->chunks[i], memory_order_acquire);
+        unsigned char *chunk = atomic_load_explicit(&t->chunks->at[i], memory_order_acquire);
         for (unsigned j = 0; chunk && j < FDTABLE_CHUNK_SLOTS; j++) {
             unsigned fd = i << FDTABLE_CHUNK_BITS | j;
             if (fd >= lo && fd <= hi)

@@ -14,11 +14,17 @@
 #define FDTABLE_CHUNK_SLOTS (1u << FDTABLE_CHUNK_BITS)
 #define FDTABLE_MAX_CHUNKS (1u << 16) /* 64 Mi descriptors, past Linux's nr_open ceiling */
 
+/* 512 KiB of chunk pointers: zero-initialised (bss), so a process that
+ * preloads the shim maps no initialised data for them */
+struct fdtable_chunks {
+    _Atomic(unsigned char *) at[FDTABLE_MAX_CHUNKS];
+};
 struct fdtable {
     size_t slot_size;
-    _Atomic(unsigned char *) chunks[FDTABLE_MAX_CHUNKS];
+    struct fdtable_chunks *chunks;
 };
-#define FDTABLE_OF(slot_type) {.slot_size = sizeof(slot_type)}
+/* static struct fdtable_chunks c; static struct fdtable t = FDTABLE_OF(slot, c); */
+#define FDTABLE_OF(slot_type, chunks_var) {.slot_size = sizeof(slot_type), .chunks = &(chunks_var)}
 
 /* fd's slot, zeroed when its chunk is new; with create, a missing chunk is
  * allocated (never from close(), which only clears what exists). NULL when

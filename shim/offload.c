@@ -224,12 +224,14 @@ static void decide(struct conn *c, SSL *s)
         why = check_eligible(c, s);
     if (!why && !derive_keys(c, s))
         why = FB_KEY_DERIVATION;
+    int wanted = config_get()->dirs;
     if (why) {
-        fall_back_both(c, why, 0);
+        /* a direction KTLS_SHIM_MODE leaves to OpenSSL stays there for that */
+        conn_fall_back(c, CONN_TX, wanted & SHIM_DIR_TX ? why : FB_MODE, 0);
+        conn_fall_back(c, CONN_RX, wanted & SHIM_DIR_RX ? why : FB_MODE, 0);
         conn_scrub(c);
         return;
     }
-    int wanted = config_get()->dirs;
     for (int d = 0; d < 2; d++) {
         int flag = d == CONN_TX ? SHIM_DIR_TX : SHIM_DIR_RX;
         c->dir[d].ccs_at_decide = c->dir[d].seq.ccs_count;

@@ -35,7 +35,8 @@ struct slot {
     atomic_bool contended[2];
 };
 
-static struct fdtable table = FDTABLE_OF(struct slot);
+static struct fdtable_chunks table_chunks;
+static struct fdtable table = FDTABLE_OF(struct slot, table_chunks);
 static _Atomic uint64_t last_tag;
 
 static struct slot *slot_for(int fd, int create)

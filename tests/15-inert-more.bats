@@ -136,3 +136,13 @@ two_openssls() {
     [[ "$("$OTHER_DIR/two_openssl" "$REPO/build/other_openssl.so" | grep '^PROBE')" == "PROBE found=0 rc=0 errno=0" ]]
     [[ "$(shimmed "$OTHER_DIR/two_openssl" "$REPO/build/other_openssl.so" 2>/dev/null | grep '^PROBE')" == "PROBE found=1 rc=-1 errno=ENOSYS" ]]
 }
+
+# every process that inherits LD_PRELOAD maps the library: its initialised
+# data is what each one carries (two descriptor tables of 512 KiB sat there)
+@test "the library carries under 64 KiB of initialised data (writable .data and .data.rel.ro)" {
+    host_only && return 0
+    local bytes
+    bytes=$(size -A "$SHIM" | awk '$1 ~ /^\.data/ { sum += $2 } END { print sum + 0 }')
+    echo "initialised data: $bytes bytes"
+    [[ $bytes -gt 0 && $bytes -lt 65536 ]]
+}

@@ -289,7 +289,7 @@ table_aligned() {
 # A baseline (the shim off) counts the TLS connections it let by, with no
 # state kept: handshakes of their own (SSL_connect/SSL_accept) and ones done
 # inside the first read or write (s_client's)
-@test "ktls-run --mode off and KTLS_SHIM=0: the summary counts the TLS connections passed through" {
+@test "ktls-run --mode off and KTLS_SHIM=0: the summary counts the TLS connections passed through; --mode tx gives mode as RX's reason" {
     local implicit='"$1" server --port 0 --send 100 --expect 100 --implicit >"$2/server.out" &
     for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
     "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send 100 --expect 100 --implicit >"$2/client.out"
@@ -299,6 +299,11 @@ table_aligned() {
     run --separate-stderr env KTLS_SHIM=0 "$KTLS_RUN" -- bash -c "$implicit" _ "$PEER" "$BATS_TEST_TMPDIR"
     [[ $status == 0 && "$stderr" == "ktls-run: shim off (mode off): 2 TLS connections passed through" ]]
     grep -q "ktls_tx=0 ktls_rx=0" "$BATS_TEST_TMPDIR/client.out"
+    # RX is left to OpenSSL by the mode, whatever the kernel can do (it said
+    # kernel-no-tls where the kernel has no kTLS)
+    run --separate-stderr "$KTLS_RUN" --mode tx -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
+    echo "$stderr"
+    [[ $status == 0 && "$stderr" == *$'\n    RX mode '*' 2'$'\n'* && "$stderr" != *"RX kernel-no-tls"* ]]
 }
 
 # curl, asyncio, HAProxy and Apache give OpenSSL a BIO of their own; where

@@ -20,7 +20,8 @@ static void mark(void *slot, void *arg)
 
 TEST(fdtable_slots_are_stable_and_made_on_demand)
 {
-    static struct fdtable t = FDTABLE_OF(struct pair_slot);
+    static struct fdtable_chunks chunks;
+    static struct fdtable t = FDTABLE_OF(struct pair_slot, chunks);
     CHECK(fdtable_slot(&t, 7, 0) == NULL); /* no chunk yet, and none made */
     struct pair_slot *s = fdtable_slot(&t, 7, 1);
     REQUIRE(s);
@@ -35,7 +36,8 @@ TEST(fdtable_slots_are_stable_and_made_on_demand)
 
 TEST(fdtable_each_visits_existing_slots_in_range_only)
 {
-    static struct fdtable t = FDTABLE_OF(struct pair_slot);
+    static struct fdtable_chunks chunks;
+    static struct fdtable t = FDTABLE_OF(struct pair_slot, chunks);
     REQUIRE(fdtable_slot(&t, 5, 1) && fdtable_slot(&t, (int)FDTABLE_CHUNK_SLOTS + 2, 1));
     int visited = 0;
     /* across the edge of chunk 0 into chunk 1 */

@@ -2,7 +2,7 @@
  * (tools/testing/selftests/net/tls.c): a TLS connection made in this process,
  * both ends moved to the kernel by the shim's own offload path, then kio_*
  * driven directly with exact errno and SSL_get_error expectations.
- * They need a kernel with kTLS: elsewhere each says "# skip" and passes;
+ * They need a kernel with kTLS: elsewhere each is reported as skipped;
  * tests/76-kio.bats runs them in the guest, where a skip is a failure. */
 #include <errno.h>
 #include <string.h>
@@ -30,7 +30,7 @@ static int skip_without_ktls(void)
     kernel_tls_probe_reset();
     if (kernel_tls_available())
         return 0;
-    printf("# skip: this kernel has no kTLS\n");
+    unit_skip("this kernel has no kTLS");
     return 1;
 }
 

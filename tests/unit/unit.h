@@ -6,7 +6,8 @@
  * be linked in. The runner (unit_main.c) runs every test in registration
  * order, prints "ok - name" or "not ok - name" for each (TAP style, with
  * "# " diagnostic lines before a failure's verdict) and ends with the line
- * "N passed, N failed"; it exits non-zero when any test failed.
+ * "N passed, N failed, N skipped" (a test that calls unit_skip); it exits
+ * non-zero when any test failed.
  *
  * CHECK* record a failure with file:line and go on; REQUIRE stops the current
  * test (use it before a dereference that would crash). */
@@ -33,6 +34,9 @@ int unit_check_mem(const char *file, int line, const char *got_expr, const char 
 int unit_hex_exact(const char *file, int line, const char *hex, uint8_t *out, size_t cap);
 /* Failures recorded so far in the running test (to add context to a loop). */
 int unit_failure_count(void);
+/* The test cannot run here (why: one line): reported as a TAP skip and
+ * counted apart, never as passed. */
+void unit_skip(const char *why);
 
 #define TEST(name)                                                                 \
     static void unit_test_##name(void);                                            \
