@@ -128,6 +128,7 @@ struct conn {
     struct ctl_progress ctl;
     unsigned warn_alerts;       /* warning alerts read in a row (OpenSSL stops at 5) */
     unsigned empty_records;     /* records of no bytes read in a row (it stops past 32) */
+    int handshake_failed;       /* counted in the stats once */
     unsigned key_updates_in_window; /* the peer's KeyUpdates followed in the window... */
     long long key_update_window_start; /* ...that began then (monotonic seconds) */
     int rcvlowat_raised;        /* SO_RCVLOWAT is ours until the next read... */

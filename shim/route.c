@@ -27,6 +27,8 @@ int route_counting_passthrough;
 void route_attach(SSL *s)
 {
     int saved = errno;
+    if (stats_on())
+        stats_ssl_made();
     if (!route_counting_passthrough && config_get()->dirs == SHIM_DIR_NONE && stats_on())
         route_counting_passthrough = 1;
     if (route_enabled() && conn_attach(s, kernel_tls_available()))
@@ -114,6 +116,13 @@ void route_unwatched_finished(const SSL *s)
         stats_passed_through();
 }
 
+static int handshake_error(const SSL *s, int ret)
+{
+    int saved = errno, e = ossl()->SSL_get_error(s, ret);
+    errno = saved;
+    return e == SSL_ERROR_SSL || e == SSL_ERROR_SYSCALL;
+}
+
 int route_handshake_unwatched(SSL *s, int (*real)(SSL *))
 {
     /* SSL_connect and SSL_accept call SSL_do_handshake by its exported name */
@@ -126,6 +135,8 @@ int route_handshake_unwatched(SSL *s, int (*real)(SSL *))
     inside = 0;
     if (ret == 1 && !was)
         stats_passed_through();
+    else if (ret <= 0 && handshake_error(s, ret))
+        stats_handshake_failed();
     return ret;
 }
 
@@ -144,6 +155,10 @@ int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *))
     WATCHED_CALL(c, s, ret = real(s));
     if (ret == 1)
         after_openssl(c, s, was);
+    else if (!c->handshake_failed && stats_on() && handshake_error(s, ret)) {
+        c->handshake_failed = 1;
+        stats_handshake_failed();
+    }
     return ret;
 }
 

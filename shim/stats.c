@@ -36,7 +36,7 @@ static struct live_reason live_reasons[STATS_ARMS][STATS_MAX_REASONS];
 static atomic_int live_nreasons[STATS_ARMS];
 static pthread_mutex_t reasons_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int any_connection;
-static atomic_ullong passed_through;
+static atomic_ullong passed_through, ssl_objects, handshake_failures;
 static atomic_ullong next_index;
 static atomic_llong last_flush = -1000000; /* monotonic seconds */
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
@@ -89,6 +89,8 @@ static void after_fork_in_child(void)
         atomic_store(&live_nreasons[a], 0);
     atomic_store(&any_connection, 0);
     atomic_store(&passed_through, 0);
+    atomic_store(&ssl_objects, 0);
+    atomic_store(&handshake_failures, 0);
     atomic_store(&next_index, 0);
     atomic_store(&last_flush, -1000000);
     atomic_store(&writer_tid, 0);
@@ -134,6 +136,20 @@ void stats_passed_through(void)
 {
     pthread_once(&process_once, process_init);
     atomic_fetch_add_explicit(&passed_through, 1, memory_order_relaxed);
+    atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
+}
+
+void stats_ssl_made(void)
+{
+    pthread_once(&process_once, process_init);
+    atomic_fetch_add_explicit(&ssl_objects, 1, memory_order_relaxed);
+    atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
+}
+
+void stats_handshake_failed(void)
+{
+    pthread_once(&process_once, process_init);
+    atomic_fetch_add_explicit(&handshake_failures, 1, memory_order_relaxed);
     atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
 }
 
@@ -212,6 +228,8 @@ static void snapshot(struct stats_snapshot *s, int final, int sig)
     /* an atomic load once probed (process_init made sure) */
     s->kernel_tls = kernel_tls_available();
     s->passed_through = atomic_load_explicit(&passed_through, memory_order_relaxed);
+    s->ssl_objects = atomic_load_explicit(&ssl_objects, memory_order_relaxed);
+    s->handshake_failures = atomic_load_explicit(&handshake_failures, memory_order_relaxed);
     for (int a = 0; a < STATS_ARMS; a++) {
         struct stats_arm_counts *c = &s->arm[a];
         c->connections = atomic_load_explicit(&live[a].connections, memory_order_relaxed);

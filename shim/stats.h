@@ -68,6 +68,8 @@ struct stats_snapshot {
     unsigned long long seed;
     int kernel_tls;
     uint64_t passed_through;            /* handshakes done while the shim was off */
+    uint64_t ssl_objects;               /* SSL_new calls: this process's OpenSSL made TLS */
+    uint64_t handshake_failures;        /* handshakes that ended in an error */
     struct stats_arm_counts arm[STATS_ARMS];
 };
 
@@ -97,6 +99,13 @@ void stats_connection(int arm);
  * KTLS_SHIM=0): no state, no arm, only this count, so a baseline run tells
  * how many TLS connections it passed through. */
 void stats_passed_through(void);
+/* An SSL was made (SSL_new): a process that used OpenSSL for TLS leaves a
+ * file even with no connection, so ktls-run can tell it from one that
+ * never did (GnuTLS, a static TLS library). */
+void stats_ssl_made(void);
+/* A handshake ended in an error (SSL_ERROR_SSL/SYSCALL) before the shim could
+ * take the connection: counted, so "no connections" can say why. */
+void stats_handshake_failed(void);
 /* reason NULL: kernel; else counted under stats_reason_key(reason), the
  * table's last slot being "other" for what comes once it is full */
 void stats_direction(int arm, int tx, const char *reason);

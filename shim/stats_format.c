@@ -207,6 +207,10 @@ size_t stats_render(const struct stats_snapshot *s, char *buf, size_t cap)
     put(&o, s->kernel_tls ? "},\n  \"kernel_tls\": true,\n  \"passed_through\": "
                           : "},\n  \"kernel_tls\": false,\n  \"passed_through\": ");
     put_u64(&o, s->passed_through);
+    put(&o, ",\n  \"ssl_objects\": ");
+    put_u64(&o, s->ssl_objects);
+    put(&o, ",\n  \"handshake_failures\": ");
+    put_u64(&o, s->handshake_failures);
     put(&o, ",\n  \"arms\": {\n");
     put_arm(&o, "offload", &s->arm[STATS_ARM_OFFLOAD]);
     put(&o, ",\n");

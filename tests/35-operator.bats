@@ -348,11 +348,41 @@ table_aligned() {
     [[ $status == 2 && "$stderr" == "ktls-run: --log-file /proc/version: a /proc or /sys file, not a log" ]]
 }
 
+# "no TLS connections seen" was said for all three: a GnuTLS program, a
+# handshake that failed (curl's exit 60), workers that could not write their
+# stats (36-stats); the last stays the words for a program that made SSLs
+@test "ktls-run without TLS connections says which case: no OpenSSL TLS (GnuTLS), failed handshakes, none made" {
+    requires gnutls-cli curl
+    openssl s_server -accept 0 -naccept 4 -cert "$BATS_FILE_TMPDIR/cert.pem" -key "$BATS_FILE_TMPDIR/key.pem" \
+        -www >"$BATS_TEST_TMPDIR/srv.out" 2>&1 3>&- &
+    local pid=$! port i
+    for i in $(seq 1 100); do
+        port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$BATS_TEST_TMPDIR/srv.out")
+        [[ -n $port ]] && break
+        sleep 0.1
+    done
+    [[ -n $port ]]
+    run --separate-stderr "$KTLS_RUN" -- gnutls-cli --insecure --port "$port" 127.0.0.1 </dev/null
+    echo "$stderr"
+    [[ "$(tail -n 1 <<<"$stderr")" == "ktls-run: no OpenSSL TLS seen (this program may use GnuTLS or a static TLS library)" ]]
+    # the server's certificate is not trusted: curl exits 60
+    run --separate-stderr "$KTLS_RUN" -- curl -sS "https://127.0.0.1:$port/" -o /dev/null
+    echo "$stderr"
+    [[ $status == 60 && "$(tail -n 1 <<<"$stderr")" == "ktls-run: no TLS connections: 1 handshake failed before the shim took over" ]]
+    run --separate-stderr "$KTLS_RUN" --mode off -- curl -sS "https://127.0.0.1:$port/" -o /dev/null
+    [[ $status == 60 && "$(tail -n 1 <<<"$stderr")" == "ktls-run: no TLS connections: 1 handshake failed before the shim took over" ]]
+    # an SSL made, no handshake: none seen
+    run --separate-stderr "$KTLS_RUN" -- python3 -c 'import ssl; ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())'
+    [[ $status == 0 && "$stderr" == "ktls-run: no TLS connections seen" ]]
+    kill "$pid" 2>/dev/null || true
+}
+
 @test "ktls-run: no TLS, no table: one line; exec failures say only that" {
+    local none="ktls-run: no OpenSSL TLS seen (this program may use GnuTLS or a static TLS library)"
     run --separate-stderr "$KTLS_RUN" -- echo hi
-    [[ $status == 0 && "$output" == hi && "$stderr" == "ktls-run: no TLS connections seen" ]]
+    [[ $status == 0 && "$output" == hi && "$stderr" == "$none" ]]
     run --separate-stderr "$KTLS_RUN" -- false
-    [[ $status == 1 && "$stderr" == "ktls-run: no TLS connections seen" ]]
+    [[ $status == 1 && "$stderr" == "$none" ]]
     run -127 --separate-stderr "$KTLS_RUN" -- nosuchcmd
     [[ "$stderr" == "ktls-run: cannot run nosuchcmd: No such file or directory" ]]
     run -126 --separate-stderr "$KTLS_RUN" -- /etc/passwd

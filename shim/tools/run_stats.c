@@ -19,7 +19,7 @@
 struct file_leaves {
     char run[80], exe[128];
     long pid;
-    unsigned long long passed_through;
+    unsigned long long passed_through, ssl_objects, handshake_failures;
     int final, signal;
     long long updated;
     char path[RUN_MAX_LEAVES][128];
@@ -38,6 +38,10 @@ static void collect_leaf(const char *path, enum json_kind kind, const char *valu
         f->pid = strtol(value, NULL, 10);
     else if (!strcmp(path, "passed_through") && kind == JSON_NUMBER)
         f->passed_through = strtoull(value, NULL, 10);
+    else if (!strcmp(path, "ssl_objects") && kind == JSON_NUMBER)
+        f->ssl_objects = strtoull(value, NULL, 10);
+    else if (!strcmp(path, "handshake_failures") && kind == JSON_NUMBER)
+        f->handshake_failures = strtoull(value, NULL, 10);
     else if (!strcmp(path, "signal") && kind == JSON_NUMBER)
         f->signal = (int)strtol(value, NULL, 10);
     else if (!strcmp(path, "updated_unix") && kind == JSON_NUMBER)
@@ -136,6 +140,8 @@ void run_stats_read(struct run_totals *t, const char *prefix, const char *run_id
             p->alive = f.pid > 0 && (kill((pid_t)f.pid, 0) == 0 || errno == EPERM);
         }
         t->passed_through += f.passed_through;
+        t->ssl_objects += f.ssl_objects;
+        t->handshake_failures += f.handshake_failures;
         for (int i = 0; i < f.n; i++)
             add_total(t, f.path[i], f.value[i]);
     }
@@ -335,14 +341,22 @@ void run_summary_print(FILE *to, const struct run_totals *t, const struct run_su
         return;
     }
     if (!connections) {
-        fprintf(to, "ktls-run: no TLS connections seen\n");
+        /* three different cases, told apart: handshakes that failed, no
+         * stats at all where workers cannot write, no OpenSSL TLS at all */
+        if (t->handshake_failures)
+            fprintf(to, "ktls-run: no TLS connections: %llu handshake%s failed before the shim took over\n",
+                    t->handshake_failures, t->handshake_failures == 1 ? "" : "s");
+        else if (t->ssl_objects)
+            fprintf(to, "ktls-run: no TLS connections seen\n");
+        else if (s->root_only_dir && !t->nprocs)
+            fprintf(to,
+                    "ktls-run: no stats written: only root may write to %s, and a program that switches "
+                    "to another user (nginx workers) cannot leave its stats there (mode 1733 lets it)\n",
+                    s->root_only_dir);
+        else
+            fprintf(to, "ktls-run: no OpenSSL TLS seen (this program may use GnuTLS or a static TLS library)\n");
         if (s->headline_only)
             return;
-        if (s->root_only_dir)
-            fprintf(to,
-                    "ktls-run: note: only root may write to %s: a program that switches to another user "
-                    "(nginx workers) cannot leave its stats there (mode 1733 lets it)\n",
-                    s->root_only_dir);
         process_notes(to, t, s);
         return;
     }

@@ -23,6 +23,8 @@ struct run_totals {
     struct run_process procs[RUN_MAX_PROCS];
     int nprocs;
     unsigned long long passed_through; /* handshakes while the shim was off */
+    unsigned long long ssl_objects;    /* SSLs made (a process used OpenSSL's TLS) */
+    unsigned long long handshake_failures;
     int unreadable; /* named like a stats file but not one */
     int foreign;    /* another run's (or nobody's) file */
 };

@@ -116,6 +116,9 @@ TEST(render_parses_back_to_the_numbers)
     s.seed_set = 1;
     s.seed = 18446744073709551615ULL;
     s.kernel_tls = 1;
+    s.passed_through = 7;
+    s.ssl_objects = 11;
+    s.handshake_failures = 2;
     s.arm[STATS_ARM_OFFLOAD].connections = 3;
     s.arm[STATS_ARM_OFFLOAD].kernel[1] = 3;
     s.arm[STATS_ARM_OFFLOAD].kernel[0] = 2;
@@ -134,6 +137,7 @@ TEST(render_parses_back_to_the_numbers)
         "pid=4242\n", "exe=s:/usr/sbin/ng\"inx\n\n", "run=s:run-1\n", "final=true\n", "signal=15\n",
         "version=s:" KTLS_SHIM_VERSION "\n", "started_unix=100\n", "updated_unix=200\n",
         "config.sample=0.5\n", "config.seed=18446744073709551615\n", "kernel_tls=true\n",
+        "passed_through=7\n", "ssl_objects=11\n", "handshake_failures=2\n",
         "arms.offload.connections=3\n", "arms.offload.tx.kernel=3\n", "arms.offload.rx.kernel=2\n",
         "arms.offload.outcome.tx_only=1\n", "arms.offload.bytes.kernel_sendfile=1099511627776\n",
         "arms.offload.rx.fallback.key-update=1\n", "arms.control.tx.fallback.ab-control=1\n",
