@@ -229,6 +229,10 @@ PY
     libc=$(ldd /bin/sh | awk '/libc.so/ {print $3}')
     run "$KTLS_RUN" --lib "$libc" -- touch "$ran"
     [[ $status == 2 && "$output" == "ktls-run: --lib $libc: not the ktls-shim library"* ]]
+    # ktls-run itself holds the marker's text, with no version: it ran the
+    # command unshimmed with exit 0 and a garbled note
+    run "$KTLS_RUN" --lib "$KTLS_RUN" -- touch "$ran"
+    [[ $status == 2 && "$output" == "ktls-run: --lib $KTLS_RUN: not the ktls-shim library"* ]]
     run env KTLS_SHIM_LIB=/etc/passwd "$KTLS_RUN" -- touch "$ran"
     [[ $status == 2 && "$output" == "ktls-run: KTLS_SHIM_LIB /etc/passwd: not an ELF shared library" ]]
     run "$KTLS_RUN" --log-file /nonexistent/dir/shim.log -- touch "$ran"

@@ -168,4 +168,11 @@ PY
     [[ "$output" == *"RuntimeDirectoryMode: 1733"* && "$output" == *"RuntimeDirectoryPreserve: yes"* ]]
     # the same library path make install uses by default
     grep -q '^PREFIX ?= /usr/local$' "$REPO/Makefile"
+    # the README's copy is the file's settings, line for line (it had lost
+    # KTLS_SHIM_LOG)
+    local readme file
+    readme=$(sed -n '/^# \/etc\/systemd\/system\/nginx.service.d\/ktls-shim.conf$/,/^```$/p' "$REPO/README.md" |
+        grep -v '^#\|^```')
+    file=$(grep -v '^#' "$REPO/demo/systemd/ktls-shim.conf")
+    [[ -n $readme && "$readme" == "$file" ]]
 }

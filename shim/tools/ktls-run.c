@@ -207,7 +207,8 @@ static int check_lib(const char *lib, const char *label, char *version, size_t v
         memmove(buf, buf + len - keep, keep);
     }
     fclose(f);
-    if (!found) {
+    /* (ktls-run itself holds the marker's text with no version after it) */
+    if (!found || !version[0]) {
         snprintf(why, wcap, "%s: not the ktls-shim library (no ktls-shim version marker in it)", label);
         return 0;
     }
