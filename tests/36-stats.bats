@@ -174,6 +174,35 @@ PY
     [[ ! -s "$BATS_TEST_TMPDIR/server.err" ]]
 }
 
+# A file refreshed only at handshakes and connection ends showed a long
+# transfer's bytes as 0 until the program exited
+@test "KTLS_SHIM_STATS_INTERVAL=1: a long-lived connection's numbers refresh while it runs" {
+    local port pid i file bytes=0
+    port=$(free_port)
+    openssl s_server -accept "$port" -cert "$BATS_FILE_TMPDIR/cert.pem" -key "$BATS_FILE_TMPDIR/key.pem" \
+        -rev -quiet >/dev/null 2>"$BATS_TEST_TMPDIR/srv.err" 3>&- &
+    pid=$!
+    for i in $(seq 1 100); do
+        (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    # a line a second for 5 s, then the client ends
+    (for i in 1 2 3 4 5; do echo "line $i"; sleep 1; done) |
+        KTLS_SHIM_STATS="$BATS_TEST_TMPDIR/st" KTLS_SHIM_STATS_INTERVAL=1 shimmed \
+            openssl s_client -connect "127.0.0.1:$port" >/dev/null 2>&1 3>&- &
+    local client=$!
+    sleep 3.5
+    file=$(ls "$BATS_TEST_TMPDIR"/st.*.json 2>/dev/null | head -n 1)
+    [[ -n $file ]] && cat "$file"
+    [[ -n $file ]] && bytes=$(jq '.arms.offload.bytes.kernel_tx + .arms.offload.bytes.openssl_tx' "$file")
+    [[ -n $file ]] && [[ $(jq .final "$file") == false ]] || { kill $client $pid 2>/dev/null; false; }
+    wait $client || true
+    kill $pid 2>/dev/null || true
+    # three lines or more went out before the file was read
+    echo "bytes sent by then: $bytes"
+    [[ $bytes -ge 14 ]]
+}
+
 # A Python TLS server that echoes each connection's first line ten times.
 # python_server ARGS...: runs it under ktls-run --stats; sets RUN_PID, PORT, SERVER_PID
 python_server() {
