@@ -180,6 +180,17 @@ assert ds["hostPID"] is True and prep["securityContext"]["privileged"] is True a
 script = " ".join(prep["command"])
 assert "nsenter --target 1 --mount -- modprobe tls" in script and "/etc/modules-load.d/tls.conf" in script
 assert "/ktls/ktls-check" in script
+# the verdict comes also where modprobe fails (a node without CONFIG_TLS):
+# the script run with an nsenter that fails and a ktls-check that says so
+import subprocess, tempfile
+with tempfile.TemporaryDirectory() as t:
+    for name, body in (("nsenter", "exit 1"), ("ktls-check", "echo VERDICT")):
+        with open(os.path.join(t, name), "w") as f:
+            f.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(os.path.join(t, name), 0o755)
+    cmd = prep["command"][:-1] + [prep["command"][-1].replace("/ktls/ktls-check", t + "/ktls-check")]
+    out = subprocess.run(cmd, env={"PATH": t + ":/usr/bin:/bin"}, capture_output=True, text=True).stdout
+    assert "modprobe tls failed" in out and out.rstrip().endswith("VERDICT"), out
 PY
     # no private key ever committed next to them
     grep -qx 'tls.key' "$SIDECAR/.gitignore"
@@ -265,6 +276,11 @@ PY
     [[ $status != 0 && "$output" == *"usage: ktls-install DEST_DIR"* ]]
     run env KTLS_SRC="$ktls" "$SIDECAR/ktls-install.sh" /nonexistent/dir
     [[ $status != 0 && "$output" == *"/nonexistent/dir"* ]]
+    # a corrupt library fails the pod with the reason (it said exit 0)
+    head -c 4096 /dev/urandom >"$ktls/libktls-shim.so"
+    run env KTLS_SRC="$ktls" "$SIDECAR/ktls-install.sh" "$dest"
+    echo "$output"
+    [[ $status == 1 && "$output" == "ktls-install: the copied library is not usable: "*"$dest/libktls-shim.so: not an ELF shared library" ]]
 }
 
 @test "bench results: what was and was not shown comes first; the emulation factor is this run's; the chart says EMULATED and what its bars are" {

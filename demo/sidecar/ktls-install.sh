@@ -9,7 +9,13 @@ dest=${1:?usage: ktls-install DEST_DIR}
 src=${KTLS_SRC:-/ktls}
 cp "$src/libktls-shim.so" "$src/ktls-run" "$src/ktls-check" "$dest/"
 chmod 0644 "$dest/libktls-shim.so"
-echo "ktls-install: $("$src/ktls-run" --lib "$dest/libktls-shim.so" --version | tr '\n' ';' | sed 's/;$//') -> $dest"
+# the copy is checked, and a bad one fails the pod (inside echo's $(...) its
+# failure was lost and the pod went on with exit 0)
+if ! version=$("$src/ktls-run" --lib "$dest/libktls-shim.so" --version 2>&1); then
+    echo "ktls-install: the copied library is not usable: $version" >&2
+    exit 1
+fi
+echo "ktls-install: $(printf '%s' "$version" | tr '\n' ';') -> $dest"
 if "$src/ktls-check"; then
     echo "ktls-install: kTLS works on this node"
 else

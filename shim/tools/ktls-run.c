@@ -685,12 +685,13 @@ static int print_version(const char *lib_opt)
 {
     printf("ktls-run (ktls-shim) %s\n", KTLS_SHIM_VERSION);
     char lib[PATH_MAX], label[PATH_MAX + 32], why[2 * PATH_MAX + 128], version[64];
-    if (!find_lib(lib_opt, lib, sizeof(lib), label, sizeof(label), why, sizeof(why)))
+    /* exit 1 where the library is not usable: ktls-install checks a copy so */
+    if (!find_lib(lib_opt, lib, sizeof(lib), label, sizeof(label), why, sizeof(why))
+        || !check_lib(lib, label, version, sizeof(version), why, sizeof(why))) {
         printf("library: %s\n", why);
-    else if (!check_lib(lib, label, version, sizeof(version), why, sizeof(why)))
-        printf("library: %s\n", why);
-    else
-        printf("library: %s, ktls-shim %s\n", lib, version);
+        return 1;
+    }
+    printf("library: %s, ktls-shim %s\n", lib, version);
     return 0;
 }
 
