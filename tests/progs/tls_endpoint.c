@@ -193,8 +193,6 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
 {
     (void)version, (void)ssl, (void)arg;
     raw_record_note(write_p, content_type);
-    if (!opt.msgcb)
-        return; /* installed for raw_record.h alone */
     msgcb_calls++;
     const unsigned char *h = buf;
     if (!write_p && content_type == SSL3_RT_HEADER && len >= 5 && h[0] == SSL3_RT_APPLICATION_DATA) {
