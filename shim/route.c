@@ -27,10 +27,11 @@ int route_counting_passthrough;
 void route_attach(SSL *s)
 {
     int saved = errno;
-    if (stats_on())
+    if (stats_on()) {
         stats_ssl_made();
-    if (!route_counting_passthrough && config_get()->dirs == SHIM_DIR_NONE && stats_on())
-        route_counting_passthrough = 1;
+        if (config_get()->dirs == SHIM_DIR_NONE)
+            route_counting_passthrough = 1;
+    }
     if (route_enabled() && conn_attach(s, kernel_tls_available()))
         atomic_store(&watching, 1);
     errno = saved;

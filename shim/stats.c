@@ -132,25 +132,27 @@ void stats_connection(int arm)
     atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
 }
 
-void stats_passed_through(void)
+/* A per-process count outside the arms; the process then has a file to write. */
+static void count_in_process(atomic_ullong *count)
 {
     pthread_once(&process_once, process_init);
-    atomic_fetch_add_explicit(&passed_through, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
     atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
+}
+
+void stats_passed_through(void)
+{
+    count_in_process(&passed_through);
 }
 
 void stats_ssl_made(void)
 {
-    pthread_once(&process_once, process_init);
-    atomic_fetch_add_explicit(&ssl_objects, 1, memory_order_relaxed);
-    atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
+    count_in_process(&ssl_objects);
 }
 
 void stats_handshake_failed(void)
 {
-    pthread_once(&process_once, process_init);
-    atomic_fetch_add_explicit(&handshake_failures, 1, memory_order_relaxed);
-    atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
+    count_in_process(&handshake_failures);
 }
 
 static int find_reason(int arm, const char *key, int published)
