@@ -42,7 +42,7 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
          $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench \
          $(BUILD)/two_openssl $(BUILD)/other_openssl.so $(BUILD)/bio_pair_echo \
          $(BUILD)/sig_keep $(BUILD)/free_port $(BUILD)/sig_io
-TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check
+TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check $(BUILD)/ktls-stats
 TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
 
 .PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench bench-hooks clean install \
@@ -72,9 +72,14 @@ check-glibc: $(LIB) $(TOOLS)
 	@shim/glibc/check-glibc.sh $(GLIBC_MAX) $(LIB) $(TOOLS)
 
 # Operator tools: no OpenSSL at link time either (ktls-check dlopens it).
-RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/json_flat.c shim/config.c
+RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/json_flat.c shim/tools/tls_stat.c shim/config.c
 $(BUILD)/ktls-run: $(RUN_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
 	$(CC) $(TOOL_CFLAGS) $(RUN_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread
+
+STATS_SRCS := shim/tools/ktls-stats.c shim/tools/run_stats.c shim/tools/json_flat.c shim/tools/tls_stat.c \
+              shim/tools/prom_format.c
+$(BUILD)/ktls-stats: $(STATS_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
+	$(CC) $(TOOL_CFLAGS) $(STATS_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS)
 
 CHECK_SRCS := shim/tools/ktls-check.c shim/tools/check_diag.c shim/crypto_info.c
 $(BUILD)/ktls-check: $(CHECK_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
@@ -212,9 +217,9 @@ bench: all bench-hooks
 PREFIX ?= /usr/local
 STRIP ?= strip
 VERSION := $(shell sed -n 's/^\#define KTLS_SHIM_VERSION "\(.*\)"$$/\1/p' shim/version.h)
-MAN1 := ktls-run.1 ktls-check.1
+MAN1 := ktls-run.1 ktls-check.1 ktls-stats.1
 MAN7 := ktls-shim.7
-INSTALLED := $(PREFIX)/lib/libktls-shim.so $(PREFIX)/bin/ktls-run $(PREFIX)/bin/ktls-check \
+INSTALLED := $(PREFIX)/lib/libktls-shim.so $(PREFIX)/bin/ktls-run $(PREFIX)/bin/ktls-check $(PREFIX)/bin/ktls-stats \
              $(MAN1:%=$(PREFIX)/share/man/man1/%) $(MAN7:%=$(PREFIX)/share/man/man7/%)
 
 install: $(LIB) $(TOOLS)
@@ -224,9 +229,8 @@ install: $(LIB) $(TOOLS)
 	$(STRIP) --strip-unneeded $(DESTDIR)$(PREFIX)/lib/libktls-shim.so
 	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	$(STRIP) $(TOOLS:$(BUILD)/%=$(DESTDIR)$(PREFIX)/bin/%)
-	for m in $(MAN1) $(MAN7); do \
-	    sed 's/@VERSION@/$(VERSION)/' shim/man/$$m >$(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$$m || exit 1; \
-	done
+	install -m 0644 $(MAN1:%=shim/man/%) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(MAN7:%=shim/man/%) $(DESTDIR)$(PREFIX)/share/man/man7/
 
 uninstall:
 	rm -f $(INSTALLED:%=$(DESTDIR)%)

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -60,6 +61,10 @@ __attribute__((format(printf, 2, 3))) static void write_line_now(int level, cons
     va_end(ap);
 }
 
+/* Opening says nothing: a process that never logs (the shell, cat, ls under
+ * a preloaded environment) must not print about a file it never needed. */
+static int log_open_errno;
+
 static void log_open(void)
 {
     const struct shim_config *cfg = config_get();
@@ -68,11 +73,27 @@ static void log_open(void)
         int fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd >= 0 && same_file(fd, &log_dev, &log_ino))
             log_fd = fd;
-        else
-            dprintf(2, "ktls-shim[%d] error: cannot open KTLS_SHIM_LOG_FILE %s: %s; logging to stderr\n",
-                    (int)getpid(), cfg->log_file, strerror(errno));
+        else {
+            log_open_errno = fd >= 0 ? EBADF : errno;
+            if (fd >= 0)
+                libc()->close(fd); /* not our close(): it would look up a connection */
+        }
     }
-    /* the first line of a process's log says what is running, and how set */
+}
+
+/* Before a process's first line (a forked child inherits whether its parent
+ * wrote them): why the log goes to stderr, if it does, and what is running,
+ * how set. */
+static atomic_int first_lines_done;
+
+static void first_lines(void)
+{
+    if (atomic_exchange(&first_lines_done, 1))
+        return;
+    const struct shim_config *cfg = config_get();
+    if (log_open_errno)
+        dprintf(2, "ktls-shim[%d] error: cannot open KTLS_SHIM_LOG_FILE %s: %s; logging to stderr\n", (int)getpid(),
+                cfg->log_file, strerror(log_open_errno));
     if (cfg->log_level >= SHIM_LOG_INFO) {
         static const char *const modes[] = {"off", "tx", "rx", "both"};
         char exe[256];
@@ -103,6 +124,7 @@ void shim_log(int level, const char *fmt, ...)
 {
     int saved = errno;
     pthread_once(&log_once, log_open);
+    first_lines();
     va_list ap;
     va_start(ap, fmt);
     write_line(level, fmt, ap);

@@ -265,6 +265,18 @@ PY
     echo "$errs"
     [[ "$(head -n 1 <<<"$errs")" == "ktls-shim["*"] error: cannot open KTLS_SHIM_LOG_FILE /nonexistent/dir/shim.log: No such file or directory; logging to stderr" ]]
     [[ "$errs" != *errno* ]]
+    [[ $(grep -c 'cannot open KTLS_SHIM_LOG_FILE' <<<"$errs") == 1 ]]
+}
+
+@test "a bad KTLS_SHIM_LOG_FILE is said by a process that logs, once, before its first line; the shell, cat and ls say nothing" {
+    host_only && return 0
+    local level
+    for level in error info; do
+        run --separate-stderr env LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=$level KTLS_SHIM_LOG_FILE=/nonexistent/dir/shim.log \
+            sh -c 'cat </dev/null; ls / >/dev/null; (cat </dev/null); sh -c "cat </dev/null" & wait'
+        echo "$level: $stderr"
+        [[ $status == 0 && -z "$stderr" ]]
+    done
 }
 
 # every row and fallback line of the table: its numbers end in one column

@@ -69,19 +69,24 @@ C
     v=$(make -s -C "$REPO" version)
     [[ "$v" == "$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/version.h")" ]]
     # -o: use what `make` built; the guest sees the repository read-only
-    local keep=(-o build/libktls-shim.so -o build/ktls-run -o build/ktls-check)
+    local keep=(-o build/libktls-shim.so -o build/ktls-run -o build/ktls-check -o build/ktls-stats)
     make -s -C "$REPO" "${keep[@]}" install DESTDIR="$stage" PREFIX=/usr/local
     local lib=$stage/usr/local/lib/libktls-shim.so
     [[ "$(stat -c %a "$lib")" == 644 && -x "$stage/usr/local/bin/ktls-run" && -x "$stage/usr/local/bin/ktls-check" ]]
+    [[ -x "$stage/usr/local/bin/ktls-stats" ]]
     # stripped (no .symtab), still the same library: interposers exported, version marker kept
-    ! readelf -S "$lib" | grep -q '\.symtab'
-    ! readelf -S "$stage/usr/local/bin/ktls-run" | grep -q '\.symtab'
+    ! readelf -S "$lib" | grep -q '\.symtab' || false
+    ! readelf -S "$stage/usr/local/bin/ktls-run" | grep -q '\.symtab' || false
     [[ $(stat -c %s "$lib") -lt $(stat -c %s "$SHIM") ]]
     "$REPO/tests/check-exports.sh" "$lib"
     [[ "$(nm -D --defined-only "$lib" | sort)" == "$(nm -D --defined-only "$SHIM" | sort)" ]]
-    # man pages, with the version filled in, rendering without warnings
+    # man pages, with the version (also read from the repository: man -l
+    # shim/man/...), rendering without warnings
     local page
-    for page in man1/ktls-run.1 man1/ktls-check.1 man7/ktls-shim.7; do
+    for page in "$REPO"/shim/man/*.[1-9]; do
+        [[ "$(head -n 1 "$page")" == *"\"ktls-shim $v\""* ]] || { echo "$page: not version $v"; return 1; }
+    done
+    for page in man1/ktls-run.1 man1/ktls-check.1 man1/ktls-stats.1 man7/ktls-shim.7; do
         [[ "$(head -n 1 "$stage/usr/local/share/man/$page")" == *"\"ktls-shim $v\""* ]]
         run groff -man -Tutf8 -ww -z "$stage/usr/local/share/man/$page"
         [[ $status == 0 && -z "$output" ]]
@@ -151,6 +156,35 @@ PY
     # no talk of the machines this was built on
     run grep -rniE 'these (build )?machines' "$REPO/README.md" "$REPO/demo" "$REPO/shim/man" --include='*.md' --include='*.[17]' --include='*.yaml'
     [[ $status == 1 ]]
+}
+
+@test "docs: the README's copies agree with the files: what make builds, the stats JSON's fields, each tool's options" {
+    host_only && return 0
+    # the quick start's make line names every file make builds for users
+    local built quick f
+    built=$(make -s -C "$REPO" --eval 'show-built: ; @echo $(LIB) $(TOOLS)' show-built)
+    quick=$(grep -m1 '^make  *# ' "$REPO/README.md")
+    for f in $built; do
+        [[ "$quick" == *"${f##*/}"* ]] || { echo "the quick start's make line lacks ${f##*/}: $quick"; return 1; }
+    done
+    [[ "$quick" == *"test programs"* ]] # make builds those too
+    # the JSON example has the fields a real stats file has, no more, no fewer
+    local dir=$BATS_TEST_TMPDIR real example
+    LD_PRELOAD="$SHIM" KTLS_SHIM_STATS="$dir/st" python3 -c \
+        'import ssl; ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())'
+    real=$(jq -c '[paths(type | . != "object" and . != "array") | map(tostring) | join(".") | select(test("fallback|^arms.control") | not)] | sort' "$dir"/st.*.json)
+    example=$(sed -n '/^```json$/,/^```$/p' "$REPO/README.md" | sed '1d;$d; s/{\.\.\.}/{}/g' |
+        jq -c '[paths(type | . != "object" and . != "array") | map(tostring) | join(".") | select(test("fallback|^arms.control") | not)] | sort')
+    [[ "$real" == "$example" ]] || { diff <(jq -r '.[]' <<<"$real") <(jq -r '.[]' <<<"$example"); return 1; }
+    # every option a tool's --help names is in its README section and man page
+    local tool opt section
+    for tool in ktls-run ktls-stats ktls-check; do
+        section=$(sed -n "/^### $tool\$/,/^### /p" "$REPO/README.md")
+        for opt in $("$REPO/build/$tool" --help | grep -oE '(^| )--[a-z-]+' | sort -u); do
+            [[ "$section" == *"$opt"* ]] || { echo "README's $tool section lacks $opt"; return 1; }
+            grep -qF -- "\\-\\-${opt#--}" "$REPO/shim/man/$tool.1" || { echo "$tool.1 lacks $opt"; return 1; }
+        done
+    done
 }
 
 @test "systemd drop-in: systemd reads it, and it preloads the installed library" {

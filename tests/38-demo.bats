@@ -249,17 +249,18 @@ PY
     cp -r "$REPO/shim" "$src/"
     steps=$(awk '/^RUN make /,/[^\\]$/' "$SIDECAR/Dockerfile" | sed 's/^RUN //; s/\\$//' | tr '\n' ' ')
     echo "$steps"
-    [[ "$steps" == "make build/libktls-shim.so build/ktls-run build/ktls-check check-glibc "* ]]
+    [[ "$steps" == "make build/libktls-shim.so build/ktls-run build/ktls-check build/ktls-stats check-glibc "* ]]
     (cd "$src" && eval "$steps")
     "$src/shim/glibc/check-glibc.sh" GLIBC_2.28 "$src/build/libktls-shim.so" "$src/build/ktls-run" \
-        "$src/build/ktls-check"
+        "$src/build/ktls-check" "$src/build/ktls-stats"
     # the entrypoint, by hand: /ktls is KTLS_SRC here
     local ktls=$BATS_TEST_TMPDIR/ktls dest=$BATS_TEST_TMPDIR/dest
     mkdir -p "$ktls" "$dest"
-    cp "$src/build/libktls-shim.so" "$src/build/ktls-run" "$src/build/ktls-check" "$ktls/"
+    cp "$src/build/libktls-shim.so" "$src/build/ktls-run" "$src/build/ktls-check" "$src/build/ktls-stats" "$ktls/"
     run env KTLS_SRC="$ktls" "$SIDECAR/ktls-install.sh" "$dest"
     echo "$output"
     [[ $status == 0 ]] # with or without kTLS on this node
+    [[ -x "$dest/ktls-stats" ]]
     [[ "$output" == *"ktls-install: ktls-run (ktls-shim) $(make -s -C "$REPO" version);library: $dest/libktls-shim.so, ktls-shim "* ]]
     if have_ktls; then
         [[ "$output" == *"ktls-install: kTLS works on this node"* ]]

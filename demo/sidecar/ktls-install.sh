@@ -7,7 +7,7 @@
 set -eu
 dest=${1:?usage: ktls-install DEST_DIR}
 src=${KTLS_SRC:-/ktls}
-cp "$src/libktls-shim.so" "$src/ktls-run" "$src/ktls-check" "$dest/"
+cp "$src/libktls-shim.so" "$src/ktls-run" "$src/ktls-check" "$src/ktls-stats" "$dest/"
 chmod 0644 "$dest/libktls-shim.so"
 # the copy is checked, and a bad one fails the pod (inside echo's $(...) its
 # failure was lost and the pod went on with exit 0)

@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "run_stats.h"
+#include "tls_stat.h"
 #include "version.h"
 
 #define LIB_NAME "libktls-shim.so"
@@ -334,21 +335,12 @@ static void remove_private_dir(const char *dir)
 
 static void read_tls_stat(long long *tx, long long *rx, long long *decrypt_errors)
 {
-    *tx = *rx = *decrypt_errors = 0;
-    FILE *f = fopen("/proc/net/tls_stat", "r");
-    if (!f)
-        return;
-    char name[64];
-    long long v;
-    while (fscanf(f, "%63s %lld", name, &v) == 2) {
-        if (!strcmp(name, "TlsTxSw"))
-            *tx = v;
-        else if (!strcmp(name, "TlsRxSw"))
-            *rx = v;
-        else if (!strcmp(name, "TlsDecryptError"))
-            *decrypt_errors = v;
-    }
-    fclose(f);
+    struct tls_stat st;
+    if (tls_stat_read("/proc/net/tls_stat", &st) != 0)
+        st.n = 0;
+    *tx = tls_stat_value(&st, "TlsTxSw");
+    *rx = tls_stat_value(&st, "TlsRxSw");
+    *decrypt_errors = tls_stat_value(&st, "TlsDecryptError");
 }
 
 /* ---- the command's process tree ---- */
@@ -811,7 +803,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct run_kernel_delta kernel;
+    struct run_kernel_delta kernel = {0};
     long long tx0, rx0, de0;
     read_tls_stat(&tx0, &rx0, &de0);
     int status = 0, not_run = run_command(argv + i, &status);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +21,8 @@ struct file_leaves {
     char run[80], exe[128];
     long pid;
     unsigned long long passed_through, ssl_objects, handshake_failures;
-    int final, signal;
-    long long updated;
+    int final, signal, bad;
+    long long started, updated;
     char path[RUN_MAX_LEAVES][128];
     unsigned long long value[RUN_MAX_LEAVES];
     int n;
@@ -44,10 +45,14 @@ static void collect_leaf(const char *path, enum json_kind kind, const char *valu
         f->handshake_failures = strtoull(value, NULL, 10);
     else if (!strcmp(path, "signal") && kind == JSON_NUMBER)
         f->signal = (int)strtol(value, NULL, 10);
+    else if (!strcmp(path, "started_unix") && kind == JSON_NUMBER)
+        f->started = strtoll(value, NULL, 10);
     else if (!strcmp(path, "updated_unix") && kind == JSON_NUMBER)
         f->updated = strtoll(value, NULL, 10);
     else if (!strcmp(path, "final"))
         f->final = kind == JSON_TRUE;
+    else if (!strncmp(path, "arms.", 5) && kind == JSON_NUMBER && value[strspn(value, "0123456789")])
+        f->bad = 1; /* counts are whole numbers, never negative */
     else if (!strncmp(path, "arms.", 5) && kind == JSON_NUMBER && f->n < RUN_MAX_LEAVES) {
         snprintf(f->path[f->n], sizeof(f->path[0]), "%s", path + 5);
         f->value[f->n++] = strtoull(value, NULL, 10);
@@ -77,30 +82,171 @@ unsigned long long run_total(const struct run_totals *t, const char *path)
     return 0;
 }
 
-/* PREFIX.<digits>.json */
+/* NAME.<digits>.json, NAME not empty; with base, NAME is base */
 static int is_stats_name(const char *name, const char *base)
 {
-    size_t n = strlen(name), blen = strlen(base);
-    return n > blen + 6 && !strncmp(name, base, blen) && name[blen] == '.' && !strcmp(name + n - 5, ".json")
-        && strspn(name + blen + 1, "0123456789") == n - blen - 6;
+    size_t n = strlen(name);
+    if (n < 7 || strcmp(name + n - 5, ".json"))
+        return 0;
+    size_t digits = 0;
+    while (digits < n - 5 && name[n - 6 - digits] >= '0' && name[n - 6 - digits] <= '9')
+        digits++;
+    if (!digits || digits >= n - 6 || name[n - 6 - digits] != '.')
+        return 0;
+    size_t blen = n - 6 - digits;
+    return !base || (strlen(base) == blen && !strncmp(name, base, blen));
 }
 
-/* A regular file's text, never through a link (others may write to the
- * directory); 0 with errno when not. */
-static size_t read_regular(const char *path, char *text, size_t cap)
+/* A regular file's text (a link followed only when asked: others may write
+ * to a stats directory); 0 with errno when not. Its identity in *sx. */
+static size_t read_regular(const char *path, int follow, char *text, size_t cap, struct statx *sx)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | (follow ? 0 : O_NOFOLLOW) | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    struct statx sx;
     size_t len = 0;
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &sx) == 0 && S_ISREG(sx.stx_mode)) {
+    int err = 0;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO, sx) != 0)
+        err = errno;
+    else if (!S_ISREG(sx->stx_mode))
+        err = S_ISDIR(sx->stx_mode) ? EISDIR : EINVAL;
+    else {
         ssize_t n;
         while (len < cap && (n = read(fd, text + len, cap - len)) > 0)
             len += (size_t)n;
+        if (!len)
+            err = EINVAL; /* empty, or a write under way */
     }
     close(fd);
-    return len;
+    errno = err;
+    return err ? 0 : len;
+}
+
+/* The process that wrote a file is running when its pid is there and was
+ * started no later than the shim in it was (a pid used again later belongs
+ * to a younger process; 10 s for clock steps since boot) and runs the same program where that can be read.
+ * A file from another pid namespace or host can still match by chance. */
+static int process_alive(long pid, long long started_unix, const char *exe)
+{
+    if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM))
+        return 0;
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *after_comm = strrchr(buf, ')');
+    unsigned long long start_ticks = 0;
+    /* field 22, starttime; after ") " come fields 3.. */
+    if (after_comm && sscanf(after_comm + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                                             "%*d %*d %llu", &start_ticks) == 1) {
+        long long boot = 0;
+        FILE *st = fopen("/proc/stat", "re");
+        char line[256];
+        while (st && fgets(line, sizeof(line), st))
+            if (sscanf(line, "btime %lld", &boot) == 1)
+                break;
+        if (st)
+            fclose(st);
+        long hz = sysconf(_SC_CLK_TCK);
+        if (boot > 0 && hz > 0 && started_unix > 0 && boot + (long long)(start_ticks / (unsigned long)hz) > started_unix + 10)
+            return 0;
+    }
+    char link[64], target[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/%ld/exe", pid);
+    ssize_t len = readlink(link, target, sizeof(target) - 1);
+    if (len > 0 && exe[0]) {
+        target[len] = 0;
+        if (strcmp(target, exe))
+            return 0;
+    }
+    return 1;
+}
+
+static void note_run(struct run_totals *t, const char *run)
+{
+    for (int i = 0; i < t->nruns; i++)
+        if (!strcmp(t->runs[i], run))
+            return;
+    if (t->nruns == RUN_MAX_RUNS) {
+        t->more_runs = 1;
+        return;
+    }
+    snprintf(t->runs[t->nruns++], sizeof(t->runs[0]), "%s", run);
+}
+
+/* 0 summed (or seen before), 1 another run's, -1 with errno */
+static int add_file(struct run_totals *t, const char *path, int follow, const char *run_id)
+{
+    static struct file_leaves f;
+    static char text[65536];
+    struct statx sx;
+    size_t len = read_regular(path, follow, text, sizeof(text), &sx);
+    if (!len)
+        return -1;
+    for (int i = 0; i < t->nseen; i++)
+        if (t->seen[i].dev == makedev(sx.stx_dev_major, sx.stx_dev_minor) && t->seen[i].ino == sx.stx_ino)
+            return 0;
+    if (t->nseen < RUN_MAX_FILES) {
+        t->seen[t->nseen].dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+        t->seen[t->nseen++].ino = sx.stx_ino;
+    }
+    memset(&f, 0, sizeof(f));
+    if (json_flatten(text, len, collect_leaf, &f) != 0 || f.pid <= 0 || !f.n || f.bad) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (run_id && strcmp(f.run, run_id) != 0)
+        return 1;
+    t->files++;
+    note_run(t, f.run);
+    if (!t->first_started || (f.started && f.started < t->first_started))
+        t->first_started = f.started;
+    if (f.updated > t->last_updated)
+        t->last_updated = f.updated;
+    if (!f.final)
+        t->not_final++;
+    if (t->nprocs < RUN_MAX_PROCS) {
+        struct run_process *p = &t->procs[t->nprocs++];
+        p->pid = f.pid;
+        snprintf(p->exe, sizeof(p->exe), "%s", f.exe);
+        p->final = f.final;
+        p->signal = f.signal;
+        p->updated_unix = f.updated;
+        p->alive = !f.final && process_alive(f.pid, f.started, f.exe);
+    }
+    t->passed_through += f.passed_through;
+    t->ssl_objects += f.ssl_objects;
+    t->handshake_failures += f.handshake_failures;
+    for (int i = 0; i < f.n; i++)
+        add_total(t, f.path[i], f.value[i]);
+    return 0;
+}
+
+static int read_dir(struct run_totals *t, const char *dir, const char *base, const char *run_id)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int named = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_stats_name(e->d_name, base))
+            continue;
+        named++;
+        char path[PATH_MAX * 2];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        int r = add_file(t, path, 0, run_id);
+        if (r < 0)
+            t->unreadable++;
+        else if (r > 0)
+            t->foreign++; /* an earlier run under the same prefix, or a stranger's */
+    }
+    closedir(d);
+    return named;
 }
 
 void run_stats_read(struct run_totals *t, const char *prefix, const char *run_id)
@@ -108,44 +254,17 @@ void run_stats_read(struct run_totals *t, const char *prefix, const char *run_id
     char dir_buf[PATH_MAX], base_buf[PATH_MAX];
     snprintf(dir_buf, sizeof(dir_buf), "%s", prefix);
     snprintf(base_buf, sizeof(base_buf), "%s", prefix);
-    const char *dir = dirname(dir_buf), *base = basename(base_buf);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    static struct file_leaves f;
-    static char text[65536];
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!is_stats_name(e->d_name, base))
-            continue;
-        char path[PATH_MAX * 2];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        size_t len = read_regular(path, text, sizeof(text));
-        memset(&f, 0, sizeof(f));
-        if (!len || json_flatten(text, len, collect_leaf, &f) != 0) {
-            t->unreadable++;
-            continue;
-        }
-        if (strcmp(f.run, run_id) != 0) {
-            t->foreign++; /* an earlier run under the same prefix, or a stranger's */
-            continue;
-        }
-        if (t->nprocs < RUN_MAX_PROCS) {
-            struct run_process *p = &t->procs[t->nprocs++];
-            p->pid = f.pid;
-            snprintf(p->exe, sizeof(p->exe), "%s", f.exe);
-            p->final = f.final;
-            p->signal = f.signal;
-            p->updated_unix = f.updated;
-            p->alive = f.pid > 0 && (kill((pid_t)f.pid, 0) == 0 || errno == EPERM);
-        }
-        t->passed_through += f.passed_through;
-        t->ssl_objects += f.ssl_objects;
-        t->handshake_failures += f.handshake_failures;
-        for (int i = 0; i < f.n; i++)
-            add_total(t, f.path[i], f.value[i]);
-    }
-    closedir(d);
+    (void)read_dir(t, dirname(dir_buf), basename(base_buf), run_id);
+}
+
+int run_stats_read_dir(struct run_totals *t, const char *dir, const char *run_id)
+{
+    return read_dir(t, dir, NULL, run_id);
+}
+
+int run_stats_read_file(struct run_totals *t, const char *path, const char *run_id)
+{
+    return add_file(t, path, 1, run_id);
 }
 
 /* ---- the summary ---- */
@@ -209,7 +328,7 @@ static int reasons_line(const struct run_totals *t, char *out, size_t cap, int *
     return nr;
 }
 
-static void headline(FILE *to, const struct run_totals *t)
+static void headline(FILE *to, const char *tool, const struct run_totals *t)
 {
     unsigned long long on = run_total(t, "offload.connections"), off = run_total(t, "control.connections");
     unsigned long long both = run_total(t, "offload.outcome.both"), tx = run_total(t, "offload.outcome.tx_only"),
@@ -217,7 +336,7 @@ static void headline(FILE *to, const struct run_totals *t)
     unsigned long long moved = both + tx + rx;
     char reasons[512];
     int ask_check = 0, nreasons = reasons_line(t, reasons, sizeof(reasons), &ask_check);
-    fprintf(to, "ktls-run: %llu of %llu connection%s offloaded", moved, on + off, on + off == 1 ? "" : "s");
+    fprintf(to, "%s: %llu of %llu connection%s offloaded", tool, moved, on + off, on + off == 1 ? "" : "s");
     if (moved && (tx || rx)) {
         fprintf(to, " (both directions %llu", both);
         if (tx)
@@ -237,25 +356,34 @@ static void headline(FILE *to, const struct run_totals *t)
     fprintf(to, "\n");
 }
 
-static void process_notes(FILE *to, const struct run_totals *t, const struct run_summary *s)
+/* Processes without final stats: a line each for the first few (a service's
+ * directory can hold hundreds of files), then how many more. */
+#define NOTES_SHOWN 8
+
+static void process_notes(FILE *to, const char *tool, const struct run_totals *t, const struct run_summary *s)
 {
-    for (int i = 0; i < t->nprocs; i++) {
+    int shown = 0;
+    for (int i = 0; i < t->nprocs && shown < NOTES_SHOWN; i++) {
         const struct run_process *p = &t->procs[i];
         if (p->final)
             continue;
+        shown++;
         char when[32];
         clock_of(p->updated_unix, when, sizeof(when));
         if (p->alive)
-            fprintf(to, "ktls-run: pid %ld (%s) is still running; its numbers are from its last refresh at %s\n",
+            fprintf(to, "%s: pid %ld (%s) is still running; its numbers are from its last refresh at %s\n", tool,
                     p->pid, short_name(p->exe), when);
         else
-            fprintf(to, "ktls-run: pid %ld (%s) ended without final stats; numbers from its last refresh at %s\n",
+            fprintf(to, "%s: pid %ld (%s) ended without final stats; numbers from its last refresh at %s\n", tool,
                     p->pid, short_name(p->exe), when);
     }
+    if (t->not_final > shown)
+        fprintf(to, "%s: %d more process%s without final stats (running, or killed)\n", tool, t->not_final - shown,
+                t->not_final - shown == 1 ? "" : "es");
     if (t->unreadable)
-        fprintf(to, "ktls-run: %d stats file%s could not be read\n", t->unreadable, t->unreadable == 1 ? "" : "s");
+        fprintf(to, "%s: %d stats file%s could not be read\n", tool, t->unreadable, t->unreadable == 1 ? "" : "s");
     if (t->foreign && s->private_dir)
-        fprintf(to, "ktls-run: ignored %d file%s in the stats directory that this run did not write\n", t->foreign,
+        fprintf(to, "%s: ignored %d file%s in the stats directory that this run did not write\n", tool, t->foreign,
                 t->foreign == 1 ? "" : "s");
 }
 
@@ -332,46 +460,52 @@ static void table(FILE *to, const struct run_totals *t, int control)
 
 void run_summary_print(FILE *to, const struct run_totals *t, const struct run_summary *s)
 {
+    const char *tool = s->tool ? s->tool : "ktls-run";
     unsigned long long connections = run_total(t, "offload.connections") + run_total(t, "control.connections");
     if (!connections && t->passed_through) {
-        fprintf(to, "ktls-run: shim off (mode off): %llu TLS connection%s passed through\n", t->passed_through,
+        fprintf(to, "%s: shim off (mode off): %llu TLS connection%s passed through\n", tool, t->passed_through,
                 t->passed_through == 1 ? "" : "s");
         if (!s->headline_only)
-            process_notes(to, t, s);
+            process_notes(to, tool, t, s);
         return;
     }
     if (!connections) {
         /* three different cases, told apart: handshakes that failed, no
          * stats at all where workers cannot write, no OpenSSL TLS at all */
         if (t->handshake_failures)
-            fprintf(to, "ktls-run: no TLS connections: %llu handshake%s failed before the shim took over\n",
-                    t->handshake_failures, t->handshake_failures == 1 ? "" : "s");
+            fprintf(to, "%s: no TLS connections: %llu handshake%s failed before the shim took over\n",
+                    tool, t->handshake_failures, t->handshake_failures == 1 ? "" : "s");
         else if (t->ssl_objects)
-            fprintf(to, "ktls-run: no TLS connections seen\n");
+            fprintf(to, "%s: no TLS connections seen\n", tool);
         else if (s->root_only_dir && !t->nprocs)
             fprintf(to,
-                    "ktls-run: no stats written: only root may write to %s, and a program that switches "
+                    "%s: no stats written: only root may write to %s, and a program that switches "
                     "to another user (nginx workers) cannot leave its stats there (mode 1733 lets it)\n",
-                    s->root_only_dir);
+                    tool, s->root_only_dir);
         else
-            fprintf(to, "ktls-run: no OpenSSL TLS seen (this program may use GnuTLS or a static TLS library)\n");
+            fprintf(to, "%s: no OpenSSL TLS seen (this program may use GnuTLS or a static TLS library)\n", tool);
         if (s->headline_only)
             return;
-        process_notes(to, t, s);
+        process_notes(to, tool, t, s);
         return;
     }
-    headline(to, t);
+    headline(to, tool, t);
     if (s->headline_only)
         return;
-    process_notes(to, t, s);
+    process_notes(to, tool, t, s);
     table(to, t, s->control_column || run_total(t, "control.connections"));
-    if (s->kernel.have)
+    if (s->kernel.have && s->kernel.absolute)
         fprintf(to,
-                "ktls-run: kernel /proc/net/tls_stat over the run (whole machine): TlsTxSw +%lld TlsRxSw +%lld "
+                "%s: kernel /proc/net/tls_stat now (this network namespace, since it was made): TlsTxSw %lld "
+                "TlsRxSw %lld TlsDecryptError %lld\n",
+                tool, s->kernel.tx_sw, s->kernel.rx_sw, s->kernel.decrypt_errors);
+    else if (s->kernel.have)
+        fprintf(to,
+                "%s: kernel /proc/net/tls_stat over the run (this network namespace): TlsTxSw +%lld TlsRxSw +%lld "
                 "TlsDecryptError +%lld\n",
-                s->kernel.tx_sw, s->kernel.rx_sw, s->kernel.decrypt_errors);
-    else
-        fprintf(to, "ktls-run: no /proc/net/tls_stat: this kernel has no kTLS loaded\n");
+                tool, s->kernel.tx_sw, s->kernel.rx_sw, s->kernel.decrypt_errors);
+    else if (!s->kernel_not_asked)
+        fprintf(to, "%s: no /proc/net/tls_stat: this kernel has no kTLS loaded\n", tool);
     if (s->stats_shown)
-        fprintf(to, "ktls-run: stats files: %s.<pid>.json\n", s->stats_shown);
+        fprintf(to, "%s: stats files: %s.<pid>.json\n", tool, s->stats_shown);
 }
