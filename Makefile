@@ -193,7 +193,9 @@ demo: all
 
 # What the hooks cost a connection they pass through, per call, measured in
 # one process (shim vs the same OpenSSL loaded apart, paired rounds, A/A
-# control, verdict); tests/progs/hookbench.c. Results: build/bench-hooks.txt
+# control, verdict), then each libc hook against libc's own function
+# (tests/progs/hookbench.c), then redis with plaintext clients, preloaded or
+# not (demo/bench/redis-passthrough.sh). Results: build/bench-hooks.txt
 HOOKBENCH_ROUNDS ?= 40
 HOOKBENCH_SCALE ?= 10
 bench-hooks: $(LIB) $(BUILD)/hookbench
@@ -205,6 +207,8 @@ bench-hooks: $(LIB) $(BUILD)/hookbench
 	    HOOKBENCH_KEY=$(BUILD)/hookbench-cert/ec.key \
 	    $(BUILD)/hookbench --rounds $(HOOKBENCH_ROUNDS) --scale $(HOOKBENCH_SCALE) \
 	    | tee $(BUILD)/bench-hooks.txt
+	@echo | tee -a $(BUILD)/bench-hooks.txt
+	KTLS_SHIM_LIB=$(abspath $(LIB)) demo/bench/redis-passthrough.sh | tee -a $(BUILD)/bench-hooks.txt
 
 # CPU per GB, throughput, handshakes: userspace vs native kTLS vs the shim;
 # first the hook microbenchmark

@@ -3,7 +3,7 @@
 # that target needs and is missing; nothing else.
 #   demo   make demo: build, nginx, Python (+ the QEMU guest where this kernel
 #          has no kTLS)
-#   bench  make bench: the demo's, curl, strace, gnuplot
+#   bench  make bench: the demo's, curl, strace, gnuplot, redis (bench-hooks' redis row)
 #   test   make test / CI (the default): everything the suite uses, the guest
 #          included
 #   --list print the target's packages, install nothing
@@ -42,7 +42,7 @@ demo)
     needs_guest && packages+=("${guest[@]}")
     ;;
 bench)
-    packages=("${build[@]}" nginx python3 curl strace procps gnuplot-nox haproxy)
+    packages=("${build[@]}" nginx python3 curl strace procps gnuplot-nox haproxy redis-server redis-tools)
     needs_guest && packages+=("${guest[@]}")
     ;;
 test)
@@ -50,7 +50,7 @@ test)
     packages=("${build[@]}" "${guest[@]}" "${matrix[@]}" bats nginx gnutls-bin python3 strace procps
               clang-14 libclang-rt-14-dev valgrind file wrk curl gnuplot-nox
               iproute2 systemd groff-base man-db python3-yaml jq
-              postgresql apache2 haproxy lighttpd lighttpd-mod-openssl)
+              postgresql apache2 haproxy lighttpd lighttpd-mod-openssl redis-server redis-tools)
     ;;
 esac
 

@@ -3,10 +3,16 @@
  * bytes moved on it (custom-BIO offload, see sockwatch.h). The one exception:
  * a read the shim itself provoked through a program's BIO to let the
  * program's layer wait for the socket (sockwatch_forced_read), which never
- * reaches the kernel's TLS. Everything else costs a thread-local and one
- * relaxed atomic load. */
+ * reaches the kernel's TLS.
+ *
+ * Most calls of most processes have nothing to note: no connection of the
+ * shim's is inside an SSL call on this thread, no socket is bound anywhere,
+ * no forced read is under way. Each hook first checks exactly that (two
+ * thread-locals, two globals) and then jumps straight to libc (a tail call:
+ * no frame of its own); everything else is in the *_noted functions. */
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -48,14 +54,40 @@ static void *first_buffer(const struct iovec *iov, size_t n, size_t *len)
     return NULL;
 }
 
-EXPORT ssize_t read(int fd, void *buf, size_t len)
+/* Nothing for this call to note, and libc's functions resolved: NULL
+ * otherwise. The connection current on this thread and a forced read are
+ * this thread's own, so checking before the call is checking after it; a
+ * socket another thread binds while this call runs is one a second thread
+ * is reading at the same time, which no TLS stream survives. */
+static inline const struct libc_table *quiet(int reads)
+{
+    if (__builtin_expect(sockwatch_current != 0 || (reads && sockwatch_forced_fd >= 0)
+                             || atomic_load_explicit(&sockwatch_counting, memory_order_relaxed),
+                         0))
+        return NULL;
+    return libc_if_resolved();
+}
+
+/* The interposer: the fast path, else the one that notes. */
+#define HOOK(ret, name, reads, params, args)                                                       \
+    __attribute__((noinline)) static ret name##_noted params;                                      \
+    EXPORT ret name params                                                                         \
+    {                                                                                              \
+        const struct libc_table *l = quiet(reads);                                                 \
+        if (__builtin_expect(l != NULL, 1))                                                        \
+            return l->name args;                                                                   \
+        return name##_noted args;                                                                  \
+    }                                                                                              \
+    static ret name##_noted params
+
+HOOK(ssize_t, read, 1, (int fd, void *buf, size_t len), (fd, buf, len))
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
     return seen(fd, libc()->read(fd, buf, len), 0, buf);
 }
 
-EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+HOOK(ssize_t, readv, 1, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt))
 {
     if (forced(fd)) {
         size_t len;
@@ -65,7 +97,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
     return seen_iov(fd, libc()->readv(fd, iov, iovcnt), 0, iov, iovcnt > 0 ? (size_t)iovcnt : 0);
 }
 
-EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+HOOK(ssize_t, recv, 1, (int fd, void *buf, size_t len, int flags), (fd, buf, len, flags))
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
@@ -74,8 +106,8 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
     return flags & MSG_PEEK ? n : seen(fd, n, 0, buf);
 }
 
-EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
-                        socklen_t *fromlen)
+HOOK(ssize_t, recvfrom, 1, (int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen),
+     (fd, buf, len, flags, from, fromlen))
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
@@ -83,7 +115,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
     return flags & MSG_PEEK ? n : seen(fd, n, 0, buf);
 }
 
-EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+HOOK(ssize_t, recvmsg, 1, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
 {
     if (forced(fd) && msg) {
         size_t len;
@@ -96,30 +128,30 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     return flags & MSG_PEEK || !msg ? n : seen_iov(fd, n, 0, msg->msg_iov, msg->msg_iovlen);
 }
 
-EXPORT ssize_t write(int fd, const void *buf, size_t len)
+HOOK(ssize_t, write, 0, (int fd, const void *buf, size_t len), (fd, buf, len))
 {
     return seen(fd, libc()->write(fd, buf, len), 1, buf);
 }
 
-EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+HOOK(ssize_t, writev, 0, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt))
 {
     return seen_iov(fd, libc()->writev(fd, iov, iovcnt), 1, iov, iovcnt > 0 ? (size_t)iovcnt : 0);
 }
 
-EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+HOOK(ssize_t, send, 0, (int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags))
 {
     return seen(fd, libc()->send(fd, buf, len, flags), 1, buf);
 }
 
-EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
-                      socklen_t tolen)
+HOOK(ssize_t, sendto, 0, (int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen),
+     (fd, buf, len, flags, to, tolen))
 {
     return seen(fd, libc()->sendto(fd, buf, len, flags, to, tolen), 1, buf);
 }
 
-EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+HOOK(ssize_t, sendmsg, 0, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
 {
-        ssize_t n = libc()->sendmsg(fd, msg, flags);
+    ssize_t n = libc()->sendmsg(fd, msg, flags);
     return msg ? seen_iov(fd, n, 1, msg->msg_iov, msg->msg_iovlen) : n;
 }
 
@@ -131,8 +163,11 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
+    const struct libc_table *l = libc_if_resolved();
     if (__builtin_expect(sockwatch_current != 0, 0))
         sockwatch_poll(fds, nfds, timeout);
+    else if (__builtin_expect(l != NULL, 1))
+        return l->poll(fds, nfds, timeout);
     return libc()->poll(fds, nfds, timeout);
 }
 #pragma GCC diagnostic pop

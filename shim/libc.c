@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct libc_table table;
-static atomic_int ready;
+struct libc_table libc_functions;
+atomic_int libc_functions_ready;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static int sys_close(int fd)
@@ -127,9 +127,9 @@ static void sys_closefrom(int lowfd)
 /* RTLD_NEXT: the definition after ours, i.e. libc's, never our own hook. */
 #define RESOLVE(name, fallback)                                                   \
     do {                                                                          \
-        table.name = (__typeof__(table.name))dlsym(RTLD_NEXT, #name);             \
-        if (!table.name)                                                          \
-            table.name = (fallback);                                              \
+        libc_functions.name = (__typeof__(libc_functions.name))dlsym(RTLD_NEXT, #name);             \
+        if (!libc_functions.name)                                                          \
+            libc_functions.name = (fallback);                                              \
     } while (0)
 
 static void resolve(void)
@@ -141,7 +141,7 @@ static void resolve(void)
     RESOLVE(closefrom, sys_closefrom);
     RESOLVE(fclose, no_fclose);
     RESOLVE(sendfile, sys_sendfile);
-    RESOLVE(sendfile64, table.sendfile);
+    RESOLVE(sendfile64, libc_functions.sendfile);
     RESOLVE(read, sys_read);
     RESOLVE(write, sys_write);
     RESOLVE(readv, sys_readv);
@@ -155,7 +155,7 @@ static void resolve(void)
     RESOLVE(poll, sys_poll);
     RESOLVE(sigaction, no_sigaction);
     RESOLVE(signal, no_signal);
-    atomic_store_explicit(&ready, 1, memory_order_release);
+    atomic_store_explicit(&libc_functions_ready, 1, memory_order_release);
 }
 #undef RESOLVE
 
@@ -183,7 +183,7 @@ int libc_in_vfork_child(void)
 
 const struct libc_table *libc(void)
 {
-    if (!atomic_load_explicit(&ready, memory_order_acquire))
+    if (!atomic_load_explicit(&libc_functions_ready, memory_order_acquire))
         pthread_once(&once, resolve);
-    return &table;
+    return &libc_functions;
 }

@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -41,6 +42,15 @@ struct libc_table {
 /* Never NULL, and no field is NULL (raw syscalls stand in where libc has
  * no such function). Lock-free once resolved: safe in a signal handler. */
 const struct libc_table *libc(void);
+
+/* The interposers' fast path: the table once resolved, else NULL (then
+ * libc() resolves it). One load, no call. */
+extern struct libc_table libc_functions;
+extern atomic_int libc_functions_ready;
+static inline const struct libc_table *libc_if_resolved(void)
+{
+    return atomic_load_explicit(&libc_functions_ready, memory_order_acquire) ? &libc_functions : NULL;
+}
 
 /* 1 in a child that shares the parent's memory until it execs or exits
  * (vfork(): CPython's subprocess, whose child runs close_range() through our

@@ -327,8 +327,10 @@ static int custom_bio_ready(struct conn *c, SSL *s, int d)
      * sockwatch_layer_wait_readable): a layer seen handing EAGAIN to OpenSSL
      * notes it and takes WANT_READ; one seen waiting for the socket itself
      * (APR) waits with its own timeout. Until the layer was seen either way,
-     * RX waits. A blocking socket needs neither. */
-    if (d == CONN_RX && kernel_nonblocking(c->fd) && !c->watch.layer_waits && !c->watch.layer_returns)
+     * RX waits. A blocking socket needs neither. The fcntl is asked until
+     * it says non-blocking once, not on every call while RX waits. */
+    if (d == CONN_RX && !c->watch.layer_waits && !c->watch.layer_returns
+        && (c->watch.nonblocking_seen || (c->watch.nonblocking_seen = kernel_nonblocking(c->fd))))
         return 0;
     uint64_t through_bio = d == CONN_TX ? o->BIO_number_written(c->bio) - c->watch.wbio_written0
                                         : o->BIO_number_read(c->rbio) - c->watch.rbio_read0;

@@ -19,7 +19,16 @@ static __thread int forced_ready __attribute__((tls_model("initial-exec")));
 /* ...and only once per read the shim makes through the layer: a layer that
  * reads until EAGAIN must meet EAGAIN */
 static __thread int forced_answered __attribute__((tls_model("initial-exec")));
-atomic_int sockwatch_counting; /* set once any socket was bound: skips lookups before */
+/* How many descriptors are bound now: while none is, the hooks skip the
+ * lookup (a process that once had a custom-BIO connection pays nothing after
+ * it is gone). Every change of a slot's tag from or to 0 goes through an
+ * atomic exchange that says which it was, so the count stays exact. */
+atomic_int sockwatch_counting;
+
+static void tag_cleared(void)
+{
+    atomic_fetch_sub_explicit(&sockwatch_counting, 1, memory_order_relaxed);
+}
 
 /* Counters by descriptor number (fdtable.h), so a hook on any thread can
  * count into a slot while the connection that bound it is being freed
@@ -104,7 +113,8 @@ static void bind_socket(struct conn *c, int fd)
     w->wbio0 = wbio;
     w->rbio_read0 = rbio ? o->BIO_number_read(rbio) : 0;
     w->wbio_written0 = wbio ? o->BIO_number_written(wbio) : 0;
-    atomic_store(&s->tag, 0);
+    if (atomic_exchange(&s->tag, 0)) /* a connection before this one left it bound */
+        tag_cleared();
     atomic_store(&s->written, 0);
     atomic_store(&s->read, 0);
     for (int d = 0; d < 2; d++) {
@@ -117,7 +127,7 @@ static void bind_socket(struct conn *c, int fd)
         atomic_flag_clear(&s->busy[d]);
     }
     atomic_store(&s->tag, w->tag);
-    atomic_store_explicit(&sockwatch_counting, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sockwatch_counting, 1, memory_order_relaxed);
 }
 
 static void follow_records(struct slot *s, int is_write, const struct iovec *iov, size_t iovcnt,
@@ -270,7 +280,8 @@ void sockwatch_release(struct sock_watch *w)
     struct slot *s = w->fd >= 0 ? slot_for(w->fd, 0) : NULL;
     if (s) {
         uint64_t mine = w->tag;
-        atomic_compare_exchange_strong(&s->tag, &mine, 0);
+        if (atomic_compare_exchange_strong(&s->tag, &mine, 0))
+            tag_cleared();
     }
     w->fd = -1;
 }
@@ -280,16 +291,17 @@ void sockwatch_forget(int fd)
     if (!atomic_load_explicit(&sockwatch_counting, memory_order_relaxed))
         return;
     struct slot *s = slot_for(fd, 0);
-    if (s && atomic_load_explicit(&s->tag, memory_order_relaxed) && !libc_in_vfork_child())
-        atomic_store(&s->tag, 0);
+    if (s && atomic_load_explicit(&s->tag, memory_order_relaxed) && !libc_in_vfork_child()
+        && atomic_exchange(&s->tag, 0))
+        tag_cleared();
 }
 
 static void untag(void *slot, void *arg)
 {
     (void)arg;
     struct slot *s = slot;
-    if (atomic_load_explicit(&s->tag, memory_order_relaxed))
-        atomic_store(&s->tag, 0);
+    if (atomic_load_explicit(&s->tag, memory_order_relaxed) && atomic_exchange(&s->tag, 0))
+        tag_cleared();
 }
 
 void sockwatch_forget_range(unsigned lo, unsigned hi)

@@ -37,6 +37,8 @@ struct sock_watch {
     int wait_ms;            /* the longest wait it asked poll() for; -1 forever, 0 unknown */
     int layer_told_eagain;  /* the layer's last read ended in EAGAIN, or the program was
                              * last handed WANT_READ (see sockwatch_layer_note_data) */
+    int nonblocking_seen;   /* fcntl said O_NONBLOCK once: RX waits for the layer without
+                             * asking again (a socket made blocking later only waits longer) */
 };
 
 /* Thread state the hooks read; see sockwatch_enter. */

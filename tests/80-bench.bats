@@ -3,6 +3,7 @@
 # the outputs appear and are well-formed. Nothing here is timed or compared.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
     requires nginx curl strace gnuplot
@@ -53,4 +54,48 @@ PY
         "$out/results.md"
     grep -qE '^\| HAProxy passthrough overhead under 1% CPU[^|]*\| \*\*(MET|NOT MET|NOT MEASURABLE HERE)\*\* \|' \
         "$out/results.md"
+}
+
+# make bench-hooks, small: its sections and verdicts are there and well
+# formed. The numbers themselves are the benchmark's business, not a test's.
+@test "bench-hooks smoke: the SSL rows, the libc hooks' rows, and on a kTLS kernel the rows with a custom-BIO connection open and after it" {
+    local cert=$BATS_TEST_TMPDIR
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$cert/ec.key" \
+        -out "$cert/ec.pem" -days 2 -subj /CN=localhost 2>/dev/null
+    run --separate-stderr env LD_PRELOAD="$SHIM" HOOKBENCH_CERT="$cert/ec.pem" HOOKBENCH_KEY="$cert/ec.key" \
+        "$PROGS_DIR/hookbench" --rounds 6 --scale 1
+    printf '%s\n' "$output" "$stderr"
+    [[ $status == 0 && -z "$stderr" ]]
+    grep -qE '^verdict: passthrough overhead under 1% CPU per GB \(16 KiB records\): (MET|NOT MET|NOT MEASURABLE HERE)$' <<<"$output"
+    grep -qE '^verdict: libc hooks add at most 2 ns per call: (MET|NOT MET|NOT MEASURABLE HERE)$' <<<"$output"
+    local blocks=1 op
+    have_ktls && blocks=3
+    [[ $(grep -c '^no connection watched' <<<"$output") == 1 ]]
+    for op in "read (EAGAIN)" "recv (EAGAIN)" "readv (EAGAIN)" "poll (timeout 0)" "write+read 1 byte" \
+        "send+recv 1 byte" "writev+readv 1 byte"; do
+        # name, libc ns, hooked ns, added, interval, A/A interval
+        [[ $(grep -cE "^${op//[()+]/.} +[0-9.]+ +[0-9.]+ +-?[0-9.]+ +-?[0-9.]+\.\.-?[0-9.]+ +-?[0-9.]+\.\.-?[0-9.]+ *$" <<<"$output") == "$blocks" ]] ||
+            { echo "rows of $op: want $blocks"; return 1; }
+    done
+    if have_ktls; then
+        grep -qx 'a custom-BIO connection open (each call.s descriptor is looked up):' <<<"$output"
+        grep -qx 'after that connection ended:' <<<"$output"
+    else
+        grep -q '^a custom-BIO connection open, and after it: not measured (this kernel takes no TLS keys,' <<<"$output"
+    fi
+}
+
+@test "bench-hooks' redis row: three redis-servers (one preloaded, shown to carry the shim), paired rounds, a verdict; bad arguments refused" {
+    host_only && return 0
+    requires redis-server redis-benchmark redis-cli
+    run "$REPO/demo/bench/redis-passthrough.sh" 6 300
+    echo "$output"
+    [[ $status == 0 ]]
+    grep -qE '^  ratio shim/plain [0-9.]+, interval [0-9.]+-[0-9.]+; A/A \(plain/plain\) [0-9.]+-[0-9.]+$' <<<"$output"
+    grep -qE '^verdict: redis with the shim loses under 1% throughput: (MET|NOT MET|NOT MEASURABLE HERE)$' <<<"$output"
+    [[ -z "$(pgrep -f 'redis-server 127.0.0.1' || true)" ]] # none left running
+    run "$REPO/demo/bench/redis-passthrough.sh" 3
+    [[ $status == 2 && "$output" == "redis-passthrough: ROUNDS '3': want an integer from 6 to 200" ]]
+    run "$REPO/demo/bench/redis-passthrough.sh" 6 lots
+    [[ $status == 2 && "$output" == "redis-passthrough: REQUESTS 'lots': want an integer of at least 100" ]]
 }

@@ -114,6 +114,50 @@ TEST(sockwatch_a_new_binding_starts_from_zero_and_the_old_one_reads_nothing)
     close(a), close(b);
 }
 
+/* The hooks look a descriptor up only while some socket is bound: once the
+ * custom-BIO connections are gone, plain I/O costs what it did before the
+ * first one (the flag used to stay set for the life of the process). */
+TEST(sockwatch_hooks_skip_lookups_again_once_no_socket_is_bound)
+{
+    SSL *s1, *s2, *s3;
+    struct conn *c1 = fresh_conn(&s1), *c2 = fresh_conn(&s2), *c3 = fresh_conn(&s3);
+    int a, b, x, y, z, t;
+    REQUIRE(c1 && c2 && c3 && tcp_pair(&a, &b) && tcp_pair(&x, &y) && tcp_pair(&z, &t));
+    int before = atomic_load(&sockwatch_counting);
+    struct conn *outer = sockwatch_enter(c1);
+    io_of(a, 10, 1);
+    sockwatch_leave(c1, outer, 1);
+    outer = sockwatch_enter(c2);
+    io_of(x, 10, 1);
+    sockwatch_leave(c2, outer, 1);
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 2);
+    /* a new connection on a descriptor still bound takes it over: one binding */
+    outer = sockwatch_enter(c3);
+    io_of(a, 1, 1);
+    sockwatch_leave(c3, outer, 1);
+    CHECK_EQ_INT(c3->watch.fd, a);
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 2);
+    sockwatch_release(&c1->watch); /* its claim was taken: nothing to undo */
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 2);
+    sockwatch_release(&c3->watch); /* SSL_free */
+    sockwatch_release(&c3->watch); /* twice: still one */
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 1);
+    sockwatch_forget(x); /* close() */
+    sockwatch_forget(x);
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before);
+    sockwatch_release(&c2->watch); /* after close: nothing left */
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before);
+    /* close_range() */
+    outer = sockwatch_enter(c2);
+    io_of(z, 1, 1);
+    sockwatch_leave(c2, outer, 1);
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 1);
+    sockwatch_forget_range((unsigned)z, (unsigned)z);
+    CHECK_EQ_INT(atomic_load(&sockwatch_counting), before);
+    SSL_free(s1), SSL_free(s2), SSL_free(s3);
+    close(a), close(b), close(x), close(y), close(z), close(t);
+}
+
 TEST(sockwatch_learns_whether_the_programs_layer_waits_itself)
 {
     SSL *ssl;
