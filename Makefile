@@ -33,8 +33,8 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 # OpenSSL directly, and ossl.c finds it the way the library does
 UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
              shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c shim/record_stream.c shim/hello.c \
-             shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/stats.c shim/offload.c shim/ktls_io.c shim/rekey.c \
-             shim/tools/json_flat.c shim/tools/check_diag.c
+             shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/stats.c shim/cpu_sample.c shim/offload.c shim/ktls_io.c shim/rekey.c \
+             shim/tools/json_flat.c shim/tools/check_diag.c shim/tools/cpu_verdict.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_check \
@@ -72,14 +72,16 @@ check-glibc: $(LIB) $(TOOLS)
 	@shim/glibc/check-glibc.sh $(GLIBC_MAX) $(LIB) $(TOOLS)
 
 # Operator tools: no OpenSSL at link time either (ktls-check dlopens it).
-RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/json_flat.c shim/tools/tls_stat.c shim/config.c
+RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/cpu_verdict.c shim/tools/json_flat.c \
+            shim/tools/tls_stat.c shim/config.c
 $(BUILD)/ktls-run: $(RUN_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
-	$(CC) $(TOOL_CFLAGS) $(RUN_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread
+	$(CC) $(TOOL_CFLAGS) $(RUN_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread -lm
 
-STATS_SRCS := shim/tools/ktls-stats.c shim/tools/run_stats.c shim/tools/json_flat.c shim/tools/tls_stat.c \
+STATS_SRCS := shim/tools/ktls-stats.c shim/tools/run_stats.c shim/tools/cpu_verdict.c shim/tools/json_flat.c \
+              shim/tools/tls_stat.c \
               shim/tools/prom_format.c
 $(BUILD)/ktls-stats: $(STATS_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
-	$(CC) $(TOOL_CFLAGS) $(STATS_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS)
+	$(CC) $(TOOL_CFLAGS) $(STATS_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lm
 
 CHECK_SRCS := shim/tools/ktls-check.c shim/tools/check_diag.c shim/crypto_info.c
 $(BUILD)/ktls-check: $(CHECK_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
@@ -102,7 +104,7 @@ FUZZ_SRCS_config := shim/config.c
 FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
 FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
                     shim/record_errors.c \
-                    shim/stats.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
+                    shim/stats.c shim/cpu_sample.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
                     shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c \
                     shim/rekey.c shim/ossl_hash.c shim/hello.c shim/record_stream.c
 fuzz-build: $(FUZZ_TARGETS)
@@ -154,7 +156,7 @@ $(BUILD)/static_echo: tests/progs/static_echo.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -static $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) $(wildcard tests/unit/*.h) | $(BUILD)
-	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lssl -lcrypto -lpthread -ldl
+	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lssl -lcrypto -lpthread -ldl -lm
 
 $(BUILD):
 	mkdir -p $@

@@ -37,6 +37,18 @@ static void complain(config_report_fn report, const char *name, const char *valu
 }
 
 /* Digits only: strtoull alone would take "-1", " 7" and "0x10". */
+/* 0..1, all of v; *out untouched otherwise */
+static int parse_fraction(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || !isfinite(x) || x < 0 || x > 1)
+        return 0;
+    *out = x;
+    return 1;
+}
+
 static int parse_unsigned(const char *v, unsigned long long max, unsigned long long *out)
 {
     if (!*v || strspn(v, "0123456789") != strlen(v))
@@ -61,6 +73,7 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
     cfg->dirs = SHIM_DIR_BOTH;
     cfg->log_level = SHIM_LOG_ERROR;
     cfg->sample = 1.0;
+    cfg->cpu_sample = 0.005;
     cfg->stats_interval = 10;
     cfg->key_update_max = 32;
     cfg->key_update_window = 1;
@@ -106,15 +119,13 @@ int config_parse(struct shim_config *cfg, config_lookup_fn lookup, config_report
         } else
             strcpy(cfg->log_file, v);
     }
-    if ((v = lookup("KTLS_SHIM_SAMPLE")) && *v) {
-        char *end;
-        errno = 0;
-        double x = strtod(v, &end);
-        if (errno || *end || end == v || !isfinite(x) || x < 0 || x > 1) {
-            complain(report, "KTLS_SHIM_SAMPLE", v, "a fraction from 0 to 1", "1");
-            bad++;
-        } else
-            cfg->sample = x;
+    if ((v = lookup("KTLS_SHIM_SAMPLE")) && *v && !parse_fraction(v, &cfg->sample)) {
+        complain(report, "KTLS_SHIM_SAMPLE", v, "a fraction from 0 to 1", "1");
+        bad++;
+    }
+    if ((v = lookup("KTLS_SHIM_CPU_SAMPLE")) && *v && !parse_fraction(v, &cfg->cpu_sample)) {
+        complain(report, "KTLS_SHIM_CPU_SAMPLE", v, "a fraction from 0 to 1", "0.005");
+        bad++;
     }
     if ((v = lookup("KTLS_SHIM_SEED")) && *v) {
         unsigned long long n;
@@ -210,7 +221,8 @@ static const char *const knob_names[] = {
     "KTLS_SHIM",        "KTLS_SHIM_MODE",  "KTLS_SHIM_LOG",           "KTLS_SHIM_LOG_FILE",
     "KTLS_SHIM_SAMPLE", "KTLS_SHIM_SEED",  "KTLS_SHIM_STATS",         "KTLS_SHIM_STATS_INTERVAL",
     "KTLS_SHIM_RUN_ID", "KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_NO_REKEY",
-    "KTLS_SHIM_KEY_UPDATE_MAX", "KTLS_SHIM_KEY_UPDATE_WINDOW", "KTLS_SHIM_POST_HANDSHAKE_AUTH"};
+    "KTLS_SHIM_KEY_UPDATE_MAX", "KTLS_SHIM_KEY_UPDATE_WINDOW", "KTLS_SHIM_POST_HANDSHAKE_AUTH",
+    "KTLS_SHIM_CPU_SAMPLE"};
 #define KNOBS (sizeof(knob_names) / sizeof(knob_names[0]))
 static char knob_values[KNOBS][4200];
 static int knob_set[KNOBS];

@@ -15,6 +15,9 @@ struct shim_config {
     char log_file[4096];    /* KTLS_SHIM_LOG_FILE: path; default "" = stderr */
     double sample;          /* KTLS_SHIM_SAMPLE: 0..1, share of connections in the
                              * offload arm (the rest: control arm); default 1 */
+    double cpu_sample;      /* KTLS_SHIM_CPU_SAMPLE: 0..1, share of the I/O calls of decided
+                             * connections whose thread CPU time is measured (stats only);
+                             * default 0.005 */
     int seed_set;           /* KTLS_SHIM_SEED: unsigned decimal; default unset = random */
     unsigned long long seed;
     char stats_prefix[4000];/* KTLS_SHIM_STATS: PREFIX -> PREFIX.<pid>.json; default "" = off */

@@ -521,6 +521,8 @@ void conn_end(struct conn *c)
 {
     if (!c->decided)
         return;
+    cpu_sample_connection_end(c->arm, c->cpu);
+    memset(c->cpu, 0, sizeof(c->cpu));
     for (int d = CONN_TX; d >= CONN_RX; d--)
         conn_fall_back(c, d, FB_ENDED_BEFORE_MOVE, 0);
     stats_tick();

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cpu_sample.h"
 #include "crypto_info.h"
 #include "kernel.h"
 #include "ossl.h"
@@ -95,6 +96,10 @@ struct conn {
     int decided;
     int passthrough;            /* decided, and both directions stay in OpenSSL */
     int arm;                    /* enum stats_arm: A/B arm, drawn when decided */
+    int cpu_handshake;          /* its handshake calls are timed (cpu_sample.h): 1 yes,
+                                 * -1 no or already counted, 0 not drawn yet */
+    uint64_t handshake_ns;      /* their CPU so far, added to the arm once decided */
+    struct cpu_conn_dir cpu[2]; /* its sampled I/O calls, [CPU_RX], [CPU_TX] */
     int outcome_counted;
     int ulp_attached;
     int version;

@@ -12,12 +12,13 @@
 #include "fileserve.h"
 #include "hooks.h"
 #include "libc.h"
+#include "route.h"
 #include "sockwatch.h"
 
 EXPORT ossl_ssize_t SSL_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
 {
     ENTER(SSL_sendfile, -1, s, fd, offset, size, flags);
-    return fileserve_ssl_sendfile(s, fd, offset, size, flags);
+    TIMED_IO(CPU_TX, fileserve_ssl_sendfile(s, fd, offset, size, flags), ret > 0 ? (uint64_t)ret : 0);
 }
 
 EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)

@@ -174,6 +174,8 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
 ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offset, size_t count)
 {
     struct conn *c = shim_depth ? NULL : fdmap_acquire(out_fd);
+    struct cpu_mark m;
+    int timed = c && c->decided && cpu_sample_start(&m); /* a TLS socket's sendfile */
     /* plain socket, the kernel encrypts, the SSL is going away, or the number
      * was reused (a close the shim did not see): a real sendfile */
     if (c && kernel_owns(c, CONN_TX) && conn_alive(c) && kernel_same_socket(out_fd, &c->sock)) {
@@ -185,6 +187,8 @@ ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offse
         if (n > 0)
             rekey_count_tx(c, (size_t)n);
         int saved = r < 0 ? EIO : errno;
+        if (timed)
+            cpu_sample_add(c->arm, CPU_TX, cpu_sample_elapsed(&m), n > 0 ? (uint64_t)n : 0, &c->cpu[CPU_TX]);
         conn_tx_unlock(c);
         conn_release(c);
         errno = saved;
@@ -200,6 +204,8 @@ ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offse
     }
     ssize_t n = write_file_chunk(c, c->ssl, in_fd, offset, count);
     int saved = errno;
+    if (timed)
+        cpu_sample_add(c->arm, CPU_TX, cpu_sample_elapsed(&m), n > 0 ? (uint64_t)n : 0, &c->cpu[CPU_TX]);
     conn_release(c);
     errno = saved;
     return n;

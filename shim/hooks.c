@@ -1,10 +1,12 @@
 /* The interposed OpenSSL entry points. Each one is thin: pass straight through
  * unless the SSL is one the shim watches, let OpenSSL do the work while it
- * owns a direction, and hand kernel-owned directions to ktls_io. */
+ * owns a direction, and hand kernel-owned directions to ktls_io. Reads and
+ * writes are timed for the CPU sample (cpu_sample.h) around all of that. */
 #include <errno.h>
 #include <limits.h>
 
 #include "conn.h"
+#include "cpu_sample.h"
 #include "hooks.h"
 #include "ktls_io.h"
 #include "log.h"
@@ -60,9 +62,8 @@ EXPORT int SSL_accept(SSL *s)
 
 /* ---- reads ---- */
 
-EXPORT int SSL_read(SSL *s, void *buf, int num)
+static int read_routed(SSL *s, void *buf, int num)
 {
-    ENTER(SSL_read, -1, s, buf, num);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int in_handshake = route_unwatched_in_handshake(s);
@@ -77,6 +78,12 @@ EXPORT int SSL_read(SSL *s, void *buf, int num)
     return kio_read(c, s, buf, (size_t)num, &n, 0) ? (int)n : kio_failure_return(c);
 }
 
+EXPORT int SSL_read(SSL *s, void *buf, int num)
+{
+    ENTER(SSL_read, -1, s, buf, num);
+    TIMED_IO(CPU_RX, read_routed(s, buf, num), ret > 0 ? (uint64_t)ret : 0);
+}
+
 EXPORT int SSL_peek(SSL *s, void *buf, int num)
 {
     ENTER(SSL_peek, -1, s, buf, num);
@@ -89,9 +96,8 @@ EXPORT int SSL_peek(SSL *s, void *buf, int num)
     return kio_read(c, s, buf, (size_t)num, &n, 1) ? (int)n : kio_failure_return(c);
 }
 
-EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
+static int read_ex_routed(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
-    ENTER(SSL_read_ex, 0, s, buf, num, readbytes);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int in_handshake = route_unwatched_in_handshake(s);
@@ -107,6 +113,12 @@ EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
     if (readbytes)
         *readbytes = n;
     return ok;
+}
+
+EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
+{
+    ENTER(SSL_read_ex, 0, s, buf, num, readbytes);
+    TIMED_IO(CPU_RX, read_ex_routed(s, buf, num, readbytes), ret > 0 && readbytes ? (uint64_t)*readbytes : 0);
 }
 
 EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
@@ -144,9 +156,8 @@ EXPORT int SSL_has_pending(const SSL *s)
 
 /* ---- writes ---- */
 
-EXPORT int SSL_write(SSL *s, const void *buf, int num)
+static int write_routed(SSL *s, const void *buf, int num)
 {
-    ENTER(SSL_write, -1, s, buf, num);
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int in_handshake = route_unwatched_in_handshake(s);
@@ -166,9 +177,14 @@ EXPORT int SSL_write(SSL *s, const void *buf, int num)
     return kio_write(c, s, buf, (size_t)num, &n) ? (int)n : kio_failure_return(c);
 }
 
-EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
+EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
-    ENTER(SSL_write_ex, 0, s, buf, num, written);
+    ENTER(SSL_write, -1, s, buf, num);
+    TIMED_IO(CPU_TX, write_routed(s, buf, num), ret > 0 ? (uint64_t)ret : 0);
+}
+
+static int write_ex_routed(SSL *s, const void *buf, size_t num, size_t *written)
+{
     struct conn *passing, *c = watched_or(s, &passing);
     if (!c) {
         int in_handshake = route_unwatched_in_handshake(s);
@@ -182,6 +198,12 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
     if (written)
         *written = n;
     return ok;
+}
+
+EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
+{
+    ENTER(SSL_write_ex, 0, s, buf, num, written);
+    TIMED_IO(CPU_TX, write_ex_routed(s, buf, num, written), ret > 0 && written ? (uint64_t)*written : 0);
 }
 
 /* ---- errors, shutdown, things the kernel cannot follow ---- */

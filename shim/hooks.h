@@ -3,6 +3,7 @@
 #ifndef KTLS_SHIM_HOOKS_H
 #define KTLS_SHIM_HOOKS_H
 
+#include "cpu_sample.h"
 #include "ossl_caller.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -36,6 +37,18 @@
                 ossl_absent(#name);                                                   \
             return;                                                                   \
         }                                                                             \
+    } while (0)
+
+/* The routed call, timed when the CPU sample draws it (cpu_sample.h);
+ * moved: the bytes it moved, from its result ret. */
+#define TIMED_IO(dir, routed_call, moved)                                                        \
+    do {                                                                                         \
+        struct cpu_mark m_;                                                                      \
+        if (__builtin_expect(!cpu_sample_start(&m_), 1))                                         \
+            return routed_call;                                                                  \
+        __typeof__(routed_call) ret = routed_call;                                               \
+        route_cpu_sample(s, &m_, dir, moved);                                                    \
+        return ret;                                                                              \
     } while (0)
 
 #endif

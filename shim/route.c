@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "cpu_sample.h"
 #include "kernel.h"
 #include "ktls_io.h"
 #include "offload.h"
@@ -141,7 +142,53 @@ int route_handshake_unwatched(SSL *s, int (*real)(SSL *))
     return ret;
 }
 
+static int route_handshake_untimed(struct conn *c, SSL *s, int (*real)(SSL *));
+
+/* A sampled connection's handshake CPU goes to its arm once it has one. */
+static void handshake_cpu_counted(struct conn *c)
+{
+    if (c->cpu_handshake == 1 && c->decided) {
+        cpu_sample_add_handshake(c->arm, c->handshake_ns);
+        c->cpu_handshake = -1;
+    }
+}
+
+void route_cpu_sample(const SSL *s, const struct cpu_mark *m, int dir, uint64_t bytes)
+{
+    uint64_t ns = cpu_sample_elapsed(m);
+    struct conn *c = tracked(s);
+    if (!c || !c->decided)
+        return; /* no arm yet: a handshake finishing inside a read or write */
+    cpu_sample_add(c->arm, dir, ns, bytes, &c->cpu[dir ? CPU_TX : CPU_RX]);
+    handshake_cpu_counted(c);
+}
+
+/* The handshake calls of a connection drawn at its first one are timed, the
+ * shim's own work at the end (deciding, deriving, installing keys) with them. */
+static int handshake_timed(struct conn *c, struct cpu_mark *m)
+{
+    if (c->decided || c->cpu_handshake < 0)
+        return 0;
+    if (c->cpu_handshake == 0) {
+        c->cpu_handshake = cpu_sample_start(m) ? 1 : -1;
+        return c->cpu_handshake == 1;
+    }
+    return cpu_sample_mark(m);
+}
+
 int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *))
+{
+    struct cpu_mark m;
+    int timed = handshake_timed(c, &m);
+    int ret = route_handshake_untimed(c, s, real);
+    if (timed) {
+        c->handshake_ns += cpu_sample_elapsed(&m);
+        handshake_cpu_counted(c);
+    }
+    return ret;
+}
+
+static int route_handshake_untimed(struct conn *c, SSL *s, int (*real)(SSL *))
 {
     if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)) {
         if (ossl()->SSL_is_init_finished(s))

@@ -51,6 +51,9 @@ static inline void route_unwatched_after(const SSL *s, int was_in_handshake)
  * when the shim is off and stats are on (stats_passed_through). */
 int route_handshake_unwatched(SSL *s, int (*real)(SSL *));
 int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *));
+/* A sampled read or write of s (cpu_sample.h) ended, having moved bytes:
+ * counted in its connection's arm once that is decided. Keeps errno. */
+void route_cpu_sample(const SSL *s, const struct cpu_mark *m, int dir, uint64_t bytes);
 /* SSL_read/SSL_peek (ex: the _ex flavour, returning 1/0 and *done) by OpenSSL. */
 int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
                        int ex);

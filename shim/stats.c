@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cpu_sample.h"
 #include "kernel.h"
 #include "libc.h"
 #include "log.h"
@@ -95,6 +96,7 @@ static void after_fork_in_child(void)
     atomic_store(&last_flush, -1000000);
     atomic_store(&writer_tid, 0);
     atomic_store(&failure_said, 0);
+    cpu_sample_reset();
     draw_process_values();
 }
 
@@ -111,6 +113,8 @@ static void process_init(void)
     pthread_atfork(NULL, NULL, after_fork_in_child);
     if (stats_on())
         install_signal_flush();
+    if (stats_on() && self.cfg->dirs != SHIM_DIR_NONE)
+        cpu_sample_init(self.cfg->cpu_sample);
 }
 
 int stats_on(void)
@@ -235,8 +239,11 @@ static void snapshot(struct stats_snapshot *s, int final, int sig)
     s->passed_through = atomic_load_explicit(&passed_through, memory_order_relaxed);
     s->ssl_objects = atomic_load_explicit(&ssl_objects, memory_order_relaxed);
     s->handshake_failures = atomic_load_explicit(&handshake_failures, memory_order_relaxed);
+    struct cpu_counts cpu[STATS_ARMS];
+    cpu_sample_read(cpu, STATS_ARMS);
     for (int a = 0; a < STATS_ARMS; a++) {
         struct stats_arm_counts *c = &s->arm[a];
+        c->cpu = cpu[a];
         c->connections = atomic_load_explicit(&live[a].connections, memory_order_relaxed);
         for (int d = 0; d < 2; d++)
             c->kernel[d] = atomic_load_explicit(&live[a].kernel[d], memory_order_relaxed);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu_sample.h"
+
 enum stats_arm { STATS_ARM_OFFLOAD = 0, STATS_ARM_CONTROL = 1, STATS_ARMS };
 
 enum stats_bytes {
@@ -53,6 +55,7 @@ struct stats_arm_counts {
         uint64_t n[2];                  /* [0] rx, [1] tx */
     } reasons[STATS_MAX_REASONS];
     int nreasons;
+    struct cpu_counts cpu;              /* sampled CPU time of I/O calls (cpu_sample.h) */
 };
 
 struct stats_snapshot {

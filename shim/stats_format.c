@@ -118,6 +118,62 @@ static void put_field_u64(struct out *o, const char *sep, const char *name, unsi
     put_u64(o, v);
 }
 
+/* hi * 2^64 + lo in decimal, by long division in 32-bit limbs (no
+ * 128-bit type needed, nothing a signal handler may not do) */
+static void put_wide(struct out *o, const struct cpu_wide *w)
+{
+    uint32_t limb[4] = {(uint32_t)(w->hi >> 32), (uint32_t)w->hi, (uint32_t)(w->lo >> 32), (uint32_t)w->lo};
+    char digits[48];
+    int i = (int)sizeof(digits) - 1;
+    digits[i] = 0;
+    do {
+        uint64_t rem = 0;
+        int zero = 1;
+        for (int k = 0; k < 4; k++) {
+            uint64_t cur = (rem << 32) | limb[k];
+            limb[k] = (uint32_t)(cur / 10);
+            rem = cur % 10;
+            zero &= limb[k] == 0;
+        }
+        digits[--i] = (char)('0' + rem);
+        if (zero)
+            break;
+    } while (i > 0);
+    put(o, digits + i);
+}
+
+static void put_moments(struct out *o, const struct cpu_moments *m)
+{
+    static const char *const wide_names[] = {"conn_ns", "conn_bytes", "conn_ns_sq", "conn_bytes_sq",
+                                             "conn_ns_bytes"};
+    const struct cpu_wide *wide[] = {&m->conn_ns, &m->conn_bytes, &m->conn_ns_sq, &m->conn_bytes_sq,
+                                     &m->conn_ns_bytes};
+    put_field_u64(o, "{", "calls", m->calls);
+    put_field_u64(o, ", ", "bytes", m->bytes);
+    put_field_u64(o, ", ", "ns", m->ns);
+    put_field_u64(o, ", ", "conns", m->conns);
+    put_field_u64(o, ", ", "conn_calls", m->conn_calls);
+    for (int i = 0; i < 5; i++) {
+        put(o, ", ");
+        put_string(o, wide_names[i]);
+        put(o, ": ");
+        put_wide(o, wide[i]);
+    }
+    put(o, "}");
+}
+
+static void put_cpu(struct out *o, const struct cpu_counts *c)
+{
+    put(o, ",\n      \"cpu\": {\"tx\": ");
+    put_moments(o, &c->dir[CPU_TX]);
+    put(o, ",\n              \"rx\": ");
+    put_moments(o, &c->dir[CPU_RX]);
+    put(o, ",\n              \"handshake\": ");
+    put_field_u64(o, "{", "calls", c->handshakes);
+    put_field_u64(o, ", ", "ns", c->handshake_ns);
+    put(o, "}}");
+}
+
 static void put_direction(struct out *o, const struct stats_arm_counts *a, int d)
 {
     put(o, "{\"kernel\": ");
@@ -159,7 +215,9 @@ static void put_arm(struct out *o, const char *name, const struct stats_arm_coun
     put(o, "},\n      \"events\": {");
     for (int i = 0; i < STATS_EVENTS; i++)
         put_field_u64(o, i ? ", " : "", events[i], a->events[i]);
-    put(o, "}\n    }");
+    put(o, "}");
+    put_cpu(o, &a->cpu);
+    put(o, "\n    }");
 }
 
 void stats_format_sample(double sample, char *out, size_t cap)

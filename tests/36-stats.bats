@@ -400,3 +400,59 @@ sigterm_outcome() {
     echo "$final of $runs runs with final stats"
     [[ $final == "$runs" ]]
 }
+
+# N connections of tls_endpoint pairs under ktls-run (one server process,
+# N client processes): ktls-run ... -- bash -c "$MANY" _ PEER DIR N BYTES
+MANY='"$1" server --port 0 --send "$4" --expect "$4" --conns "$3" >"$2/server.out" &
+    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    port=$(awk "/^PORT /{print \$2}" "$2/server.out")
+    for i in $(seq 1 "$3"); do "$1" client --port "$port" --send "$4" --expect "$4" >/dev/null || exit 1; done
+    wait'
+
+@test "KTLS_SHIM_CPU_SAMPLE=1: every read and write of a decided connection timed, the bytes exactly the arm's, the connection the unit; the summary gives CPU per byte and the A/B ratio; 0 times nothing" {
+    local dir=$BATS_TEST_TMPDIR n=12
+    run --separate-stderr env KTLS_SHIM_CPU_SAMPLE=1 "$KTLS_RUN" --stats "$dir/st" --sample 0.5 --seed 5 -- \
+        bash -c "$MANY" _ "$PEER" "$dir" "$n" 50000
+    echo "$stderr"
+    [[ $status == 0 ]]
+    local arm dir_ j
+    j() { jq -s "map($1) | add" "$dir"/st.*.json; }
+    for arm in offload control; do
+        local conns
+        conns=$(j ".arms.$arm.connections")
+        for dir_ in tx rx; do
+            # each call timed: the sampled bytes are the bytes the arm counted,
+            # kernel and OpenSSL alike
+            [[ "$(j ".arms.$arm.cpu.$dir_.bytes")" == "$(j ".arms.$arm.bytes.kernel_$dir_ + .arms.$arm.bytes.openssl_$dir_")" ]]
+            # every connection read and wrote, and ended (SSL_free): one unit each
+            [[ "$(j ".arms.$arm.cpu.$dir_.conns")" == "$conns" ]]
+            [[ "$(j ".arms.$arm.cpu.$dir_.conn_calls")" == "$(j ".arms.$arm.cpu.$dir_.calls")" ]]
+            [[ "$(j ".arms.$arm.cpu.$dir_.conn_bytes")" == "$(j ".arms.$arm.cpu.$dir_.bytes")" ]]
+        done
+        [[ "$(j ".arms.$arm.cpu.handshake.calls")" == "$conns" ]]
+        [[ $conns == 0 || "$(j ".arms.$arm.cpu.tx.ns")" -gt 0 ]]
+    done
+    [[ $(( $(j .arms.offload.connections) + $(j .arms.control.connections) )) == $((2 * n)) ]]
+    grep -qE '^ktls-run: CPU per byte sent \(sampled calls\): offload arm [0-9.e+-]+ ns \([0-9]+ writes\), control arm [0-9.e+-]+ ns \([0-9]+ writes\)$' <<<"$stderr"
+    grep -qE '^ktls-run: CPU per byte received \(sampled calls\): ' <<<"$stderr"
+    # the verdict, or why not yet, from the connections of each arm
+    local off ctl
+    off=$(j .arms.offload.cpu.tx.conns)
+    ctl=$(j .arms.control.cpu.tx.conns)
+    if ((off >= 10 && ctl >= 10)); then
+        grep -qE "^ktls-run: offload .*: [0-9.]+x the CPU per byte sent of the control arm \(OpenSSL\) \(95% CI [0-9.]+-[0-9.]+\), from $off \+ $ctl connections, " <<<"$stderr"
+    else
+        grep -qE "^ktls-run: offload .* vs the control arm, CPU per byte sent: not enough samples yet \($off and $ctl connections ended with " <<<"$stderr"
+    fi
+    if have_ktls; then
+        grep -q '^ktls-run: offload (kTLS) arm' <<<"$stderr"
+        [[ "$(j .arms.offload.cpu.tx.bytes)" -gt 0 && "$(j .arms.offload.bytes.openssl_tx)" == 0 ]]
+    fi
+
+    # 0: nothing timed, no such lines
+    rm -f "$dir"/st.*.json
+    run --separate-stderr env KTLS_SHIM_CPU_SAMPLE=0 "$KTLS_RUN" --stats "$dir/st" --sample 0.5 -- \
+        bash -c "$MANY" _ "$PEER" "$dir" 2 1000
+    [[ $status == 0 && "$stderr" != *"CPU per byte"* ]]
+    [[ "$(j '.arms.offload.cpu.tx.calls + .arms.control.cpu.rx.calls + .arms.offload.cpu.handshake.calls')" == 0 ]]
+}

@@ -68,6 +68,7 @@ PY
     [[ $status == 0 && -z "$stderr" ]]
     grep -qE '^verdict: passthrough overhead under 1% CPU per GB \(16 KiB records\): (MET|NOT MET|NOT MEASURABLE HERE)$' <<<"$output"
     grep -qE '^verdict: libc hooks add at most 2 ns per call: (MET|NOT MET|NOT MEASURABLE HERE)$' <<<"$output"
+    grep -qE '^verdict: sampling at the default rate costs under 0.5% \(1-byte calls, the worst case\): (MET|NOT MET)$' <<<"$output"
     local blocks=1 op
     have_ktls && blocks=3
     [[ $(grep -c '^no connection watched' <<<"$output") == 1 ]]

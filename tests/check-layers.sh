@@ -21,7 +21,7 @@ layer_of() {
     case $1 in
     keysched | keylog | crypto_info | stats_format | reason | recseq | record_errors | record_stream | hello) echo 0 ;;
     ossl | ossl_hash | ossl_caller | libc | kernel | config | log) echo 1 ;;
-    conn | fdmap | fdtable | stats | sockwatch) echo 2 ;;
+    conn | fdmap | fdtable | stats | sockwatch | cpu_sample) echo 2 ;;
     offload | ktls_io | route | fileserve | rekey) echo 3 ;;
     hooks | files | io | signals) echo 4 ;;
     *) echo "" ;;

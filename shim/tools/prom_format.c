@@ -71,6 +71,16 @@ static void keyed(FILE *to, const struct run_totals *t, const char *name, const 
     }
 }
 
+/* name{arm} for both arms; path_format takes the arm */
+static void per_arm(FILE *to, const struct run_totals *t, const char *name, const char *path_format)
+{
+    for (size_t a = 0; a < sizeof(arms) / sizeof(arms[0]); a++) {
+        char path[64];
+        snprintf(path, sizeof(path), path_format, arms[a]);
+        arm_sample(to, name, arms[a], NULL, NULL, run_total(t, path));
+    }
+}
+
 /* name{arm,direction} for both arms and directions; path_format takes the
  * arm, then "tx" or "rx" */
 static void per_direction(FILE *to, const struct run_totals *t, const char *name, const char *path_format)
@@ -89,14 +99,10 @@ static const char *const byte_paths[] = {"kernel_tx", "kernel_rx", "kernel_sendf
 static const char *const rekeys[] = {"rekey_tx", "rekey_rx", NULL};
 static const char *const endings[] = {"keyupdate-unsupported-kernel", "rekey_failed", "keyupdate-storm", NULL};
 
-static void per_arm(FILE *to, const struct run_totals *t)
+static void arm_families(FILE *to, const struct run_totals *t)
 {
     family(to, "ktls_shim_connections_total", "counter", "TLS connections the shim decided, by A/B arm.");
-    for (size_t a = 0; a < 2; a++) {
-        char path[64];
-        snprintf(path, sizeof(path), "%s.connections", arms[a]);
-        arm_sample(to, "ktls_shim_connections_total", arms[a], NULL, NULL, run_total(t, path));
-    }
+    per_arm(to, t, "ktls_shim_connections_total", "%s.connections");
 
     family(to, "ktls_shim_directions_kernel_total", "counter",
            "Directions of a connection (tx, rx) moved to kernel TLS.");
@@ -134,6 +140,21 @@ static void per_arm(FILE *to, const struct run_totals *t)
     family(to, "ktls_shim_connections_ended_total", "counter",
            "Connections the shim ended with an error, by event (ktls-shim(7)).");
     keyed(to, t, "ktls_shim_connections_ended_total", "events", "event", endings, rekeys);
+
+    /* the sampled CPU (KTLS_SHIM_CPU_SAMPLE): rate(ns) / rate(bytes) per arm
+     * is CPU per byte; ktls-stats' summary gives the interval */
+    family(to, "ktls_shim_cpu_sampled_calls_total", "counter", "I/O calls whose thread CPU time was sampled.");
+    per_direction(to, t, "ktls_shim_cpu_sampled_calls_total", "%s.cpu.%s.calls");
+    family(to, "ktls_shim_cpu_sampled_bytes_total", "counter", "Bytes the sampled I/O calls moved.");
+    per_direction(to, t, "ktls_shim_cpu_sampled_bytes_total", "%s.cpu.%s.bytes");
+    family(to, "ktls_shim_cpu_sampled_ns_total", "counter",
+           "Thread CPU time (user and system) of the sampled I/O calls, nanoseconds.");
+    per_direction(to, t, "ktls_shim_cpu_sampled_ns_total", "%s.cpu.%s.ns");
+    family(to, "ktls_shim_handshake_cpu_sampled_total", "counter", "Handshakes whose CPU time was sampled.");
+    per_arm(to, t, "ktls_shim_handshake_cpu_sampled_total", "%s.cpu.handshake.calls");
+    family(to, "ktls_shim_handshake_cpu_sampled_ns_total", "counter",
+           "Thread CPU time of the sampled handshakes (the shim's key install included), nanoseconds.");
+    per_arm(to, t, "ktls_shim_handshake_cpu_sampled_ns_total", "%s.cpu.handshake.ns");
 }
 
 static void per_process(FILE *to, const struct run_totals *t)
@@ -187,7 +208,7 @@ static void kernel_counters(FILE *to, const struct tls_stat *k)
 
 void prom_write(FILE *to, const struct run_totals *t, const struct tls_stat *kernel)
 {
-    per_arm(to, t);
+    arm_families(to, t);
     per_process(to, t);
     kernel_counters(to, kernel);
 }

@@ -21,6 +21,7 @@ struct run_process {
 struct run_totals {
     char path[RUN_MAX_LEAVES][128]; /* "offload.tx.kernel", ... */
     unsigned long long sum[RUN_MAX_LEAVES];
+    double fsum[RUN_MAX_LEAVES];    /* the same, as doubles: sums of squares pass 2^64 */
     int n;
     struct run_process procs[RUN_MAX_PROCS];
     int nprocs;
@@ -68,6 +69,7 @@ int run_stats_read_dir(struct run_totals *t, const char *dir, const char *run_id
  * read), 1 another run's, -1 with errno (EINVAL: not a stats file). */
 int run_stats_read_file(struct run_totals *t, const char *path, const char *run_id);
 unsigned long long run_total(const struct run_totals *t, const char *path);
+double run_total_f(const struct run_totals *t, const char *path);
 /* The headline, then (with TLS connections) the table's non-zero rows and
  * the kernel's counters; only the headline with headline_only. */
 void run_summary_print(FILE *to, const struct run_totals *t, const struct run_summary *s);

@@ -65,6 +65,7 @@ static int parse1(struct shim_config *cfg, const char *name, const char *value)
         CHECK_EQ_INT((cfg).log_level, SHIM_LOG_ERROR);                             \
         CHECK_STR((cfg).log_file, "");                                             \
         CHECK((cfg).sample == 1.0);                                                \
+        CHECK((cfg).cpu_sample == 0.005);                                          \
         CHECK_EQ_INT((cfg).seed_set, 0);                                           \
         CHECK_STR((cfg).stats_prefix, "");                                         \
         CHECK_EQ_INT((cfg).stats_interval, 10);                                    \
@@ -354,6 +355,10 @@ TEST(bad_values_keep_defaults_and_report_once)
     CHECK_BAD("KTLS_SHIM_SAMPLE", "nan");
     CHECK_BAD("KTLS_SHIM_SAMPLE", "inf");
     CHECK_BAD("KTLS_SHIM_SAMPLE", "0.5x");
+    CHECK_BAD("KTLS_SHIM_CPU_SAMPLE", "often");
+    CHECK_BAD("KTLS_SHIM_CPU_SAMPLE", "2");
+    CHECK_BAD("KTLS_SHIM_CPU_SAMPLE", "-0.01");
+    CHECK_BAD("KTLS_SHIM_CPU_SAMPLE", "nan");
     CHECK_BAD("KTLS_SHIM_SAMPLE", "50%");
     CHECK_BAD("KTLS_SHIM_SEED", "-1");
     CHECK_BAD("KTLS_SHIM_SEED", "0x10");

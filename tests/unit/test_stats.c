@@ -125,6 +125,13 @@ TEST(render_parses_back_to_the_numbers)
     s.arm[STATS_ARM_OFFLOAD].outcome[STATS_TX_ONLY] = 1;
     s.arm[STATS_ARM_OFFLOAD].bytes[STATS_KERNEL_SENDFILE] = 1ULL << 40;
     s.signal = 15;
+    struct cpu_moments *m = &s.arm[STATS_ARM_OFFLOAD].cpu.dir[CPU_TX];
+    m->calls = 5, m->bytes = 1000, m->ns = 700, m->conns = 2, m->conn_calls = 4;
+    m->conn_ns = (struct cpu_wide){0, 600};
+    m->conn_ns_sq = (struct cpu_wide){1, 5};                      /* 2^64 + 5 */
+    m->conn_ns_bytes = (struct cpu_wide){UINT64_MAX, UINT64_MAX}; /* 2^128 - 1 */
+    s.arm[STATS_ARM_CONTROL].cpu.handshakes = 9;
+    s.arm[STATS_ARM_CONTROL].cpu.handshake_ns = 123456;
     add_reason(&s.arm[STATS_ARM_OFFLOAD], "key-update", 0);
     add_reason(&s.arm[STATS_ARM_CONTROL], "ab-control", 1);
     char json[16384];
@@ -141,7 +148,13 @@ TEST(render_parses_back_to_the_numbers)
         "arms.offload.connections=3\n", "arms.offload.tx.kernel=3\n", "arms.offload.rx.kernel=2\n",
         "arms.offload.outcome.tx_only=1\n", "arms.offload.bytes.kernel_sendfile=1099511627776\n",
         "arms.offload.rx.fallback.key-update=1\n", "arms.control.tx.fallback.ab-control=1\n",
-        "arms.control.connections=0\n"};
+        "arms.control.connections=0\n",
+        "arms.offload.cpu.tx.calls=5\n", "arms.offload.cpu.tx.bytes=1000\n", "arms.offload.cpu.tx.ns=700\n",
+        "arms.offload.cpu.tx.conns=2\n", "arms.offload.cpu.tx.conn_calls=4\n", "arms.offload.cpu.tx.conn_ns=600\n",
+        "arms.offload.cpu.tx.conn_bytes=0\n", "arms.offload.cpu.tx.conn_ns_sq=18446744073709551621\n",
+        "arms.offload.cpu.tx.conn_ns_bytes=340282366920938463463374607431768211455\n",
+        "arms.offload.cpu.rx.calls=0\n", "arms.control.cpu.handshake.calls=9\n",
+        "arms.control.cpu.handshake.ns=123456\n"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         if (!strstr(l.text, want[i]))
             unit_fail(__FILE__, __LINE__, "missing leaf %s in:\n%s", want[i], l.text);
