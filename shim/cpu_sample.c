@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stats.h"
 
@@ -101,6 +102,9 @@ void cpu_sample_add(int arm, int dir, uint64_t ns, uint64_t bytes, struct cpu_co
     atomic_fetch_add_explicit(&l->calls, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&l->bytes, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&l->ns, ns, memory_order_relaxed);
+    int me = (int)getpid();
+    if (conn->pid != me)
+        *conn = (struct cpu_conn_dir){.pid = me};
     conn->calls++;
     conn->bytes += bytes;
     conn->ns += ns;
@@ -112,7 +116,7 @@ void cpu_sample_connection_end(int arm, const struct cpu_conn_dir conn[2])
         return;
     for (int d = 0; d < 2; d++) {
         const struct cpu_conn_dir *c = &conn[d];
-        if (!c->calls)
+        if (!c->calls || c->pid != (int)getpid())
             continue;
         struct live_moments *l = &live[arm].dir[d];
         atomic_fetch_add_explicit(&l->conns, 1, memory_order_relaxed);

@@ -22,9 +22,12 @@ struct cpu_wide {
     uint64_t hi, lo;
 };
 
-/* one connection's sampled calls in one direction */
+/* one connection's sampled calls in one direction, in process pid (a
+ * connection a forked child carries on starts again there: its parent's
+ * calls are in the parent's file) */
 struct cpu_conn_dir {
     uint64_t calls, bytes, ns;
+    int pid;
 };
 
 struct cpu_moments {

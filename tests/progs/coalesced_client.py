@@ -47,7 +47,10 @@ try:
         head = b""
         while b"\r\n\r\n" not in head:
             try:
-                head += tls.read(65536)
+                data = tls.read(65536)
+                if not data:
+                    raise EOFError("the server ended the TLS stream (close_notify) mid-answer")
+                head += data
             except ssl.SSLWantReadError:
                 pull()
         head, body = head.split(b"\r\n\r\n", 1)
@@ -55,13 +58,16 @@ try:
                       if line.lower().startswith(b"content-length:"))
         while len(body) < length:
             try:
-                body += tls.read(65536)
+                data = tls.read(65536)
+                if not data:
+                    raise EOFError(f"the server ended the TLS stream (close_notify) after {len(body)} of {length} body bytes")
+                body += data
             except ssl.SSLWantReadError:
                 pull()
         if not head.startswith(b"HTTP/1.1 200") or hashlib.sha256(body).hexdigest() != want:
             raise ValueError(f"request {i + 1}: {head.splitlines()[0]!r}, {len(body)} bytes")
         ok += 1
 except (EOFError, ValueError, OSError, ssl.SSLError) as e:
-    error = f" error={type(e).__name__}:{e}".replace("\n", " ")
+    error = f" error={type(e).__name__}:{e} (request {ok + 1})".replace("\n", " ")
 print(f"REQUESTS ok={ok} of={count}{error}")
 sys.exit(0 if ok == count else 1)
