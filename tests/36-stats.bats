@@ -197,7 +197,7 @@ PY
     local seen=0 final=
     for i in $(seq 1 16); do
         sleep 0.5
-        file=$(ls "$BATS_TEST_TMPDIR"/st.*.json 2>/dev/null | head -n 1)
+        file=$(ls "$BATS_TEST_TMPDIR"/st.*.json 2>/dev/null | head -n 1) || true # none yet
         [[ -n $file ]] || continue
         final=$(jq .final "$file")
         bytes=$(jq '.arms.offload.bytes.kernel_tx + .arms.offload.bytes.openssl_tx' "$file")
