@@ -124,6 +124,28 @@ static void bind_api(struct api *a, void *h, const char *name)
     BIND(a, h, close, "close");
 }
 
+/* Both ends of a loopback pair in one thread: non-blocking until both
+ * handshakes are done, blocking again after. */
+static void handshake_pair(const struct api *cf, SSL *client, int cfd, const struct api *sf, SSL *server, int sfd,
+                           const char *what)
+{
+    fcntl(sfd, F_SETFL, O_NONBLOCK);
+    fcntl(cfd, F_SETFL, O_NONBLOCK);
+    int sdone = 0, cdone = 0;
+    for (int i = 0; i < 5000 && !(sdone && cdone); i++) {
+        if (!cdone)
+            cdone = cf->do_handshake(client) == 1;
+        if (!sdone)
+            sdone = sf->do_handshake(server) == 1;
+        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
+        poll(p, 2, 5);
+    }
+    if (!(sdone && cdone))
+        die(what);
+    fcntl(sfd, F_SETFL, 0);
+    fcntl(cfd, F_SETFL, 0);
+}
+
 static void open_arm(struct arm *a)
 {
     const struct api *f = &a->f;
@@ -144,21 +166,7 @@ static void open_arm(struct arm *a)
     f->set_fd(a->client, a->cfd);
     f->set_accept_state(a->server);
     f->set_connect_state(a->client);
-    fcntl(a->sfd, F_SETFL, O_NONBLOCK);
-    fcntl(a->cfd, F_SETFL, O_NONBLOCK);
-    int sdone = 0, cdone = 0;
-    for (int i = 0; i < 5000 && !(sdone && cdone); i++) {
-        if (!cdone)
-            cdone = f->do_handshake(a->client) == 1;
-        if (!sdone)
-            sdone = f->do_handshake(a->server) == 1;
-        struct pollfd p[2] = {{.fd = a->sfd, .events = POLLIN}, {.fd = a->cfd, .events = POLLIN}};
-        poll(p, 2, 5);
-    }
-    if (!(sdone && cdone))
-        die("handshake");
-    fcntl(a->sfd, F_SETFL, 0);
-    fcntl(a->cfd, F_SETFL, 0);
+    handshake_pair(f, a->client, a->cfd, f, a->server, a->sfd, "handshake");
 }
 
 /* This thread's CPU time: both ends of each connection run on it (loopback
@@ -437,21 +445,7 @@ static void open_custom_bio(struct watched *w, const struct api *shim, const str
     plain->set_fd(w->server, w->sfd);
     shim->set_connect_state(w->client);
     plain->set_accept_state(w->server);
-    fcntl(w->sfd, F_SETFL, O_NONBLOCK);
-    fcntl(w->cfd, F_SETFL, O_NONBLOCK);
-    int sdone = 0, cdone = 0;
-    for (int i = 0; i < 5000 && !(sdone && cdone); i++) {
-        if (!cdone)
-            cdone = shim->do_handshake(w->client) == 1;
-        if (!sdone)
-            sdone = plain->do_handshake(w->server) == 1;
-        struct pollfd p[2] = {{.fd = w->sfd, .events = POLLIN}, {.fd = w->cfd, .events = POLLIN}};
-        poll(p, 2, 5);
-    }
-    if (!(sdone && cdone))
-        die("custom-BIO handshake");
-    fcntl(w->sfd, F_SETFL, 0);
-    fcntl(w->cfd, F_SETFL, 0);
+    handshake_pair(shim, w->client, w->cfd, plain, w->server, w->sfd, "custom-BIO handshake");
     for (int i = 0; i < 3; i++) { /* data both ways: a record boundary for the shim's decision */
         char buf[64];
         if (shim->write(w->client, "ping", 4) != 4 || plain->read(w->server, buf, sizeof(buf)) != 4
