@@ -9,7 +9,19 @@
 #   measure.sh PLACE CONFIG...   (PLACE: host | guest; CONFIG: see conf_of)
 #
 # Knobs (validated by bench.sh): BENCH_REPS, BENCH_BIG_MIB, BENCH_BIG_FETCHES,
-# BENCH_SMALL_COUNT, BENCH_SMALL_KIB; BENCH_CERT_DIR (cert.pem + key.pem). Raw CSV on stdout, progress on stderr.
+# BENCH_SMALL_COUNT, BENCH_SMALL_KIB, BENCH_AB_CONNS;
+# BENCH_CERT_DIR (cert.pem + key.pem). Raw CSV on stdout, progress on stderr.
+#
+# shim-ab is the A/B configuration (ktls-run --sample 0.5: half the
+# connections drawn for kTLS, half kept in OpenSSL, sendfile off like
+# userspace and shim-sendfile-off) with the shim's sampled CPU per call on.
+# It serves only its own phase, "ab": BENCH_AB_CONNS GETs of the big file per
+# repetition, so that each arm ends enough connections for an interval and its
+# sampled calls are the same transfers the big phase times from outside. After
+# the repetitions its nginx is stopped (final stats) and the per-arm sums of
+# its stats files are printed as #cpu lines, with ktls-stats' own verdict as
+# #info ab_verdict: report.py compares them with the whole-process CPU of the
+# userspace and shim-sendfile-off rows.
 # The client is always the same un-shimmed curl; only the TLS server (nginx or
 # HAProxy) is ever shimmed, never the plain nginx behind HAProxy.
 set -euo pipefail
@@ -21,6 +33,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../tests/helpers.bash"
 reps=${BENCH_REPS:?} big_mib=${BENCH_BIG_MIB:?} big_fetches=${BENCH_BIG_FETCHES:?}
 small_count=${BENCH_SMALL_COUNT:?} small_kib=${BENCH_SMALL_KIB:?}
+ab_conns=${BENCH_AB_CONNS:-20}
+# every call of shim-ab sampled: the cross-check wants the in-process numbers'
+# own noise small; two clock reads cost nothing against a 16 KiB encryption
+ab_cpu_sample=1
 export KTLS_SHIM_LOG=error
 
 work=$(mktemp -d /tmp/ktls-bench.XXXXXX)
@@ -49,6 +65,7 @@ conf_of() {
     native-ktls) echo "nginx 0 1 sendfile on; ssl_conf_command Options KTLS;" ;;
     shim-sendfile-off) echo "nginx 1 1 sendfile off;" ;;
     shim-sendfile-on) echo "nginx 1 1 sendfile on;" ;;
+    shim-ab) echo "nginx 1 1 sendfile off;" ;;
     haproxy-userspace) echo "haproxy 0 1" ;;
     haproxy-shim) echo "haproxy 1 1" ;;
     *) echo "measure.sh: unknown configuration '$1'" >&2; return 1 ;;
@@ -73,6 +90,9 @@ info ktls "$([[ $ktls == 1 ]] && echo yes || echo no)"
 info emulated "$([[ $place == guest ]] && echo 'yes (QEMU TCG)' || echo no)"
 info loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 info sizes "big ${big_mib} MiB x ${big_fetches} fetches; ${small_count} x ${small_kib} KiB short connections; ${reps} reps"
+ab=0
+for c in "${configs[@]}"; do [[ $c != shim-ab ]] || ab=1; done
+[[ $ab == 0 ]] || info ab "KTLS_SHIM_SAMPLE=0.5 KTLS_SHIM_CPU_SAMPLE=$ab_cpu_sample; ${ab_conns} GETs of the big file per rep"
 
 # The files, in /tmp (page-cached; a tmpfs in the guest)
 html=$work/html
@@ -148,7 +168,15 @@ for c in "${configs[@]}"; do
         start_haproxy "$c" "$shim"
         continue
     fi
-    nginx_in "$work/nginx-$c" "$shim" "$ssl" "$extra access_log off; ssl_session_tickets off; ssl_session_cache off;"
+    if [[ $c == shim-ab ]]; then
+        # ktls-run --sample 0.5, with every call's CPU sampled; the files
+        # land in ab-stats/ (the workers run as root here)
+        mkdir -p "$work/ab-stats"
+        KTLS_SHIM_SAMPLE=0.5 KTLS_SHIM_CPU_SAMPLE=$ab_cpu_sample KTLS_SHIM_STATS=$work/ab-stats/nginx \
+            nginx_in "$work/nginx-$c" "$shim" "$ssl" "$extra access_log off; ssl_session_tickets off; ssl_session_cache off;"
+    else
+        nginx_in "$work/nginx-$c" "$shim" "$ssl" "$extra access_log off; ssl_session_tickets off; ssl_session_cache off;"
+    fi
     port[$c]=$NGINX_PORT
     scheme[$c]=$([[ $ssl == 1 ]] && echo https || echo http)
     worker[$c]=$(pgrep -P "$(cat "$work/nginx-$c/logs/nginx.pid")")
@@ -181,8 +209,9 @@ expect_sendfile() {
     *) echo 0 ;;
     esac
 }
-expect_ktls() {
+expect_ktls() { # 1: every connection; 0: none; ab: some (the A/B draw)
     case $1 in
+    shim-ab) [[ $ktls == 1 ]] && echo ab || echo 0 ;;
     native-ktls | shim-* | haproxy-shim) echo "$ktls" ;;
     *) echo 0 ;;
     esac
@@ -218,6 +247,8 @@ for c in "${configs[@]}"; do
     fi
     if [[ $(expect_ktls "$c") == 1 ]]; then
         [[ $dtx -ge 2 ]] || { ok=0 note+="TlsTxSw rose by $dtx, expected 2; "; }
+    elif [[ $(expect_ktls "$c") == ab ]]; then
+        [[ $dtx -le 2 ]] || { ok=0 note+="TlsTxSw rose by $dtx, expected at most 2; "; }
     else
         [[ $dtx == 0 ]] || { ok=0 note+="TlsTxSw rose by $dtx, expected 0; "; }
     fi
@@ -243,16 +274,59 @@ timed() {
     dtx=$(($(tls_tx) - tx0))
     good=$(grep -c "^200 $size 1\$" <<<"$out" || true)
     [[ $good == "$count" ]] || { ok=0 note="$good of $count GETs complete"; }
-    [[ $(expect_ktls "$c") == 0 || $dtx -ge $count ]] || { ok=0 note+=" TlsTxSw +$dtx"; }
-    [[ $(expect_ktls "$c") == 1 || $dtx == 0 ]] || { ok=0 note+=" TlsTxSw +$dtx"; }
+    case $(expect_ktls "$c") in
+    1) [[ $dtx -ge $count ]] || { ok=0 note+=" TlsTxSw +$dtx"; } ;;
+    ab) [[ $dtx -le $count ]] || { ok=0 note+=" TlsTxSw +$dtx"; } ;;
+    *) [[ $dtx == 0 ]] || { ok=0 note+=" TlsTxSw +$dtx"; } ;;
+    esac
     echo "$place,$c,$rep,$phase,$((size * count)),$count,$(times "$t0" "$t1" "$u0" "$u1" "$s0" "$s1"),$(cpu_s "$n0" "$n1"),$dtx,,,,,$ok,$note"
 }
 
 for rep in $(seq 1 "$reps"); do
     for c in "${configs[@]}"; do
         say "rep $rep/$reps: $c"
+        if [[ $c == shim-ab ]]; then
+            timed "$c" "$rep" ab big.bin "$big_bytes" "$ab_conns"
+            continue
+        fi
         timed "$c" "$rep" big big.bin "$big_bytes" "$big_fetches"
         timed "$c" "$rep" small small/s.bin "$small_bytes" "$small_count"
     done
 done
 info loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# shim-ab's per-arm sums of ended connections (the stats files' cpu.tx,
+# added up over the master's and the worker's file), once its nginx has
+# written its final numbers; and what ktls-stats says of the same files.
+if [[ $ab == 1 ]]; then
+    NGINX_DIR=$work/nginx-shim-ab stop_nginx # waits for the master, after its worker
+    python3 - "$place" "$work"/ab-stats/*.json <<'PY'
+import json, sys
+place, files = sys.argv[1], sys.argv[2:]
+keys = ["conns", "conn_calls", "conn_ns", "conn_bytes", "conn_ns_sq", "conn_bytes_sq", "conn_ns_bytes"]
+finals = 0
+sums = {(arm, d): [0] * (2 if d == "handshake" else len(keys))
+        for arm in ("offload", "control") for d in ("tx", "rx", "handshake")}
+moved = 0
+for path in files:
+    with open(path) as f:
+        doc = json.load(f)
+    finals += 1 if doc.get("final") else 0
+    for arm in ("offload", "control"):
+        a = doc.get("arms", {}).get(arm, {})
+        moved += a.get("tx", {}).get("kernel", 0) if arm == "offload" else 0
+        for d in ("tx", "rx"):
+            c = a.get("cpu", {}).get(d, {})
+            sums[arm, d] = [s + int(c.get(k, 0)) for s, k in zip(sums[arm, d], keys)]
+        h = a.get("cpu", {}).get("handshake", {})
+        sums[arm, "handshake"] = [s + int(h.get(k, 0)) for s, k in zip(sums[arm, "handshake"], ("calls", "ns"))]
+print(f"#info,{place},ab_files,\"{len(files)} stats files, {finals} final\"")
+print(f"#info,{place},ab_moved_tx,\"{moved}\"")
+print("#cpu,place,arm,direction," + ",".join(keys) + " (handshake: calls,ns)")
+for (arm, d), v in sums.items():
+    print(f"#cpu,{place},{arm},{d}," + ",".join(str(x) for x in v))
+PY
+    verdict=$("$here/../../build/ktls-stats" --tls-stat none "$work/ab-stats" 2>&1 \
+        | grep -E '^ktls-stats: offload.*CPU per byte sent' || true)
+    info ab_verdict "${verdict//\"/\'}"
+fi

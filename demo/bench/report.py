@@ -10,7 +10,7 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["plain", "userspace", "native-ktls", "shim-sendfile-off", "shim-sendfile-on",
+ORDER = ["plain", "userspace", "native-ktls", "shim-sendfile-off", "shim-sendfile-on", "shim-ab",
          "haproxy-userspace", "haproxy-shim"]
 LABEL = {
     "plain": "plain HTTP (sendfile on)",
@@ -18,6 +18,7 @@ LABEL = {
     "native-ktls": "OpenSSL-native kTLS (Options KTLS, sendfile on)",
     "shim-sendfile-off": "shim, sendfile off",
     "shim-sendfile-on": "shim, sendfile on",
+    "shim-ab": "shim A/B (--sample 0.5, every call's CPU sampled; sendfile off)",
     "haproxy-userspace": "HAProxy 2.6 TLS termination, userspace OpenSSL",
     "haproxy-shim": "HAProxy 2.6 TLS termination, shim",
 }
@@ -54,8 +55,17 @@ METRICS = {
 }
 
 
+# the A/B configuration serves one phase of its own: big-file GETs, many
+# connections, so that each arm ends enough of them; its whole-process
+# numbers stand in the big-file columns
+PHASE_OF = {("shim-ab", "big"): "ab"}
+CPU_KEYS = ["conns", "conn_calls", "conn_ns", "conn_bytes", "conn_ns_sq", "conn_bytes_sq", "conn_ns_bytes"]
+
+
 def load(paths):
-    rows, info = [], {}
+    """Rows, #info (place -> key -> value) and #cpu (place, arm, direction) ->
+    the A/B run's per-connection sums (CPU_KEYS)."""
+    rows, info, cpu_sums = [], {}, {}
     for path in paths:
         with open(path) as f:
             lines = [ln for ln in f if ln.strip()]
@@ -63,6 +73,10 @@ def load(paths):
             if ln.startswith("#info,"):
                 _, place, key, val = next(csv.reader([ln]))
                 info.setdefault(place, {})[key] = val
+            elif ln.startswith("#cpu,") and not ln.startswith("#cpu,place,"):
+                _, place, arm, direction, *vals = ln.strip().split(",")
+                keys = ("calls", "ns") if direction == "handshake" else CPU_KEYS
+                cpu_sums[(place, arm, direction)] = dict(zip(keys, (int(v) for v in vals)))
         for r in csv.DictReader(ln for ln in lines if not ln.startswith("#")):
             for k in ("bytes", "requests", "wall_s", "user_s", "sys_s", "cpu_s", "syscalls", "sendfile_calls",
                       "write_calls", "tls_tx_sockets"):
@@ -70,7 +84,24 @@ def load(paths):
             r["rep"] = int(r["rep"])
             r["ok"] = r["ok"] == "1"
             rows.append(r)
-    return rows, info
+    return rows, info, cpu_sums
+
+
+def per_byte(c):
+    """An arm's CPU ns per byte as the shim's tools compute it
+    (shim/tools/cpu_verdict.c): a ratio of means over ended connections, its
+    variance by the delta method. (ns per byte, variance) or None."""
+    n, x, y = c["conns"], c["conn_ns"], c["conn_bytes"]
+    if n < 1 or y <= 0:
+        return None
+    r = x / y
+    if n < 2:
+        return r, 0.0
+    mx, my = x / n, y / n
+    sxx = (c["conn_ns_sq"] - n * mx * mx) / (n - 1)
+    syy = (c["conn_bytes_sq"] - n * my * my) / (n - 1)
+    sxy = (c["conn_ns_bytes"] - n * mx * my) / (n - 1)
+    return r, max(0.0, (sxx - 2 * r * sxy + r * r * syy) / (n * my * my))
 
 
 def where(place, info):
@@ -102,7 +133,7 @@ def fmt(v, nd=None):
 
 def main():
     out_dir, paths = sys.argv[1], sys.argv[2:]
-    rows, info = load(paths)
+    rows, info, cpu_sums = load(paths)
     places = sorted(dict.fromkeys(r["place"] for r in rows), key=lambda p: p != "host")
     summary = {}  # (place, config) -> dict
     failed = []
@@ -121,6 +152,7 @@ def main():
             if not s["ok"]:
                 failed.append(f"{place}/{cfg}: {s['notes']}")
             for name, (phase, fn) in METRICS.items():
+                phase = PHASE_OF.get((cfg, phase), phase)
                 vals = [fn(r) for r in mine if r["phase"] == phase and r["ok"]] if s["ok"] else []
                 s[name] = (statistics.median(vals), min(vals), max(vals), len(vals)) if vals else None
             c = check[0] if check else None
@@ -129,7 +161,7 @@ def main():
             s["tls"] = c["tls"] if c else ""
             s["tls_tx_sockets"] = sum(r["tls_tx_sockets"] or 0 for r in mine)
             s["connections"] = sum(r["requests"] for r in mine if r["phase"] != "check") + (2 if c else 0)
-            s["reps"] = len([r for r in mine if r["phase"] == "big"])
+            s["reps"] = len([r for r in mine if r["phase"] == PHASE_OF.get((cfg, "big"), "big")])
             summary[(place, cfg)] = s
 
     haproxy = any(c in BASE for _, c in summary)
@@ -150,8 +182,9 @@ def main():
         def by_rep(c):
             if not summary.get((place, c), {}).get("ok"):
                 return {}
+            ph = PHASE_OF.get((c, phase), phase)
             return {r["rep"]: fn(r) for r in rows
-                    if r["place"] == place and r["config"] == c and r["phase"] == phase and r["ok"]}
+                    if r["place"] == place and r["config"] == c and r["phase"] == ph and r["ok"]}
         a, b = by_rep(cfg), by_rep(base)
         return sorted(a[k] / b[k] for k in a if k in b and b[k]) or None
 
@@ -390,6 +423,79 @@ def main():
         plain.append((True, f"HAProxy through the shim had its TLS TX in the kernel on "
                             f"{'every connection' if met else 'only some connections'} ({fmt(tx, 0)} kTLS TX "
                             f"sockets for {fmt(conns, 0)} connections, {where(p, info)})."))
+    # The A/B cross-check: does the shim's in-process, per-arm CPU per byte
+    # (sampled calls, shim-ab) agree with what the whole process shows from
+    # outside (schedstat of the all-OpenSSL and all-kTLS servers)?
+    ab_detail = []
+    for p in places:
+        off, ctl = cpu_sums.get((p, "offload", "tx")), cpu_sums.get((p, "control", "tx"))
+        if off is None or ctl is None:
+            continue
+        name = "A/B in-process CPU per byte agrees with the whole process (shim-ab vs userspace, shim-sendfile-off)"
+        em = where(p, info) != p
+        k, o = per_byte(off), per_byte(ctl)
+        enough = all(c["conns"] >= 10 and c["conn_calls"] >= 30 for c in (off, ctl)) and k and o and k[0] > 0 and o[0] > 0
+        counts = (f"{off['conns']} + {ctl['conns']} connections, {off['conn_calls']} + {ctl['conn_calls']} "
+                  f"sampled writes")
+        tool = info.get(p, {}).get("ab_verdict", "")
+        if not enough:
+            why = f"not enough samples in an arm ({counts}; 10 connections and 30 writes each needed)"
+            targets.append((name, "NOT MEASURABLE HERE", why + "."))
+            plain.append((False, "whether the shim's in-process A/B CPU numbers agree with the whole process's: "
+                                 + why + "."))
+            continue
+        r_in = k[0] / o[0]
+        se = math.sqrt(k[1] / k[0] ** 2 + o[1] / o[0] ** 2)
+        r_lo, r_hi = r_in * math.exp(-1.959964 * se), r_in * math.exp(1.959964 * se)
+        per_arm = (f"per-arm ratio offload/control {r_in:.2f}x (95% CI {r_lo:.2f}-{r_hi:.2f}; "
+                   f"{fmt(k[0])} vs {fmt(o[0])} ns per byte sent, {counts})")
+        moved = int(info.get(p, {}).get("ab_moved_tx", "0") or 0)
+        if info.get(p, {}).get("ktls") != "yes" or not moved:
+            why = (f"no kTLS in {where(p, info)}, so both arms ran OpenSSL: an A/A run, whose {per_arm} "
+                   f"should cover 1")
+            targets.append((name, "NOT MEASURABLE HERE", why + "."))
+            plain.append((False, "whether the shim's in-process A/B CPU numbers agree with the whole process's: "
+                                 + why + "."))
+            ab_detail.append(f"- {where(p, info)}: {why}. ktls-stats on the same files: `{tool}`")
+            continue
+        base = summary.get((p, "userspace"))
+        pr = paired(p, "shim-sendfile-off", "cpu_s_per_gb")
+        if not base or not base["cpu_s_per_gb"] or not pr:
+            why = why_not(p, ["userspace", "shim-sendfile-off"], "cpu_s_per_gb")
+            targets.append((name, "NOT MEASURABLE HERE", why))
+            plain.append((False, "whether the shim's in-process A/B CPU numbers agree with the whole process's: "
+                                 + why + "."))
+            continue
+        w_o = base["cpu_s_per_gb"][0]  # s per GB = ns per byte
+
+        def besides_writes(arm, c):
+            """An arm's handshake (key install included) and read CPU per byte
+            sent: the rest of what the shim measures of a connection."""
+            rx, hs = cpu_sums.get((p, arm, "rx"), {}), cpu_sums.get((p, arm, "handshake"), {})
+            return (rx.get("conn_ns", 0) + hs.get("ns", 0)) / c["conn_bytes"]
+        k_all = k[0] + besides_writes("offload", off)
+        o_all = o[0] + besides_writes("control", ctl)
+        out_med = statistics.median(pr)
+        out_lo, out_hi, cover = median_ci(pr)
+        implied = 1 + (k_all - o_all) / w_o
+        half = 1.959964 * math.sqrt(k[1] + o[1]) / w_o
+        agree = implied - half <= out_hi and implied + half >= out_lo
+        v = ("AGREES" if agree else "DISAGREES") + (" (EMULATED)" if em else "")
+        detail = (f"{where(p, info)}: outside, all-kTLS / all-OpenSSL whole-process CPU per GB, median of "
+                  f"per-round ratios {out_med:.3f} ({cover:.0%} CI {out_lo:.3f}-{out_hi:.3f}, {len(pr)} rounds); "
+                  f"inside, {per_arm}; with each arm's handshakes and reads, {fmt(k_all)} vs {fmt(o_all)} ns "
+                  f"per byte sent, which implies a whole-process ratio of {implied:.3f} "
+                  f"(95% CI {implied - half:.3f}-{implied + half:.3f}): 1 + (kTLS - OpenSSL) / the "
+                  f"all-OpenSSL process's {fmt(w_o)} ns per byte. The intervals "
+                  f"{'overlap' if agree else 'do not overlap'}.")
+        targets.append((name, v, detail))
+        plain.append((True, f"the shim's in-process A/B measure {'agrees' if agree else 'DISAGREES'} with the "
+                            f"whole process: it implies {implied:.3f}x the CPU per byte for an all-kTLS server, "
+                            f"and the all-kTLS server measured from outside used {out_med:.3f}x"
+                            + (" (EMULATED: a check of the measuring, not a speed)" if em else "") + "."))
+        ab_detail.append(f"- {detail} What the shim measures of an OpenSSL connection is {o_all / w_o:.0%} of "
+                         f"the all-OpenSSL process's CPU per byte; the rest (reading the file, HTTP, closing) is "
+                         f"taken to be the same in both servers. ktls-stats on the same files: `{tool}`")
     md += ["| target | verdict | measured |", "|---|---|---|"]
     md += [f"| {t} | **{v}** | {d} |" for t, v, d in targets]
     md.append("")
@@ -420,6 +526,19 @@ def main():
         head += ["Some configurations FAILED their checks; their numbers are withheld (end of this file).", ""]
     md[2:2] = head
 
+    if ab_detail:
+        md += ["## The A/B cross-check", "",
+               "The shim's own A/B measure (`ktls-run --sample 0.5`: per arm, the thread CPU of every sampled "
+               "write over its bytes, a ratio of means over ended connections, as `ktls-stats` prints it) "
+               "against the whole process measured from outside (schedstat) in the all-OpenSSL (userspace) "
+               "and all-kTLS (shim, sendfile off) servers of the same rounds. The sampled writes are only part "
+               "of a server's CPU, so the check compares the whole-process ratio with the one the in-process "
+               "numbers imply for it: 1 + (kTLS arm - OpenSSL arm ns per byte) / all-OpenSSL ns per byte, "
+               "where an arm's ns per byte are those of its writes plus its handshakes (the shim's key "
+               "install included) and reads, over the bytes sent. The interval comes from the writes' spread "
+               "over connections (the handshakes and reads enter as their sums). They agree when that 95% "
+               "interval and the median paired ratio's interval overlap.", ""]
+        md += ab_detail + [""]
     md += ["## Machine", ""]
     for p in places:
         i = info.get(p, {})
