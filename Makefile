@@ -4,13 +4,22 @@ CC ?= cc
 BUILD := build
 WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
-SHIM_CFLAGS := $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -Ishim
+SHIM_CFLAGS := $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden
 SHIM_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=shim/exports.map \
                 -Wl,-z,relro -Wl,-z,now
-SHIM_SRCS := $(wildcard shim/*.c)
-SHIM_HDRS := $(wildcard shim/*.h)
+# The library's layers, one folder each, lowest first (tests/check-layers.sh
+# says what each may do): shim/0-pure ... shim/4-entry.
+LAYERS := $(sort $(notdir $(patsubst %/,%,$(wildcard shim/[0-9]-*/))))
+LAYER_ENTRY := $(lastword $(LAYERS))
+SHIM_SRCS := $(foreach l,$(LAYERS),$(wildcard shim/$(l)/*.c))
+SHIM_HDRS := $(foreach l,$(LAYERS),$(wildcard shim/$(l)/*.h))
+ALL_LAYERS_INC := $(addprefix -Ishim/,$(LAYERS))
 LIB := $(BUILD)/libktls-shim.so
 SHIM_OBJS := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRCS))
+# A layer's sources see their own folder and the ones below, nothing above:
+# an #include of a higher layer's header does not compile.
+layer_inc :=
+$(foreach l,$(LAYERS),$(eval layer_inc += -Ishim/$(l))$(eval $(BUILD)/obj/$(l)/%.o: LAYER_INC := $(layer_inc)))
 
 # glibc compatibility: what `make` builds needs no symbol version newer than
 # GLIBC_2.28 (Debian 10, RHEL 8, Ubuntu 20.04 have it), so a library built here
@@ -29,11 +38,9 @@ STUB_PTHREAD := pthread_once pthread_mutex_init pthread_mutex_destroy pthread_mu
                 pthread_self pthread_create pthread_join pthread_detach
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-# everything but the interposers (hooks.c, files.c): the unit binary calls
+# every layer but the entry one (the interposers): the unit binary calls
 # OpenSSL directly, and ossl.c finds it the way the library does
-UNIT_SHIM := shim/keysched.c shim/crypto_info.c shim/config.c shim/keylog.c shim/stats_format.c \
-             shim/kernel.c shim/log.c shim/libc.c shim/reason.c shim/recseq.c shim/record_errors.c shim/record_stream.c shim/hello.c \
-             shim/ossl.c shim/ossl_hash.c shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/stats.c shim/cpu_sample.c shim/offload.c shim/ktls_io.c shim/rekey.c \
+UNIT_SHIM := $(filter-out shim/$(LAYER_ENTRY)/%,$(SHIM_SRCS)) \
              shim/tools/json_flat.c shim/tools/check_diag.c shim/tools/cpu_verdict.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -43,7 +50,7 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
          $(BUILD)/two_openssl $(BUILD)/other_openssl.so $(BUILD)/bio_pair_echo \
          $(BUILD)/sig_keep $(BUILD)/free_port $(BUILD)/sig_io
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check $(BUILD)/ktls-stats
-TOOL_CFLAGS := $(WARN) $(CFLAGS) -Ishim -Ishim/tools
+TOOL_CFLAGS := $(WARN) $(CFLAGS) $(ALL_LAYERS_INC) -Ishim/tools
 
 .PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench bench-hooks clean install \
         uninstall version check-exports check-layers check-glibc asan fuzz fuzz-build
@@ -56,7 +63,7 @@ $(LIB): $(SHIM_OBJS) shim/exports.map $(GLIBC_STUBS) | $(BUILD)
 
 $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+	$(CC) $(SHIM_CFLAGS) $(LAYER_INC) -c $< -o $@
 
 # Link-time only (never installed): SONAME libdl.so.2 / libpthread.so.0, the
 # names exported at the base version (shim/glibc/stubs.c).
@@ -73,7 +80,7 @@ check-glibc: $(LIB) $(TOOLS)
 
 # Operator tools: no OpenSSL at link time either (ktls-check dlopens it).
 RUN_SRCS := shim/tools/ktls-run.c shim/tools/run_stats.c shim/tools/cpu_verdict.c shim/tools/json_flat.c \
-            shim/tools/tls_stat.c shim/config.c
+            shim/tools/tls_stat.c shim/1-platform/config.c
 $(BUILD)/ktls-run: $(RUN_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
 	$(CC) $(TOOL_CFLAGS) $(RUN_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lpthread -lm
 
@@ -83,7 +90,7 @@ STATS_SRCS := shim/tools/ktls-stats.c shim/tools/run_stats.c shim/tools/cpu_verd
 $(BUILD)/ktls-stats: $(STATS_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
 	$(CC) $(TOOL_CFLAGS) $(STATS_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -lm
 
-CHECK_SRCS := shim/tools/ktls-check.c shim/tools/check_diag.c shim/crypto_info.c
+CHECK_SRCS := shim/tools/ktls-check.c shim/tools/check_diag.c shim/0-pure/crypto_info.c
 $(BUILD)/ktls-check: $(CHECK_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/glibc/start.c $(GLIBC_STUBS) | $(BUILD)
 	$(CC) $(TOOL_CFLAGS) $(CHECK_SRCS) $(GLIBC_START) -o $@ $(GLIBC_STUBS) -ldl
 
@@ -92,21 +99,21 @@ $(BUILD)/ktls-check: $(CHECK_SRCS) $(SHIM_HDRS) $(wildcard shim/tools/*.h) shim/
 asan: $(ASAN_LIB)
 $(ASAN_LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map
 	mkdir -p $(dir $@)
-	$(CC) $(SHIM_CFLAGS) -O1 $(SAN) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+	$(CC) $(SHIM_CFLAGS) $(ALL_LAYERS_INC) -O1 $(SAN) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
 
 # libFuzzer targets (tests/fuzz/): every parser the shim has. `make fuzz` runs
 # each for FUZZ_SECONDS; `make test` runs them briefly (tests/run-all.sh).
 FUZZ_CC := clang-14
-FUZZ_CFLAGS := $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ishim
+FUZZ_CFLAGS := $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(ALL_LAYERS_INC)
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_keylog $(BUILD)/fuzz/fuzz_record
-FUZZ_SRCS_config := shim/config.c
-FUZZ_SRCS_keylog := shim/keylog.c shim/keysched.c
-FUZZ_SRCS_record := shim/ktls_io.c shim/crypto_info.c shim/config.c shim/log.c tests/fuzz/fake_ossl.c \
-                    shim/record_errors.c \
-                    shim/stats.c shim/cpu_sample.c shim/stats_format.c shim/libc.c tests/fuzz/stub_stats_kernel.c \
-                    shim/conn.c shim/fdmap.c shim/fdtable.c shim/sockwatch.c shim/keylog.c shim/keysched.c shim/reason.c shim/recseq.c \
-                    shim/rekey.c shim/ossl_hash.c shim/hello.c shim/record_stream.c
+FUZZ_SRCS_config := shim/1-platform/config.c
+FUZZ_SRCS_keylog := shim/0-pure/keylog.c shim/0-pure/keysched.c
+# the data path's reads and writes over a fake OpenSSL and a fake kernel:
+# every layer below the entry one but what the fakes stand for
+FUZZ_SRCS_record := $(filter-out shim/tools/% $(addprefix shim/,1-platform/ossl.c 1-platform/ossl_caller.c 1-platform/kernel.c \
+                      3-datapath/offload.c 3-datapath/route.c 3-datapath/fileserve.c),$(UNIT_SHIM)) \
+                    tests/fuzz/fake_ossl.c tests/fuzz/stub_stats_kernel.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
@@ -156,7 +163,7 @@ $(BUILD)/static_echo: tests/progs/static_echo.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -static $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRCS) $(UNIT_SHIM) $(SHIM_HDRS) $(wildcard tests/unit/*.h) | $(BUILD)
-	$(CC) $(WARN) -g -O1 $(SAN) -Ishim -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lssl -lcrypto -lpthread -ldl -lm
+	$(CC) $(WARN) -g -O1 $(SAN) $(ALL_LAYERS_INC) -Ishim/tools $(UNIT_SRCS) $(UNIT_SHIM) -o $@ -lssl -lcrypto -lpthread -ldl -lm
 
 $(BUILD):
 	mkdir -p $@
@@ -222,7 +229,7 @@ bench: all bench-hooks
 # PREFIX/bin/ktls-run finds PREFIX/lib/libktls-shim.so on its own.
 PREFIX ?= /usr/local
 STRIP ?= strip
-VERSION := $(shell sed -n 's/^\#define KTLS_SHIM_VERSION "\(.*\)"$$/\1/p' shim/version.h)
+VERSION := $(shell sed -n 's/^\#define KTLS_SHIM_VERSION "\(.*\)"$$/\1/p' shim/0-pure/version.h)
 MAN1 := ktls-run.1 ktls-check.1 ktls-stats.1
 MAN7 := ktls-shim.7
 INSTALLED := $(PREFIX)/lib/libktls-shim.so $(PREFIX)/bin/ktls-run $(PREFIX)/bin/ktls-check $(PREFIX)/bin/ktls-stats \

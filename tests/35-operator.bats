@@ -432,7 +432,7 @@ table_aligned() {
 
 @test "--version: both tools, the library's version with ktls-run's" {
     local v
-    v=$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/version.h")
+    v=$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/0-pure/version.h")
     [[ -n "$v" ]]
     run "$KTLS_RUN" --version
     [[ $status == 0 && "${lines[0]}" == "ktls-run (ktls-shim) $v" && "${lines[1]}" == "library: $SHIM, ktls-shim $v" ]]

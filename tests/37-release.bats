@@ -67,7 +67,7 @@ C
     host_only && return 0
     local stage="$BATS_TEST_TMPDIR/stage" prefix="$BATS_TEST_TMPDIR/prefix" v
     v=$(make -s -C "$REPO" version)
-    [[ "$v" == "$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/version.h")" ]]
+    [[ "$v" == "$(sed -n 's/^#define KTLS_SHIM_VERSION "\(.*\)"$/\1/p' "$REPO/shim/0-pure/version.h")" ]]
     # -o: use what `make` built; the guest sees the repository read-only
     local keep=(-o build/libktls-shim.so -o build/ktls-run -o build/ktls-check -o build/ktls-stats)
     make -s -C "$REPO" "${keep[@]}" install DESTDIR="$stage" PREFIX=/usr/local
@@ -116,15 +116,15 @@ C
 @test "docs: every knob and every fallback reason the code has is in the README and ktls-shim(7)" {
     host_only && return 0
     local knobs reasons k
-    knobs=$(grep -o '"KTLS_SHIM[A-Z_]*"' "$REPO/shim/config.c" | tr -d '"' | sort -u)
+    knobs=$(grep -o '"KTLS_SHIM[A-Z_]*"' "$REPO/shim/1-platform/config.c" | tr -d '"' | sort -u)
     [[ $(wc -l <<<"$knobs") -ge 9 ]]
     for k in $knobs; do
         grep -q "\`$k\`" "$REPO/README.md" || { echo "README lacks $k"; return 1; }
         grep -q "^\.B $k\$" "$REPO/shim/man/ktls-shim.7" || { echo "ktls-shim.7 lacks $k"; return 1; }
     done
     # reason keys as the stats spell them: the text before " (" of each entry
-    # of the one table (shim/reason.c), spaces as '-'
-    reasons=$(python3 - "$REPO/shim/reason.c" <<'PY'
+    # of the one table (shim/0-pure/reason.c), spaces as '-'
+    reasons=$(python3 - "$REPO/shim/0-pure/reason.c" <<'PY'
 import re, sys
 keys = set()
 for m in re.finditer(r'\[FB_[A-Z0-9_]+\]\s*=\s*"((?:[^"\\]|\\.)*)"', open(sys.argv[1]).read()):
@@ -184,6 +184,21 @@ PY
             [[ "$section" == *"$opt"* ]] || { echo "README's $tool section lacks $opt"; return 1; }
             grep -qF -- "\\-\\-${opt#--}" "$REPO/shim/man/$tool.1" || { echo "$tool.1 lacks $opt"; return 1; }
         done
+    done
+}
+
+@test "docs: the README's Layout names each layer folder's files, in that folder's entry, and no others" {
+    host_only && return 0
+    local layout dir entry want have
+    layout=$(sed -n '/^## Layout$/,/^## /p' "$REPO/README.md")
+    for dir in "$REPO"/shim/[0-9]-*/; do
+        dir=$(basename "$dir")
+        # the entry: from its "  - `DIR/`" line to the next entry
+        entry=$(awk -v d="  - \`$dir/\`" 'index($0, d) == 1 { on = 1; print; next } on && /^ *- / { exit } on' <<<"$layout")
+        [[ -n $entry ]] || { echo "README's Layout has no entry for shim/$dir/"; return 1; }
+        want=$(cd "$REPO/shim/$dir" && ls -- *.c | sort)
+        have=$(grep -oE '`[a-z_]+\.c`' <<<"$entry" | tr -d '`' | sort -u)
+        [[ "$want" == "$have" ]] || { diff <(echo "$want") <(echo "$have"); echo "shim/$dir/ vs its README entry"; return 1; }
     done
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# ktls_io.c on real kTLS sockets, kernel-selftest style (tests/unit/test_kio.c):
+# kio.c on real kTLS sockets, kernel-selftest style (tests/unit/test_kio.c):
 # a connection moved to the kernel by the shim's own offload path inside the
 # unit-test binary, then kio_* with exact errno / SSL_get_error expectations:
 # a send buffer of 100 bytes (EAGAIN, the retry resumes where the kernel

@@ -105,9 +105,9 @@ static void probe_cipher(struct probe *p)
         return;
     }
     static const uint8_t key[32] = {0x42}, iv[12] = {0x24};
-    const struct ktls_cipher_desc *d = ktls_cipher_desc(p->cipher);
+    const struct ktls_cipher_desc *d = crypto_info_cipher_desc(p->cipher);
     union ktls_crypto_info info;
-    size_t len = ktls_crypto_info_pack(&info, p->version, p->cipher, key, iv, 0);
+    size_t len = crypto_info_pack(&info, p->version, p->cipher, key, iv, 0);
     if (!d || !len) {
         p->tx_err = p->rx_err = EINVAL;
     } else {
@@ -127,11 +127,11 @@ static int probe_rekey(void)
         return e;
     static const uint8_t key[16] = {0x42}, next_key[16] = {0x43}, iv[12] = {0x24};
     union ktls_crypto_info info;
-    size_t len = ktls_crypto_info_pack(&info, 0x0304, KTLS_CIPHER_AES_128_GCM, key, iv, 0);
+    size_t len = crypto_info_pack(&info, 0x0304, KTLS_CIPHER_AES_128_GCM, key, iv, 0);
     if (!(e = attach_ulp(c)))
         e = setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) ? errno : 0;
     if (!e) {
-        len = ktls_crypto_info_pack(&info, 0x0304, KTLS_CIPHER_AES_128_GCM, next_key, iv, 0);
+        len = crypto_info_pack(&info, 0x0304, KTLS_CIPHER_AES_128_GCM, next_key, iv, 0);
         e = setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) ? errno : 0;
     }
     close(c);

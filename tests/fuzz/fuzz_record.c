@@ -1,4 +1,4 @@
-/* libFuzzer target: the kernel-side read path (ktls_io.c) that turns what a
+/* libFuzzer target: the kernel-side read path (kio.c) that turns what a
  * kTLS socket returns - application data, alerts, post-handshake handshake
  * messages, split across reads at any point, and errors - into SSL_read,
  * SSL_peek and SSL_shutdown results. The kernel is played from the input:
@@ -28,7 +28,7 @@
 #include "conn.h"
 #include "fdmap.h"
 #include "kernel.h"
-#include "ktls_io.h"
+#include "kio.h"
 #include "record_stream.h"
 
 static const uint8_t *in;
@@ -232,7 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.err_override = -1;
     c.version = data[0] & 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
     c.is_server = (data[0] >> 1) & 1;
-    c.cipher = ktls_cipher_desc(KTLS_CIPHER_AES_128_GCM);
+    c.cipher = crypto_info_cipher_desc(KTLS_CIPHER_AES_128_GCM);
     c.dir[CONN_RX].state = c.dir[CONN_TX].state = DIR_KERNEL;
     c.tx_update_pending = -1;
     can_rekey = (data[0] >> 4) & 1;

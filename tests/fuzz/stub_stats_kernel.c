@@ -1,4 +1,4 @@
-/* shim/stats.c asks the kernel probe for its JSON; the record fuzz target has
+/* shim/2-state/stats.c asks the kernel probe for its JSON; the record fuzz target has
  * no kernel behind it (and KTLS_SHIM_STATS unset keeps stats off anyway).
  * Its played socket is always the one the connection pinned. */
 #include "kernel.h"

@@ -1,4 +1,4 @@
-/* shim/config.c: knob parsing through an injected lookup and report callback.
+/* shim/1-platform/config.c: knob parsing through an injected lookup and report callback.
  * Defaults, every accepted spelling, and for each bad value: the default is
  * kept and report() is called exactly once with one line naming the knob. */
 #include <stdlib.h>

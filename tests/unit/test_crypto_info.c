@@ -1,4 +1,4 @@
-/* shim/crypto_info.c: the tls12_crypto_info_* structs for SOL_TLS TLS_TX/TLS_RX.
+/* shim/0-pure/crypto_info.c: the tls12_crypto_info_* structs for SOL_TLS TLS_TX/TLS_RX.
  *
  * Expected layouts come from <linux/tls.h> itself (offsetof and the
  * TLS_CIPHER_*_SIZE macros), not from the union in crypto_info.h, and the
@@ -86,7 +86,7 @@ static void check_pack(const struct layout *l, int version)
         int failures_before = unit_failure_count();
         be64(seqs[s], seq_be);
         memset(&ci, 0xEE, sizeof(ci));
-        size_t n = ktls_crypto_info_pack(&ci, version, l->cipher, key, iv, seqs[s]);
+        size_t n = crypto_info_pack(&ci, version, l->cipher, key, iv, seqs[s]);
         const uint8_t *raw = (const uint8_t *)&ci;
 
         CHECK_EQ_INT(n, l->size);
@@ -162,9 +162,9 @@ TEST(cipher_descriptions_match_the_kernel)
 {
     for (size_t i = 0; i < NLAYOUTS; i++) {
         const struct layout *l = &layouts[i];
-        const struct ktls_cipher_desc *d = ktls_cipher_desc(l->cipher);
+        const struct ktls_cipher_desc *d = crypto_info_cipher_desc(l->cipher);
         if (!d) {
-            unit_fail(__FILE__, __LINE__, "ktls_cipher_desc(%s) is NULL", l->name);
+            unit_fail(__FILE__, __LINE__, "crypto_info_cipher_desc(%s) is NULL", l->name);
             continue;
         }
         CHECK_EQ_INT(d->cipher, l->cipher);
@@ -173,8 +173,8 @@ TEST(cipher_descriptions_match_the_kernel)
         CHECK_EQ_INT(d->key_len, l->key_len);
         CHECK_EQ_INT(d->tls12_fixed_iv, l->tls12_iv_in);
     }
-    CHECK(ktls_cipher_desc(KTLS_CIPHER_NONE) == NULL);
-    CHECK(ktls_cipher_desc((enum ktls_cipher)99) == NULL);
+    CHECK(crypto_info_cipher_desc(KTLS_CIPHER_NONE) == NULL);
+    CHECK(crypto_info_cipher_desc((enum ktls_cipher)99) == NULL);
 }
 
 TEST(bad_arguments_return_0)
@@ -183,21 +183,21 @@ TEST(bad_arguments_return_0)
     uint8_t key[32] = {1}, iv[12] = {2};
     static const int bad_versions[] = {0, 0x0300, 0x0301, 0x0302, 0x0305, 0x0403, -1};
 
-    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, KTLS_CIPHER_NONE, key, iv, 0), 0);
-    CHECK_EQ_INT(ktls_crypto_info_pack(&ci, TLS_1_2_VERSION, KTLS_CIPHER_NONE, key, iv, 0), 0);
+    CHECK_EQ_INT(crypto_info_pack(&ci, TLS_1_3_VERSION, KTLS_CIPHER_NONE, key, iv, 0), 0);
+    CHECK_EQ_INT(crypto_info_pack(&ci, TLS_1_2_VERSION, KTLS_CIPHER_NONE, key, iv, 0), 0);
     CHECK_EQ_INT(
-        ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, (enum ktls_cipher)99, key, iv, 0), 0);
+        crypto_info_pack(&ci, TLS_1_3_VERSION, (enum ktls_cipher)99, key, iv, 0), 0);
     for (size_t v = 0; v < sizeof(bad_versions) / sizeof(bad_versions[0]); v++)
         for (size_t i = 0; i < NLAYOUTS; i++)
             CHECK_EQ_INT(
-                ktls_crypto_info_pack(&ci, bad_versions[v], layouts[i].cipher, key, iv, 0), 0);
+                crypto_info_pack(&ci, bad_versions[v], layouts[i].cipher, key, iv, 0), 0);
     for (size_t i = 0; i < NLAYOUTS; i++) {
         CHECK_EQ_INT(
-            ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, layouts[i].cipher, NULL, iv, 0), 0);
+            crypto_info_pack(&ci, TLS_1_3_VERSION, layouts[i].cipher, NULL, iv, 0), 0);
         CHECK_EQ_INT(
-            ktls_crypto_info_pack(&ci, TLS_1_2_VERSION, layouts[i].cipher, NULL, iv, 0), 0);
+            crypto_info_pack(&ci, TLS_1_2_VERSION, layouts[i].cipher, NULL, iv, 0), 0);
         CHECK_EQ_INT(
-            ktls_crypto_info_pack(&ci, TLS_1_3_VERSION, layouts[i].cipher, key, NULL, 0), 0);
+            crypto_info_pack(&ci, TLS_1_3_VERSION, layouts[i].cipher, key, NULL, 0), 0);
     }
 }
 
@@ -225,33 +225,33 @@ TEST(cipher_for_suite)
         {896, 0xC09E, KTLS_CIPHER_AES_128_CCM},  /* DHE-RSA-AES128-CCM */
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        const struct ktls_cipher_desc *d = ktls_cipher_for_suite(known[i].nid, known[i].id);
+        const struct ktls_cipher_desc *d = crypto_info_cipher_for_suite(known[i].nid, known[i].id);
         if (!d) {
-            unit_fail(__FILE__, __LINE__, "ktls_cipher_for_suite(%d, 0x%04x) is NULL", known[i].nid,
+            unit_fail(__FILE__, __LINE__, "crypto_info_cipher_for_suite(%d, 0x%04x) is NULL", known[i].nid,
                       known[i].id);
             continue;
         }
         CHECK_EQ_INT(d->cipher, known[i].want);
-        CHECK(d == ktls_cipher_desc(known[i].want));
+        CHECK(d == crypto_info_cipher_desc(known[i].want));
     }
 
     /* CCM_8 (8-byte tag) is not the kernel's AES-CCM, whatever its name says:
      * OpenSSL calls the TLS 1.3 one TLS_AES_128_CCM_8_SHA256 (no "CCM8") */
     static const unsigned ccm8[] = {0x1305, 0xC0AE, 0xC0A0, 0xC0A2, 0xC0A8, 0xC0AA, 0xD003};
     for (size_t i = 0; i < sizeof(ccm8) / sizeof(ccm8[0]); i++)
-        if (ktls_cipher_for_suite(896, ccm8[i]) != NULL)
+        if (crypto_info_cipher_for_suite(896, ccm8[i]) != NULL)
             unit_fail(__FILE__, __LINE__, "CCM_8 suite 0x%04x mapped to a kernel cipher", ccm8[i]);
     /* an unknown id with the CCM NID: refused rather than guessed */
-    CHECK(ktls_cipher_for_suite(896, 0) == NULL);
-    CHECK(ktls_cipher_for_suite(896, 0xFFFF) == NULL);
+    CHECK(crypto_info_cipher_for_suite(896, 0) == NULL);
+    CHECK(crypto_info_cipher_for_suite(896, 0xFFFF) == NULL);
 
     /* no kernel AEAD for these */
     static const int unknown[] = {NID_undef,       NID_aes_128_cbc, NID_aes_256_cbc,
                                   NID_aes_192_gcm, NID_aes_256_ccm, NID_chacha20,
                                   -1,              100000};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
-        if (ktls_cipher_for_suite(unknown[i], 0x1301) != NULL)
-            unit_fail(__FILE__, __LINE__, "ktls_cipher_for_suite(%d) is not NULL", unknown[i]);
+        if (crypto_info_cipher_for_suite(unknown[i], 0x1301) != NULL)
+            unit_fail(__FILE__, __LINE__, "crypto_info_cipher_for_suite(%d) is not NULL", unknown[i]);
     }
 }
 
@@ -277,7 +277,7 @@ TEST(cipher_for_suite_matches_openssl_suite_table)
         const char *desc = SSL_CIPHER_description(c, NULL, 0);
         int eight = desc && strstr(desc, "AESCCM8") != NULL; /* Enc=AESCCM8(128) */
         const struct ktls_cipher_desc *d =
-            ktls_cipher_for_suite(SSL_CIPHER_get_cipher_nid(c), SSL_CIPHER_get_protocol_id(c));
+            crypto_info_cipher_for_suite(SSL_CIPHER_get_cipher_nid(c), SSL_CIPHER_get_protocol_id(c));
         if (eight && d)
             unit_fail(__FILE__, __LINE__, "%s (8-byte tag) mapped to the kernel's AES-CCM",
                       SSL_CIPHER_get_name(c));

@@ -45,7 +45,7 @@ TEST(fdmap_entries_follow_register_forget_and_ranges)
     CHECK(fdmap_owns(5, ca));
     fdmap_forget(5, NULL); /* close() */
     CHECK(!fdmap_owns(5, ca));
-    CHECK(fdmap_acquire(5) == NULL);
+    CHECK(conn_acquire_fd(5) == NULL);
     fdmap_forget(-1, NULL);
     fdmap_forget(1 << 30, NULL); /* out of range: nothing to drop, no crash */
     CHECK(!fdmap_register(-1, ca));
@@ -62,7 +62,7 @@ struct race {
 static void *looker(void *arg)
 {
     struct race *r = arg;
-    r->got = fdmap_acquire(r->fd);
+    r->got = conn_acquire_fd(r->fd);
     pthread_barrier_wait(&r->taken);
     pthread_barrier_wait(&r->freed);
     /* the SSL is gone; the state it had must still be readable */
@@ -90,7 +90,7 @@ TEST(fdmap_lookup_survives_a_concurrent_ssl_free)
     pthread_barrier_wait(&r.taken);
     CHECK(r.got == c);
     SSL_free(s);
-    CHECK(fdmap_acquire(r.fd) == NULL);
+    CHECK(conn_acquire_fd(r.fd) == NULL);
     pthread_barrier_wait(&r.freed);
     pthread_join(t, NULL);
     pthread_barrier_destroy(&r.taken);
@@ -105,7 +105,7 @@ static void *churn(void *arg)
         struct conn *c = registered(&s, base + i % 8);
         if (!c)
             continue;
-        struct conn *seen = fdmap_acquire(base + (i + 3) % 8);
+        struct conn *seen = conn_acquire_fd(base + (i + 3) % 8);
         if (seen)
             conn_release(seen);
         if (i % 3 == 0)
@@ -128,7 +128,7 @@ TEST(fdmap_concurrent_register_lookup_free)
     for (int i = 0; i < 8; i++)
         pthread_join(t[i], NULL);
     for (int fd = 100; fd < 112; fd++)
-        CHECK(fdmap_acquire(fd) == NULL);
+        CHECK(conn_acquire_fd(fd) == NULL);
 }
 
 /* CPython's subprocess: a vfork() child, sharing our memory, closes every

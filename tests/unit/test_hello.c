@@ -1,4 +1,4 @@
-/* shim/hello.c: extensions of a ClientHello, from OpenSSL's own messages and
+/* shim/0-pure/hello.c: extensions of a ClientHello, from OpenSSL's own messages and
  * from cut or lying ones. */
 #include <openssl/ssl.h>
 

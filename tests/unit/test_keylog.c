@@ -1,4 +1,4 @@
-/* shim/keylog.c: TLS 1.3 traffic secrets from OpenSSL keylog lines. Exact
+/* shim/0-pure/keylog.c: TLS 1.3 traffic secrets from OpenSSL keylog lines. Exact
  * label only, the whole secret or nothing, the buffer wiped on a rejected
  * half-decoded secret, one final newline tolerated and nothing after it. */
 #include "keylog.h"

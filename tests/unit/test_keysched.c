@@ -1,4 +1,4 @@
-/* shim/keysched.c: HKDF-Expand-Label (TLS 1.3) and the TLS 1.2 PRF.
+/* shim/0-pure/keysched.c: HKDF-Expand-Label (TLS 1.3) and the TLS 1.2 PRF.
  *
  * Three kinds of evidence:
  *  - published vectors: RFC 8448 section 3 for TLS 1.3, and the P_SHA256 /

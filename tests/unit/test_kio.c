@@ -1,4 +1,4 @@
-/* ktls_io.c on real kTLS sockets, in the style of the kernel's selftests
+/* kio.c on real kTLS sockets, in the style of the kernel's selftests
  * (tools/testing/selftests/net/tls.c): a TLS connection made in this process,
  * both ends moved to the kernel by the shim's own offload path, then kio_*
  * driven directly with exact errno and SSL_get_error expectations.
@@ -15,7 +15,7 @@
 
 #include "conn.h"
 #include "kernel.h"
-#include "ktls_io.h"
+#include "kio.h"
 #include "offload.h"
 #include "tls_pair.h"
 #include "unit.h"

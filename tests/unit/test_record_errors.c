@@ -1,4 +1,4 @@
-/* shim/record_errors.c: the error queue each OpenSSL leaves for a record it
+/* shim/0-pure/record_errors.c: the error queue each OpenSSL leaves for a record it
  * could not open. Expected values are OpenSSL's own constants from the
  * headers the unit tests build against (sslerr.h, proverr.h) where 3.0 has
  * them, and the queues measured in the guest (tests/70-tamper.bats corpus

@@ -1,4 +1,4 @@
-/* shim/record_stream.c: the bytes OpenSSL writes are proved records that
+/* shim/0-pure/record_stream.c: the bytes OpenSSL writes are proved records that
  * open with the handshake's hello; the same bytes through a layer that keeps
  * their length (XOR), cut short, or followed by a record under way are not. */
 #include <openssl/ssl.h>

@@ -49,6 +49,19 @@ static struct conn *fresh_conn(SSL **ssl)
     return *ssl ? conn_attach(*ssl, 0) : NULL;
 }
 
+/* as the data path's WATCHED_CALL does: the connection held while current */
+static struct sock_watch *enter(struct conn *c)
+{
+    conn_hold(c);
+    return sockwatch_enter(&c->watch);
+}
+
+static void leave(struct conn *c, struct sock_watch *outer, int call_went_on)
+{
+    sockwatch_leave(&c->watch, outer, call_went_on);
+    conn_release(c);
+}
+
 TEST(sockwatch_binds_the_first_tcp_socket_of_a_call_and_counts_it_everywhere)
 {
     SSL *ssl;
@@ -58,7 +71,7 @@ TEST(sockwatch_binds_the_first_tcp_socket_of_a_call_and_counts_it_everywhere)
     uint64_t w = 0, r = 0;
     CHECK(!sockwatch_counts(&c->watch, &w, &r)); /* nothing bound yet */
 
-    struct conn *outer = sockwatch_enter(c);
+    struct sock_watch *outer = enter(c);
     errno = 1234;
     io_of(p[1], 5, 1); /* a log file or a pipe: not the connection's */
     CHECK_EQ_INT(errno, 1234);
@@ -66,7 +79,7 @@ TEST(sockwatch_binds_the_first_tcp_socket_of_a_call_and_counts_it_everywhere)
     io_of(a, 10, 1);
     CHECK_EQ_INT(c->watch.fd, a);
     CHECK(!c->watch.several);
-    sockwatch_leave(c, outer, 1);
+    leave(c, outer, 1);
     CHECK(!c->watch.layer_waits);
 
     /* outside the SSL calls too: bytes the program moves itself count */
@@ -79,9 +92,9 @@ TEST(sockwatch_binds_the_first_tcp_socket_of_a_call_and_counts_it_everywhere)
     CHECK_EQ_INT(r, 7);
 
     /* a second TCP socket inside the connection's calls: no proof possible */
-    outer = sockwatch_enter(c);
+    outer = enter(c);
     io_of(other_a, 1, 1);
-    sockwatch_leave(c, outer, 1);
+    leave(c, outer, 1);
     CHECK(c->watch.several);
 
     /* closed: the counters belong to nobody, the numbers may be reused */
@@ -97,13 +110,13 @@ TEST(sockwatch_a_new_binding_starts_from_zero_and_the_old_one_reads_nothing)
     struct conn *c1 = fresh_conn(&s1), *c2 = fresh_conn(&s2);
     int a, b;
     REQUIRE(c1 && c2 && tcp_pair(&a, &b));
-    struct conn *outer = sockwatch_enter(c1);
+    struct sock_watch *outer = enter(c1);
     io_of(a, 100, 1);
-    sockwatch_leave(c1, outer, 1);
+    leave(c1, outer, 1);
     sockwatch_release(&c1->watch); /* SSL_clear, SSL_free */
-    outer = sockwatch_enter(c2);
+    outer = enter(c2);
     io_of(a, 4, 0);
-    sockwatch_leave(c2, outer, 1);
+    leave(c2, outer, 1);
     uint64_t w = 1, r = 1;
     REQUIRE(sockwatch_counts(&c2->watch, &w, &r));
     CHECK_EQ_INT(w, 0);
@@ -124,17 +137,17 @@ TEST(sockwatch_hooks_skip_lookups_again_once_no_socket_is_bound)
     int a, b, x, y, z, t;
     REQUIRE(c1 && c2 && c3 && tcp_pair(&a, &b) && tcp_pair(&x, &y) && tcp_pair(&z, &t));
     int before = atomic_load(&sockwatch_counting);
-    struct conn *outer = sockwatch_enter(c1);
+    struct sock_watch *outer = enter(c1);
     io_of(a, 10, 1);
-    sockwatch_leave(c1, outer, 1);
-    outer = sockwatch_enter(c2);
+    leave(c1, outer, 1);
+    outer = enter(c2);
     io_of(x, 10, 1);
-    sockwatch_leave(c2, outer, 1);
+    leave(c2, outer, 1);
     CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 2);
     /* a new connection on a descriptor still bound takes it over: one binding */
-    outer = sockwatch_enter(c3);
+    outer = enter(c3);
     io_of(a, 1, 1);
-    sockwatch_leave(c3, outer, 1);
+    leave(c3, outer, 1);
     CHECK_EQ_INT(c3->watch.fd, a);
     CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 2);
     sockwatch_release(&c1->watch); /* its claim was taken: nothing to undo */
@@ -148,9 +161,9 @@ TEST(sockwatch_hooks_skip_lookups_again_once_no_socket_is_bound)
     sockwatch_release(&c2->watch); /* after close: nothing left */
     CHECK_EQ_INT(atomic_load(&sockwatch_counting), before);
     /* close_range() */
-    outer = sockwatch_enter(c2);
+    outer = enter(c2);
     io_of(z, 1, 1);
-    sockwatch_leave(c2, outer, 1);
+    leave(c2, outer, 1);
     CHECK_EQ_INT(atomic_load(&sockwatch_counting), before + 1);
     sockwatch_forget_range((unsigned)z, (unsigned)z);
     CHECK_EQ_INT(atomic_load(&sockwatch_counting), before);
@@ -165,25 +178,25 @@ TEST(sockwatch_learns_whether_the_programs_layer_waits_itself)
     int a, b;
     REQUIRE(c && tcp_pair(&a, &b));
     /* EAGAIN handed back to OpenSSL as WANT_READ: a non-blocking layer */
-    struct conn *outer = sockwatch_enter(c);
+    struct sock_watch *outer = enter(c);
     errno = EAGAIN;
     io_of(a, -1, 0);
-    sockwatch_leave(c, outer, 0);
+    leave(c, outer, 0);
     CHECK(!c->watch.layer_waits);
     CHECK(c->watch.layer_returns);
     /* EAGAIN, and the call went on: the layer waited (APR) */
-    outer = sockwatch_enter(c);
+    outer = enter(c);
     errno = EAGAIN;
     io_of(a, -1, 0);
-    sockwatch_leave(c, outer, 1);
+    leave(c, outer, 1);
     CHECK(c->watch.layer_waits);
     CHECK_EQ_INT(c->watch.wait_ms, 0); /* how long: unknown */
     /* its poll() says for how long */
     struct pollfd pf[2] = {{.fd = b}, {.fd = a, .events = POLLIN}};
-    outer = sockwatch_enter(c);
+    outer = enter(c);
     sockwatch_poll(pf, 2, 300000);
     sockwatch_poll(pf, 2, 5000);
-    sockwatch_leave(c, outer, 1);
+    leave(c, outer, 1);
     CHECK_EQ_INT(c->watch.wait_ms, 300000);
     SSL_free(ssl);
     close(a), close(b);
@@ -241,24 +254,24 @@ TEST(sockwatch_a_waiting_layer_told_eagain_sees_success_before_kernel_data)
     BIO_set_init(rbio, 1);
     c->fd = a;
     /* nothing to read: the layer is told EAGAIN and keeps it */
-    CHECK_EQ_INT(sockwatch_layer_wait_readable(c, rbio), 0);
+    CHECK_EQ_INT(sockwatch_layer_wait_readable(&c->watch, c->fd, rbio), 0);
     CHECK(c->watch.layer_told_eagain);
     CHECK_EQ_INT(l.last_status, EAGAIN);
     /* a layer that hands EAGAIN to OpenSSL is left alone */
-    sockwatch_layer_note_data(c, rbio);
+    sockwatch_layer_note_data(&c->watch, c->fd, rbio);
     CHECK_EQ_INT(l.reads, 1);
     /* one that waits itself reads once more and now holds success, and the
      * socket's bytes stay for the kernel */
     c->watch.layer_waits = 1;
     REQUIRE(write(b, "abc", 3) == 3);
-    sockwatch_layer_note_data(c, rbio);
+    sockwatch_layer_note_data(&c->watch, c->fd, rbio);
     CHECK_EQ_INT(l.reads, 2);
     CHECK_EQ_INT(l.last_status, 0);
     CHECK(!c->watch.layer_told_eagain);
     int queued = 0;
     CHECK(ioctl(a, FIONREAD, &queued) == 0 && queued == 3);
     /* only once */
-    sockwatch_layer_note_data(c, rbio);
+    sockwatch_layer_note_data(&c->watch, c->fd, rbio);
     CHECK_EQ_INT(l.reads, 2);
     BIO_free(rbio);
     BIO_meth_free(m);
@@ -274,9 +287,9 @@ TEST(sockwatch_a_vfork_child_changes_nothing_of_the_parent)
     struct conn *c = fresh_conn(&ssl);
     int a, b;
     REQUIRE(c && tcp_pair(&a, &b));
-    struct conn *outer = sockwatch_enter(c);
+    struct sock_watch *outer = enter(c);
     io_of(a, 10, 1);
-    sockwatch_leave(c, outer, 1);
+    leave(c, outer, 1);
     pid_t pid = vfork();
     if (pid == 0) {
         sockwatch_forget_range(3, ~0u);
@@ -330,11 +343,11 @@ TEST(sockwatch_a_layer_that_reads_until_eagain_gets_one_byte_per_wait)
     REQUIRE(write(b, "abc", 3) == 3);
     struct pollfd p = {.fd = a, .events = POLLIN};
     REQUIRE(poll(&p, 1, 2000) == 1);
-    CHECK_EQ_INT(sockwatch_layer_wait_readable(c, rbio), 1);
+    CHECK_EQ_INT(sockwatch_layer_wait_readable(&c->watch, c->fd, rbio), 1);
     CHECK_EQ_INT(l.last_status, 1); /* one byte, then EAGAIN */
     CHECK_EQ_INT(l.reads, 2);
     /* the next wait gets its own byte */
-    CHECK_EQ_INT(sockwatch_layer_wait_readable(c, rbio), 1);
+    CHECK_EQ_INT(sockwatch_layer_wait_readable(&c->watch, c->fd, rbio), 1);
     CHECK_EQ_INT(l.reads, 4);
     BIO_free(rbio);
     BIO_meth_free(m);
@@ -352,7 +365,7 @@ TEST(sockwatch_a_connection_left_current_by_a_longjmp_is_never_touched_freed)
     struct conn *c = fresh_conn(&ssl);
     int a, b;
     REQUIRE(c && tcp_pair(&a, &b));
-    struct conn *outer = sockwatch_enter(c);
+    struct sock_watch *outer = enter(c);
     struct pollfd pf = {.fd = a, .events = POLLIN};
     io_of(a, 1, 1);
     sockwatch_poll(&pf, 1, 0);

@@ -1,4 +1,4 @@
-/* shim/stats_format.c: the A/B draw is reproducible and fair, reason keys are
+/* shim/0-pure/stats_format.c: the A/B draw is reproducible and fair, reason keys are
  * stable, and the JSON a process writes parses back to the numbers put in
  * (read with the same reader ktls-run uses). */
 #include <stdlib.h>
@@ -53,39 +53,81 @@ TEST(reason_keys)
     CHECK_STR(tiny, "abc");
 }
 
-/* shim/stats.c's live table: per direction, and "other" once full */
-TEST(reason_table_counts_per_direction_and_overflows_into_other)
+/* shim/2-state/stats.c's table by reason: per direction, every reason kept
+ * (no table to fill up, nothing folded into "other") */
+TEST(reason_table_counts_every_reason_per_direction)
 {
-    stats_direction(STATS_ARM_CONTROL, 1, "cipher (none)");
-    stats_direction(STATS_ARM_CONTROL, 0, "cipher (the kernel has no such AEAD)");
-    stats_direction(STATS_ARM_CONTROL, 1, "cipher (none)");
+    stats_direction(STATS_ARM_CONTROL, 1, FB_CIPHER_NONE);
+    stats_direction(STATS_ARM_CONTROL, 0, FB_CIPHER_UNSUPPORTED);
+    stats_direction(STATS_ARM_CONTROL, 1, FB_CIPHER_NONE);
     static struct stats_snapshot s;
     stats_read(&s);
     const struct stats_arm_counts *a = &s.arm[STATS_ARM_CONTROL];
-    REQUIRE(a->nreasons == 1);
-    CHECK_STR(a->reasons[0].key, "cipher");
-    CHECK_EQ_INT(a->reasons[0].n[1], 2);
-    CHECK_EQ_INT(a->reasons[0].n[0], 1);
-    for (int i = 0; i < STATS_MAX_REASONS + 5; i++) {
-        char r[32];
-        snprintf(r, sizeof(r), "reason-%d", i);
+    CHECK_EQ_INT(a->reasons[FB_CIPHER_NONE][1], 2);
+    CHECK_EQ_INT(a->reasons[FB_CIPHER_UNSUPPORTED][0], 1);
+    for (int r = FB_NONE + 1; r < FB_COUNT; r++)
         stats_direction(STATS_ARM_CONTROL, 0, r);
-    }
+    stats_direction(STATS_ARM_CONTROL, 1, FB_NONE); /* the kernel's, not a reason */
     stats_read(&s);
-    CHECK_EQ_INT(a->nreasons, STATS_MAX_REASONS);
-    CHECK_STR(a->reasons[STATS_MAX_REASONS - 2].key, "reason-21");
-    CHECK_STR(a->reasons[STATS_MAX_REASONS - 1].key, "other");
-    CHECK_EQ_INT(a->reasons[STATS_MAX_REASONS - 1].n[0], 7); /* reason-22 .. reason-28 */
     uint64_t total = 0;
-    for (int i = 0; i < a->nreasons; i++)
-        total += a->reasons[i].n[0] + a->reasons[i].n[1];
-    CHECK_EQ_INT(total, 3 + STATS_MAX_REASONS + 5); /* nothing lost */
+    for (int r = 0; r < FB_COUNT; r++)
+        total += a->reasons[r][0] + a->reasons[r][1];
+    CHECK_EQ_INT(total, 3 + FB_COUNT - 1); /* nothing lost */
+    CHECK_EQ_INT(a->reasons[FB_NONE][1], 0);
+    CHECK_EQ_INT(a->kernel[1], 1);
 }
 
-static void add_reason(struct stats_arm_counts *a, const char *key, int tx)
+/* Reasons that share a key ("cipher", "shutdown") are one JSON member with
+ * their sum; each key once, every reason's key there. */
+TEST(render_sums_reasons_that_share_a_key)
 {
-    snprintf(a->reasons[a->nreasons].key, sizeof(a->reasons[0].key), "%s", key);
-    a->reasons[a->nreasons++].n[tx] = 1;
+    static struct stats_snapshot s;
+    memset(&s, 0, sizeof(s));
+    s.mode = "both";
+    struct stats_arm_counts *a = &s.arm[STATS_ARM_CONTROL];
+    for (int r = FB_NONE + 1; r < FB_COUNT; r++)
+        a->reasons[r][0] = 1;
+    a->reasons[FB_CIPHER_NONE][1] = 2;
+    a->reasons[FB_CIPHER_UNSUPPORTED][1] = 3;
+    static char json[65536];
+    size_t len = stats_render(&s, json, sizeof(json));
+    REQUIRE(len > 0);
+    CHECK(strstr(json, "\"fallback\": {\"cipher\": 5}") != NULL); /* control's tx */
+    /* control's rx: every key exactly once; as many members as keys */
+    const char *open = strstr(strstr(json, "\"control\""), "\"rx\": {\"kernel\": 0, \"fallback\": {");
+    REQUIRE(open != NULL);
+    open = strstr(open, "\"fallback\": {") + strlen("\"fallback\": {");
+    char rx[4096];
+    size_t n = (size_t)(strchr(open, '}') - open);
+    REQUIRE(n < sizeof(rx));
+    memcpy(rx, open, n);
+    rx[n] = 0;
+    int keys = 0, members = 0;
+    for (int r = FB_NONE + 1; r < FB_COUNT; r++) {
+        char key[STATS_REASON_KEY], quoted[STATS_REASON_KEY + 8];
+        stats_reason_key(reason_text(r), key, sizeof(key));
+        snprintf(quoted, sizeof(quoted), "\"%s\": ", key);
+        const char *at = strstr(rx, quoted);
+        if (!at || strstr(at + 1, quoted))
+            unit_fail(__FILE__, __LINE__, "%s not exactly once in: %s", key, rx);
+        int earlier = 0;
+        for (int e = FB_NONE + 1; e < r; e++) {
+            char k2[STATS_REASON_KEY];
+            stats_reason_key(reason_text(e), k2, sizeof(k2));
+            earlier |= strcmp(k2, key) == 0;
+        }
+        keys += !earlier;
+    }
+    for (const char *p = rx; *p; p++)
+        members += *p == ':';
+    CHECK_EQ_INT(members, keys);
+    CHECK(keys < FB_COUNT - 1); /* some keys are shared */
+    CHECK(strstr(rx, "\"cipher\": 2") != NULL && strstr(rx, "\"shutdown\": 2") != NULL);
+}
+
+static void add_reason(struct stats_arm_counts *a, enum fallback_reason r, int tx)
+{
+    a->reasons[r][tx] = 1;
 }
 
 struct leaves {
@@ -132,8 +174,8 @@ TEST(render_parses_back_to_the_numbers)
     m->conn_ns_bytes = (struct cpu_wide){UINT64_MAX, UINT64_MAX}; /* 2^128 - 1 */
     s.arm[STATS_ARM_CONTROL].cpu.handshakes = 9;
     s.arm[STATS_ARM_CONTROL].cpu.handshake_ns = 123456;
-    add_reason(&s.arm[STATS_ARM_OFFLOAD], "key-update", 0);
-    add_reason(&s.arm[STATS_ARM_CONTROL], "ab-control", 1);
+    add_reason(&s.arm[STATS_ARM_OFFLOAD], FB_KEY_UPDATE, 0);
+    add_reason(&s.arm[STATS_ARM_CONTROL], FB_AB_CONTROL, 1);
     char json[16384];
     size_t len = stats_render(&s, json, sizeof(json));
     REQUIRE(len > 0 && len == strlen(json));

@@ -6,13 +6,12 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "conn.h"
 #include "fdtable.h"
 #include "libc.h"
 #include "ossl.h"
 #include "record_stream.h"
 
-__thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")));
+__thread struct sock_watch *sockwatch_current __attribute__((tls_model("initial-exec")));
 __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec"))) = -1;
 /* the forced read answers with a byte whatever poll says (note_data) */
 static __thread int forced_ready __attribute__((tls_model("initial-exec")));
@@ -53,38 +52,37 @@ static struct slot *slot_for(int fd, int create)
     return fdtable_slot(&table, fd, create);
 }
 
-void sockwatch_init(struct sock_watch *w)
+void sockwatch_init(struct sock_watch *w, void *ssl, const atomic_int *alive)
 {
-    *w = (struct sock_watch){.fd = -1, .ignored_fd = -1};
+    *w = (struct sock_watch){.ssl = ssl, .alive = alive, .fd = -1, .ignored_fd = -1};
 }
 
-/* The thread's current connection is held (a reference) while it is
- * current: a callback that leaves the call by longjmp, or a coroutine switch,
- * can skip the leave, and the hooks must never then touch freed memory; such
- * a connection is only ever leaked. */
-struct conn *sockwatch_enter(struct conn *c)
+static int watch_alive(const struct sock_watch *w)
 {
-    struct conn *previous = sockwatch_current;
-    conn_hold(c);
-    c->watch.eagain_in_call = 0;
-    sockwatch_current = c;
+    return atomic_load_explicit(w->alive, memory_order_acquire);
+}
+
+struct sock_watch *sockwatch_enter(struct sock_watch *w)
+{
+    struct sock_watch *previous = sockwatch_current;
+    w->eagain_in_call = 0;
+    sockwatch_current = w;
     return previous;
 }
 
-void sockwatch_leave(struct conn *c, struct conn *previous, int call_went_on)
+void sockwatch_leave(struct sock_watch *w, struct sock_watch *previous, int call_went_on)
 {
     /* the socket said EAGAIN and yet the call went on without handing
      * WANT_READ/WANT_WRITE back: the program's layer waited for it */
-    if (c->watch.eagain_in_call && call_went_on)
-        c->watch.layer_waits = 1;
-    else if (c->watch.eagain_in_call)
-        c->watch.layer_returns = 1;
-    c->watch.eagain_in_call = 0;
+    if (w->eagain_in_call && call_went_on)
+        w->layer_waits = 1;
+    else if (w->eagain_in_call)
+        w->layer_returns = 1;
+    w->eagain_in_call = 0;
     /* another connection's enter without its leave in between (a coroutine
      * switched stacks) leaves this thread's current as it found it */
-    if (sockwatch_current == c)
+    if (sockwatch_current == w)
         sockwatch_current = previous;
-    conn_release(c);
 }
 
 static int is_tcp(int fd)
@@ -96,16 +94,15 @@ static int is_tcp(int fd)
            && (domain == AF_INET || domain == AF_INET6);
 }
 
-static void bind_socket(struct conn *c, int fd)
+static void bind_socket(struct sock_watch *w, int fd)
 {
-    struct sock_watch *w = &c->watch;
     struct slot *s = slot_for(fd, 1);
     if (!s) {
         w->several = 1; /* out of memory: nothing could be proved */
         return;
     }
     const struct ossl_table *o = ossl();
-    BIO *rbio = o->SSL_get_rbio(c->ssl), *wbio = o->SSL_get_wbio(c->ssl);
+    BIO *rbio = o->SSL_get_rbio(w->ssl), *wbio = o->SSL_get_wbio(w->ssl);
     w->fd = fd;
     w->tag = atomic_fetch_add(&last_tag, 1) + 1;
     /* the BIO operation under way is not in these yet, nor in the counters */
@@ -148,19 +145,18 @@ static void follow_records(struct slot *s, int is_write, const struct iovec *iov
 void sockwatch_io(int fd, ssize_t n, int is_write, const struct iovec *iov, size_t iovcnt)
 {
     int saved = errno;
-    struct conn *c = sockwatch_current;
-    if (c && !conn_alive(c)) {
+    struct sock_watch *w = sockwatch_current;
+    if (w && !watch_alive(w)) {
         /* its SSL is gone, its leave never came (longjmp): held, never freed */
         sockwatch_current = NULL;
-        c = NULL;
+        w = NULL;
     }
-    if (c && fd >= 0 && (n >= 0 || saved == EAGAIN || saved == EWOULDBLOCK)) {
-        struct sock_watch *w = &c->watch;
+    if (w && fd >= 0 && (n >= 0 || saved == EAGAIN || saved == EWOULDBLOCK)) {
         if (fd != w->fd && fd != w->ignored_fd) {
             if (!is_tcp(fd))
                 w->ignored_fd = fd;
             else if (w->fd < 0)
-                bind_socket(c, fd);
+                bind_socket(w, fd);
             else
                 w->several = 1;
         }
@@ -180,19 +176,19 @@ void sockwatch_io(int fd, ssize_t n, int is_write, const struct iovec *iov, size
 
 void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout)
 {
-    struct conn *c = sockwatch_current;
+    struct sock_watch *w = sockwatch_current;
     /* a poll that does not wait (timeout 0) says nothing of how the layer
      * waits, and must not become a wait the shim makes for it */
-    if (!c || c->watch.fd < 0 || !fds || timeout == 0 || !conn_alive(c))
+    if (!w || w->fd < 0 || !fds || timeout == 0 || !watch_alive(w))
         return;
     for (nfds_t i = 0; i < nfds; i++) {
-        if (fds[i].fd != c->watch.fd)
+        if (fds[i].fd != w->fd)
             continue;
-        c->watch.layer_waits = 1;
-        if (timeout < 0 || c->watch.wait_ms < 0)
-            c->watch.wait_ms = -1;
-        else if (timeout > c->watch.wait_ms)
-            c->watch.wait_ms = timeout;
+        w->layer_waits = 1;
+        if (timeout < 0 || w->wait_ms < 0)
+            w->wait_ms = -1;
+        else if (timeout > w->wait_ms)
+            w->wait_ms = timeout;
         return;
     }
 }
@@ -212,15 +208,15 @@ ssize_t sockwatch_forced_read(int fd, void *buf, size_t len)
 }
 
 /* One read of one byte through the program's read BIO, its socket reads
- * answered by sockwatch_forced_read. */
-static int read_through_layer(struct conn *c, void *rbio, int ready)
+ * (on fd) answered by sockwatch_forced_read. */
+static int read_through_layer(struct sock_watch *w, int fd, void *rbio, int ready)
 {
     const struct ossl_table *o = ossl();
-    struct conn *previous = sockwatch_current;
+    struct sock_watch *previous = sockwatch_current;
     int outer = sockwatch_forced_fd, outer_ready = forced_ready, outer_answered = forced_answered;
     unsigned char byte;
     sockwatch_current = NULL;
-    sockwatch_forced_fd = c->fd;
+    sockwatch_forced_fd = fd;
     forced_ready = ready;
     forced_answered = 0;
     int r = o->BIO_read(rbio, &byte, 1);
@@ -228,26 +224,26 @@ static int read_through_layer(struct conn *c, void *rbio, int ready)
     forced_ready = outer_ready;
     sockwatch_forced_fd = outer;
     sockwatch_current = previous;
-    c->watch.layer_told_eagain = r <= 0 && o->BIO_test_flags(rbio, BIO_FLAGS_SHOULD_RETRY);
+    w->layer_told_eagain = r <= 0 && o->BIO_test_flags(rbio, BIO_FLAGS_SHOULD_RETRY);
     return r;
 }
 
-int sockwatch_layer_wait_readable(struct conn *c, void *rbio)
+int sockwatch_layer_wait_readable(struct sock_watch *w, int fd, void *rbio)
 {
-    if (read_through_layer(c, rbio, 0) > 0)
+    if (read_through_layer(w, fd, rbio, 0) > 0)
         return 1;
-    return c->watch.layer_told_eagain ? 0 : -1;
+    return w->layer_told_eagain ? 0 : -1;
 }
 
-void sockwatch_layer_note_data(struct conn *c, void *rbio)
+void sockwatch_layer_note_data(struct sock_watch *w, int fd, void *rbio)
 {
-    if (c->watch.layer_told_eagain && c->watch.layer_waits)
-        (void)read_through_layer(c, rbio, 1);
+    if (w->layer_told_eagain && w->layer_waits)
+        (void)read_through_layer(w, fd, rbio, 1);
 }
 
-void sockwatch_layer_note_want_read(struct conn *c)
+void sockwatch_layer_note_want_read(struct sock_watch *w)
 {
-    c->watch.layer_told_eagain = 1;
+    w->layer_told_eagain = 1;
 }
 
 int sockwatch_counts(const struct sock_watch *w, uint64_t *written, uint64_t *read)

@@ -14,13 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
-enum cpu_dir { CPU_RX = 0, CPU_TX = 1 };
-
-/* A sum kept in two words (hi * 2^64 + lo): squares of nanoseconds add up
- * past 2^64. */
-struct cpu_wide {
-    uint64_t hi, lo;
-};
+#include "stats_format.h"
 
 /* one connection's sampled calls in one direction, in process pid (a
  * connection a forked child carries on starts again there: its parent's
@@ -28,18 +22,6 @@ struct cpu_wide {
 struct cpu_conn_dir {
     uint64_t calls, bytes, ns;
     int pid;
-};
-
-struct cpu_moments {
-    uint64_t calls, bytes, ns;            /* every sampled call so far */
-    uint64_t conns, conn_calls;           /* ended connections with sampled calls */
-    struct cpu_wide conn_ns, conn_bytes;  /* their sums... */
-    struct cpu_wide conn_ns_sq, conn_bytes_sq, conn_ns_bytes; /* ...squares, products */
-};
-
-struct cpu_counts {
-    struct cpu_moments dir[2]; /* [CPU_RX], [CPU_TX] */
-    uint64_t handshakes, handshake_ns;
 };
 
 /* 0 while nothing is sampled (stats off, KTLS_SHIM_CPU_SAMPLE=0, or before

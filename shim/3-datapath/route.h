@@ -1,5 +1,5 @@
 /* Which way each call on a TLS connection goes: to OpenSSL while it owns a
- * direction, to ktls_io where the kernel does, with the bookkeeping around
+ * direction, to kio where the kernel does, with the bookkeeping around
  * every real OpenSSL call (the handshake finishing, record boundaries, I/O
  * the message callback deferred, byte counts). The interposers and file
  * serving both go through here, never through each other. */
@@ -18,8 +18,8 @@ void route_attach(SSL *s);
 
 /* The state of an SSL the shim tracks, or NULL to pass a call straight to
  * OpenSSL (untracked SSL, or a nested call from inside OpenSSL). */
-struct conn *tracked(const SSL *s);
-/* Like tracked(), but NULL also for connections that stay in OpenSSL for
+struct conn *route_tracked(const SSL *s);
+/* Like route_tracked(), but NULL also for connections that stay in OpenSSL for
  * good (passthrough); those come back in *passing when it is not NULL. */
 struct conn *watched_or(const SSL *s, struct conn **passing);
 static inline struct conn *watched(const SSL *s)
@@ -60,9 +60,9 @@ int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *do
 /* SSL_write (ex as above) by OpenSSL. */
 int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done,
                         int ex);
-/* SSL_write_ex semantics, by whichever owns TX; c from tracked(). */
+/* SSL_write_ex semantics, by whichever owns TX; c from route_tracked(). */
 int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done);
-/* SSL_get_error's answer; c from tracked() (passthrough included: the
+/* SSL_get_error's answer; c from route_tracked() (passthrough included: the
  * sendfile emulation answers for its own calls) or NULL. */
 int route_get_error(const struct conn *c, const SSL *s, int ret);
 /* SSL_shutdown by OpenSSL (no direction in the kernel). */

@@ -88,7 +88,7 @@ static int rekey_probe(void)
         return 0;
     static const uint8_t zero[32];
     union ktls_crypto_info info;
-    size_t len = ktls_crypto_info_pack(&info, TLS_1_3_VERSION, KTLS_CIPHER_AES_128_GCM, zero, zero, 0);
+    size_t len = crypto_info_pack(&info, TLS_1_3_VERSION, KTLS_CIPHER_AES_128_GCM, zero, zero, 0);
     int ok = kernel_setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) == 0
              && kernel_setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) == 0
              && kernel_setsockopt(c, SOL_TLS, TLS_TX, &info, (socklen_t)len) == 0;

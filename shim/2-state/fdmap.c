@@ -5,16 +5,15 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-#include "conn.h"
 #include "fdtable.h"
 #include "libc.h"
 
-/* A slot holds the connection registered on that descriptor number and a
- * count of lookups in progress: a connection is freed only after it left its
- * slot and the slot's readers have gone (fdmap_quiesce), and a lookup takes a
- * reference before it leaves, so it never holds freed memory. */
+/* A slot holds the reference registered on that descriptor number and a
+ * count of lookups in progress: what it refers to is freed only after it
+ * left its slot and the slot's readers have gone (fdmap_quiesce), and a
+ * lookup takes a hold before it leaves, so it never holds freed memory. */
 struct slot {
-    _Atomic(struct conn *) conn;
+    _Atomic(void *) ref;
     atomic_uint readers;
 };
 
@@ -46,64 +45,64 @@ static struct slot *slot_for(int fd, int create)
     return fdtable_slot(&table, fd, create);
 }
 
-int fdmap_register(int fd, struct conn *c)
+int fdmap_register(int fd, void *ref)
 {
     pthread_once(&fork_once, install_fork_handler);
     struct slot *s = slot_for(fd, 1);
     if (!s)
         return 0;
-    atomic_store(&s->conn, c);
+    atomic_store(&s->ref, ref);
     atomic_store_explicit(&active, 1, memory_order_relaxed);
     return 1;
 }
 
-void fdmap_forget(int fd, const struct conn *c)
+void fdmap_forget(int fd, const void *ref)
 {
     if (!fdmap_active())
         return;
     struct slot *s = slot_for(fd, 0);
     if (!s)
         return;
-    if (!c) {
+    if (!ref) {
         /* close() of every descriptor comes here: store only to drop one,
          * and never from a vfork child (its descriptors are its own) */
-        if (atomic_load_explicit(&s->conn, memory_order_relaxed) && !libc_in_vfork_child())
-            atomic_store(&s->conn, NULL);
+        if (atomic_load_explicit(&s->ref, memory_order_relaxed) && !libc_in_vfork_child())
+            atomic_store(&s->ref, NULL);
         return;
     }
-    struct conn *expected = (struct conn *)c;
-    atomic_compare_exchange_strong(&s->conn, &expected, NULL);
+    void *expected = (void *)ref;
+    atomic_compare_exchange_strong(&s->ref, &expected, NULL);
 }
 
-static void no_conn(void *slot, void *arg)
+static void no_ref(void *slot, void *arg)
 {
     (void)arg;
-    atomic_store(&((struct slot *)slot)->conn, NULL);
+    atomic_store(&((struct slot *)slot)->ref, NULL);
 }
 
 void fdmap_forget_range(unsigned lo, unsigned hi)
 {
     if (fdmap_active() && !libc_in_vfork_child())
-        fdtable_each(&table, lo, hi, no_conn, NULL);
+        fdtable_each(&table, lo, hi, no_ref, NULL);
 }
 
-int fdmap_owns(int fd, const struct conn *c)
+int fdmap_owns(int fd, const void *ref)
 {
     struct slot *s = fdmap_active() ? slot_for(fd, 0) : NULL;
-    return s && atomic_load_explicit(&s->conn, memory_order_acquire) == c;
+    return s && atomic_load_explicit(&s->ref, memory_order_acquire) == ref;
 }
 
-struct conn *fdmap_acquire(int fd)
+void *fdmap_acquire(int fd, void (*hold)(void *ref))
 {
     struct slot *s = fdmap_active() ? slot_for(fd, 0) : NULL;
     if (!s)
         return NULL;
     atomic_fetch_add(&s->readers, 1);
-    struct conn *c = atomic_load(&s->conn);
-    if (c)
-        conn_hold(c);
+    void *ref = atomic_load(&s->ref);
+    if (ref)
+        hold(ref);
     atomic_fetch_sub(&s->readers, 1);
-    return c;
+    return ref;
 }
 
 void fdmap_quiesce(int fd)

@@ -1,6 +1,6 @@
 /* The interposed OpenSSL entry points. Each one is thin: pass straight through
  * unless the SSL is one the shim watches, let OpenSSL do the work while it
- * owns a direction, and hand kernel-owned directions to ktls_io. Reads and
+ * owns a direction, and hand kernel-owned directions to kio. Reads and
  * writes are timed for the CPU sample (cpu_sample.h) around all of that. */
 #include <errno.h>
 #include <limits.h>
@@ -8,7 +8,7 @@
 #include "conn.h"
 #include "cpu_sample.h"
 #include "hooks.h"
-#include "ktls_io.h"
+#include "kio.h"
 #include "log.h"
 #include "ossl.h"
 #include "route.h"
@@ -31,7 +31,7 @@ EXPORT void SSL_free(SSL *s)
 EXPORT int SSL_clear(SSL *s)
 {
     ENTER(SSL_clear, 0, s);
-    struct conn *c = tracked(s);
+    struct conn *c = route_tracked(s);
     int ret = REAL(SSL_clear)(s);
     if (c && ret == 1)
         conn_reset(c);
@@ -211,7 +211,7 @@ EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 EXPORT int SSL_get_error(const SSL *s, int ret)
 {
     ENTER(SSL_get_error, SSL_ERROR_SSL, s, ret);
-    return route_get_error(tracked(s), s, ret);
+    return route_get_error(route_tracked(s), s, ret);
 }
 
 EXPORT int SSL_shutdown(SSL *s)
@@ -238,7 +238,7 @@ EXPORT int SSL_in_init(const SSL *s)
     if (ossl_from_served_libssl(__builtin_return_address(0)))
         return REAL(SSL_in_init)(s);
     ENTER(SSL_in_init, 0, s);
-    const struct conn *c = tracked(s);
+    const struct conn *c = route_tracked(s);
     if (c && c->fatal)
         return 1;
     return REAL(SSL_in_init)(s);
@@ -249,7 +249,7 @@ EXPORT int SSL_is_init_finished(const SSL *s)
     if (ossl_from_served_libssl(__builtin_return_address(0)))
         return REAL(SSL_is_init_finished)(s);
     ENTER(SSL_is_init_finished, 0, s);
-    const struct conn *c = tracked(s);
+    const struct conn *c = route_tracked(s);
     if (c && c->fatal)
         return 0;
     return REAL(SSL_is_init_finished)(s);
@@ -343,7 +343,7 @@ EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
 {
     ENTER(SSL_set_SSL_CTX, NULL, s, ctx);
     SSL_CTX *ret = REAL(SSL_set_SSL_CTX)(s, ctx);
-    /* SNI switched contexts: keylog is read from the new one. Not tracked():
+    /* SNI switched contexts: keylog is read from the new one. Not route_tracked():
      * servers switch from a callback inside the handshake (HAProxy's client
      * hello callback), which is exactly when it matters. */
     struct conn *c = ret ? conn_get(s) : NULL;

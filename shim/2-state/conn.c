@@ -65,6 +65,16 @@ void conn_tx_unlock(struct conn *c)
     pthread_mutex_unlock(&c->tx_lock);
 }
 
+static void hold_ref(void *ref)
+{
+    conn_hold(ref);
+}
+
+struct conn *conn_acquire_fd(int fd)
+{
+    return fdmap_acquire(fd, hold_ref);
+}
+
 int conn_alive(const struct conn *c)
 {
     return atomic_load_explicit(&holder(c)->alive, memory_order_acquire);
@@ -413,7 +423,7 @@ static void conn_init_fields(struct conn *c, SSL *s)
     conn_scrub(c);
     memset(c, 0, sizeof(*c));
     conn_tx_lock_init(c);
-    sockwatch_init(&c->watch);
+    sockwatch_init(&c->watch, s, &holder(c)->alive);
     c->ssl = s;
     c->fd = -1;
     c->err_override = -1;
@@ -439,7 +449,7 @@ struct conn *conn_attach(SSL *s, int observe)
     atomic_init(&box->alive, 1);
     c = &box->conn;
     c->fd = -1;
-    sockwatch_init(&c->watch);
+    sockwatch_init(&c->watch, s, &box->alive);
     SSL_CTX *ctx = ossl()->SSL_get_SSL_CTX(s);
     pthread_mutex_lock(&ctx_lock);
     struct ctx_hooks *h = ctx_hooks(ctx, 0);
@@ -495,7 +505,7 @@ void conn_fall_back(struct conn *c, int d, enum fallback_reason why, int err)
         return;
     const char *text = reason_text(why);
     dir->state = DIR_FALLBACK;
-    stats_direction(c->arm, d == CONN_TX, text);
+    stats_direction(c->arm, d == CONN_TX, why);
     count_outcome(c);
     dir->reason = why;
     dir->reason_errno = err;
@@ -513,7 +523,7 @@ void conn_mark_kernel(struct conn *c, int d, uint64_t seq)
 {
     c->dir[d].state = DIR_KERNEL;
     c->dir[d].seq_at_install = seq;
-    stats_direction(c->arm, d == CONN_TX, NULL);
+    stats_direction(c->arm, d == CONN_TX, FB_NONE);
     count_outcome(c);
 }
 

@@ -1,19 +1,38 @@
-/* Per-process counters for operators: connections per A/B arm, where each
- * direction went (kernel, or the fallback reason), bytes through the kernel
- * and through OpenSSL. Written as one JSON object per process to
- * KTLS_SHIM_STATS.<pid>.json at exit, on SIGTERM/SIGINT where the program left
- * them at their default, and at most every KTLS_SHIM_STATS_INTERVAL seconds
- * from handshake/teardown points only, never from the data path, and never
- * while a lock of the data path is held. Writing takes no lock and calls only
- * async-signal-safe functions, so the signal handler can do it too. */
-#ifndef KTLS_SHIM_STATS_H
-#define KTLS_SHIM_STATS_H
+/* What one process's stats file says: the counters' shape (per A/B arm:
+ * connections, where each direction went, bytes, events, sampled CPU) and
+ * the pure code that renders them as JSON. No globals, no syscalls:
+ * unit-tested; the counting itself is stats.c's and cpu_sample.c's. */
+#ifndef KTLS_SHIM_STATS_FORMAT_H
+#define KTLS_SHIM_STATS_FORMAT_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cpu_sample.h"
+#include "reason.h"
+
+/* ---- sampled CPU of I/O calls (cpu_sample.h counts them) ---- */
+
+enum cpu_dir { CPU_RX = 0, CPU_TX = 1 };
+
+/* A sum kept in two words (hi * 2^64 + lo): squares of nanoseconds add up
+ * past 2^64. */
+struct cpu_wide {
+    uint64_t hi, lo;
+};
+
+struct cpu_moments {
+    uint64_t calls, bytes, ns;            /* every sampled call so far */
+    uint64_t conns, conn_calls;           /* ended connections with sampled calls */
+    struct cpu_wide conn_ns, conn_bytes;  /* their sums... */
+    struct cpu_wide conn_ns_sq, conn_bytes_sq, conn_ns_bytes; /* ...squares, products */
+};
+
+struct cpu_counts {
+    struct cpu_moments dir[2]; /* [CPU_RX], [CPU_TX] */
+    uint64_t handshakes, handshake_ns;
+};
+
+/* ---- the counters ---- */
 
 enum stats_arm { STATS_ARM_OFFLOAD = 0, STATS_ARM_CONTROL = 1, STATS_ARMS };
 
@@ -41,7 +60,6 @@ enum stats_event {
     STATS_EVENTS
 };
 
-#define STATS_MAX_REASONS 24
 #define STATS_REASON_KEY 48
 
 struct stats_arm_counts {
@@ -50,11 +68,8 @@ struct stats_arm_counts {
     uint64_t outcome[STATS_OUTCOMES];
     uint64_t bytes[STATS_BYTE_KINDS];
     uint64_t events[STATS_EVENTS];
-    struct {
-        char key[STATS_REASON_KEY];
-        uint64_t n[2];                  /* [0] rx, [1] tx */
-    } reasons[STATS_MAX_REASONS];
-    int nreasons;
+    uint64_t reasons[FB_COUNT][2];      /* directions left to OpenSSL, by reason:
+                                         * [0] rx, [1] tx (FB_NONE unused) */
     struct cpu_counts cpu;              /* sampled CPU time of I/O calls (cpu_sample.h) */
 };
 
@@ -76,12 +91,13 @@ struct stats_snapshot {
     struct stats_arm_counts arm[STATS_ARMS];
 };
 
-/* ---- pure parts (unit-tested) ---- */
+/* ---- rendering ---- */
 
 /* The arm of connection number index: a hash of (seed, index) against sample,
  * so a given seed reproduces the same split. */
 int stats_arm_for(uint64_t seed, uint64_t index, double sample);
-/* "custom-bio (read and write BIOs differ)" -> "custom-bio"; spaces become '-'. */
+/* "custom-bio (read and write BIOs differ)" -> "custom-bio"; spaces become
+ * '-'. Several reasons may share a key ("cipher"): the JSON sums them. */
 void stats_reason_key(const char *reason, char *out, size_t cap);
 /* The A/B share as the JSON shows it (snprintf: not for a signal handler). */
 void stats_format_sample(double sample, char *out, size_t cap);
@@ -92,49 +108,5 @@ size_t stats_render(const struct stats_snapshot *s, char *buf, size_t cap);
  * 0 when it did not fit. Async-signal-safe; used for paths and messages. */
 int stats_append(char *buf, size_t cap, size_t *len, const char *text);
 int stats_append_u64(char *buf, size_t cap, size_t *len, unsigned long long v);
-
-/* ---- the process's counters ---- */
-
-int stats_on(void);                     /* KTLS_SHIM_STATS is set */
-int stats_pick_arm(void);               /* the arm of the next connection */
-void stats_connection(int arm);
-/* A handshake finished while the shim is off (KTLS_SHIM_MODE=off,
- * KTLS_SHIM=0): no state, no arm, only this count, so a baseline run tells
- * how many TLS connections it passed through. */
-void stats_passed_through(void);
-/* An SSL was made (SSL_new): a process that used OpenSSL for TLS leaves a
- * file even with no connection, so ktls-run can tell it from one that
- * never did (GnuTLS, a static TLS library). */
-void stats_ssl_made(void);
-/* A handshake ended in an error (SSL_ERROR_SSL/SYSCALL) before the shim could
- * take the connection: counted, so "no connections" can say why. */
-void stats_handshake_failed(void);
-/* reason NULL: kernel; else counted under stats_reason_key(reason), the
- * table's last slot being "other" for what comes once it is full */
-void stats_direction(int arm, int tx, const char *reason);
-void stats_outcome(int arm, int tx_kernel, int rx_kernel);
-void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n);
-void stats_event(int arm, enum stats_event ev);
-/* Writes the file if KTLS_SHIM_STATS_INTERVAL has passed since the last write. */
-void stats_tick(void);
-
-/* SIGTERM/SIGINT, caught for the final file where the program left them at
- * SIG_DFL (stats.c). The entry layer keeps that handler out of the
- * program's sight: */
-struct sigaction;
-/* 1 once the shim's handler was put on sig in this process. Cheap. */
-int stats_signal_caught(int sig);
-/* What to install where the program asks for SIG_DFL on a caught signal. */
-void stats_signal_disposition(struct sigaction *sa);
-/* sa is the shim's handler (to be shown to the program as SIG_DFL). */
-int stats_signal_is_ours(const struct sigaction *sa);
-/* The counters now, as the next file would show them. */
-void stats_read(struct stats_snapshot *s);
-
-static inline void stats_add_bytes(int arm, enum stats_bytes kind, uint64_t n)
-{
-    if (n && stats_on())
-        stats_add_bytes_slow(arm, kind, n);
-}
 
 #endif

@@ -19,9 +19,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct conn;
-
+/* One connection's watch. It knows of its connection only what it needs:
+ * the SSL (whose BIOs' counts it takes at binding) and a flag the owner
+ * clears when that SSL is freed, so that a watch left current (a callback
+ * that left by longjmp) is let go, never used. */
 struct sock_watch {
+    void *ssl;              /* SSL * */
+    const atomic_int *alive;
     int fd;                 /* the bound socket, -1 none yet */
     int several;            /* a second TCP socket was used inside this connection's calls */
     int ignored_fd;         /* the last descriptor found not to be TCP (cache) */
@@ -42,14 +46,19 @@ struct sock_watch {
 };
 
 /* Thread state the hooks read; see sockwatch_enter. */
-extern __thread struct conn *sockwatch_current __attribute__((tls_model("initial-exec")));
+extern __thread struct sock_watch *sockwatch_current __attribute__((tls_model("initial-exec")));
 extern __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec")));
 extern atomic_int sockwatch_counting;
 
-void sockwatch_init(struct sock_watch *w);
-/* Around a real OpenSSL call for c; returns the previous connection. */
-struct conn *sockwatch_enter(struct conn *c);
-void sockwatch_leave(struct conn *c, struct conn *previous, int call_waited_for_io);
+/* ssl: the connection's SSL; alive: its owner's flag, nonzero while ssl
+ * lives, at an address that outlives the watch while the owner holds it */
+void sockwatch_init(struct sock_watch *w, void *ssl, const atomic_int *alive);
+/* Around a real OpenSSL call for w's connection; returns the previous
+ * watch. The caller holds the connection from before the enter to after the
+ * leave: a leave that never comes (longjmp, a coroutine switch) then only
+ * leaks it, and the hooks never touch freed memory. */
+struct sock_watch *sockwatch_enter(struct sock_watch *w);
+void sockwatch_leave(struct sock_watch *w, struct sock_watch *previous, int call_waited_for_io);
 
 /* The hooks, after a libc call on fd moved n bytes (n < 0: failed, errno
  * set). Keeps errno. */
@@ -63,7 +72,7 @@ void sockwatch_io(int fd, ssize_t n, int is_write, const struct iovec *iov, size
 /* poll() inside a watched call: the program's layer waits itself. */
 void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout);
 
-/* While the shim asks a program's read BIO to wait for the socket
+/* While the shim asks a program's read BIO to wait for the socket fd
  * (sockwatch_layer_wait_readable), its reads on that socket are answered
  * here and never reach the kernel's TLS: 1 (a zero byte in buf) once the
  * socket is readable, else -1/EAGAIN, so the program's layer polls with its
@@ -71,7 +80,7 @@ void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout);
 ssize_t sockwatch_forced_read(int fd, void *buf, size_t len);
 /* 1: readable, retry the kernel read; 0: the layer is non-blocking and has
  * noted EAGAIN (WANT_READ); -1: the layer's own wait failed (timeout, EOF). */
-int sockwatch_layer_wait_readable(struct conn *c, void *rbio);
+int sockwatch_layer_wait_readable(struct sock_watch *w, int fd, void *rbio);
 /* Before data from the kernel goes back to a layer that waits itself and
  * last said EAGAIN, or whose program was last handed WANT_READ: mod_ssl
  * hands back, with the data of an SSL_read, the status its read BIO saw
@@ -79,11 +88,11 @@ int sockwatch_layer_wait_readable(struct conn *c, void *rbio);
  * turned a blocking request read after keep-alive into a failure and the
  * connection was closed. One read through the layer, answered with a byte
  * the shim drops, leaves it holding success. */
-void sockwatch_layer_note_data(struct conn *c, void *rbio);
+void sockwatch_layer_note_data(struct sock_watch *w, int fd, void *rbio);
 /* A read of the program's ended in WANT_READ without the shim's read
  * through its layer (OpenSSL's own, whose BIO read said EAGAIN before RX
  * moved; the kernel's EAGAIN handed back at once): as after that read. */
-void sockwatch_layer_note_want_read(struct conn *c);
+void sockwatch_layer_note_want_read(struct sock_watch *w);
 
 /* Counts of the bound socket since it was bound; 0 when the binding is gone
  * (closed, another connection bound it). */

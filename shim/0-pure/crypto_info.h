@@ -37,8 +37,8 @@ struct ktls_cipher_desc {
  * kernel has no such AEAD. AES-128-CCM and AES-128-CCM_8 share one NID; only
  * the id tells the 16-byte tag (the kernel's) from the 8-byte one (no kernel
  * layout), so CCM is accepted for the known 16-byte-tag ids only. */
-const struct ktls_cipher_desc *ktls_cipher_for_suite(int cipher_nid, unsigned suite_id);
-const struct ktls_cipher_desc *ktls_cipher_desc(enum ktls_cipher c);
+const struct ktls_cipher_desc *crypto_info_cipher_for_suite(int cipher_nid, unsigned suite_id);
+const struct ktls_cipher_desc *crypto_info_cipher_desc(enum ktls_cipher c);
 
 union ktls_crypto_info {
     struct tls_crypto_info base;
@@ -54,7 +54,7 @@ union ktls_crypto_info {
  * seq: the sequence number of the next record in this direction; it is also
  * the TLS 1.2 explicit nonce we send, so nonces never repeat under one key.
  * Returns the struct size to pass to setsockopt, or 0 on bad arguments. */
-size_t ktls_crypto_info_pack(union ktls_crypto_info *out, int tls_version,
+size_t crypto_info_pack(union ktls_crypto_info *out, int tls_version,
                              enum ktls_cipher cipher, const uint8_t *key,
                              const uint8_t *iv, uint64_t seq);
 

@@ -176,6 +176,9 @@ void conn_hold(struct conn *c);
 void conn_release(struct conn *c);
 /* 0 once the SSL the state belonged to is being freed. */
 int conn_alive(const struct conn *c);
+/* The connection registered on descriptor fd (fdmap.h) with a reference
+ * held (conn_release it), or NULL. Safe while another thread frees it. */
+struct conn *conn_acquire_fd(int fd);
 /* Back to a fresh, before-handshake state (SSL_clear). Directions still
  * undecided are counted as never moved first. */
 void conn_reset(struct conn *c);

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stats.h"
+#include "stats_format.h"
 #include "version.h"
 
 static uint64_t splitmix64(uint64_t x)
@@ -174,16 +174,38 @@ static void put_cpu(struct out *o, const struct cpu_counts *c)
     put(o, "}}");
 }
 
+static int same_key(enum fallback_reason a, enum fallback_reason b)
+{
+    char ka[STATS_REASON_KEY], kb[STATS_REASON_KEY];
+    stats_reason_key(reason_text(a), ka, sizeof(ka));
+    stats_reason_key(reason_text(b), kb, sizeof(kb));
+    return strcmp(ka, kb) == 0;
+}
+
+/* Each key once, at its first reason, with the counts of every reason that
+ * shares it. Keys are made here, a few at a time: this runs in a signal
+ * handler too, maybe on a small alternate stack. */
 static void put_direction(struct out *o, const struct stats_arm_counts *a, int d)
 {
     put(o, "{\"kernel\": ");
     put_u64(o, a->kernel[d]);
     put(o, ", \"fallback\": {");
     const char *sep = "";
-    for (int i = 0; i < a->nreasons; i++) {
-        if (!a->reasons[i].n[d])
+    for (int r = FB_NONE + 1; r < FB_COUNT; r++) {
+        if (!a->reasons[r][d])
             continue;
-        put_field_u64(o, sep, a->reasons[i].key, a->reasons[i].n[d]);
+        int first = 1;
+        for (int e = FB_NONE + 1; e < r && first; e++)
+            first = !(a->reasons[e][d] && same_key(e, r));
+        if (!first)
+            continue;
+        uint64_t n = a->reasons[r][d];
+        for (int e = r + 1; e < FB_COUNT; e++)
+            if (a->reasons[e][d] && same_key(e, r))
+                n += a->reasons[e][d];
+        char key[STATS_REASON_KEY];
+        stats_reason_key(reason_text(r), key, sizeof(key));
+        put_field_u64(o, sep, key, n);
         sep = ", ";
     }
     put(o, "}}");

@@ -7,7 +7,7 @@
 
 #include "fdmap.h"
 #include "kernel.h"
-#include "ktls_io.h"
+#include "kio.h"
 #include "rekey.h"
 #include "libc.h"
 #include "route.h"
@@ -121,7 +121,7 @@ static ossl_ssize_t openssl_sendfile(SSL *s, int fd, off_t offset, size_t size, 
 
 ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, int flags)
 {
-    struct conn *c = tracked(s);
+    struct conn *c = route_tracked(s);
     /* untracked, or OpenSSL's own kTLS sends: OpenSSL's zero-copy SSL_sendfile */
     if (!c || (!kernel_owns(c, CONN_TX) && openssl_sends_ktls(s)))
         return openssl_sendfile(s, fd, offset, size, flags);
@@ -173,7 +173,7 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
 
 ssize_t fileserve_sendfile(sendfile_fn real, int out_fd, int in_fd, off_t *offset, size_t count)
 {
-    struct conn *c = shim_depth ? NULL : fdmap_acquire(out_fd);
+    struct conn *c = shim_depth ? NULL : conn_acquire_fd(out_fd);
     struct cpu_mark m;
     int timed = c && c->decided && cpu_sample_start(&m); /* a TLS socket's sendfile */
     /* plain socket, the kernel encrypts, the SSL is going away, or the number
@@ -228,7 +228,7 @@ long fileserve_bio_ctrl(bio_ctrl_fn real, BIO *b, int cmd, long larg, void *parg
     int fd = -1;
     if (ossl()->BIO_method_type(b) != BIO_TYPE_SOCKET || real(b, BIO_C_GET_FD, 0, &fd) <= 0)
         return r;
-    struct conn *c = fdmap_acquire(fd);
+    struct conn *c = conn_acquire_fd(fd);
     if (!c)
         return r;
     int yes = kernel_owns(c, CONN_TX) && c->bio == b && kernel_same_socket(fd, &c->sock)

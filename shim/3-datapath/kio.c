@@ -1,4 +1,4 @@
-#include "ktls_io.h"
+#include "kio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -488,11 +488,11 @@ static int recv_error(struct conn *c, SSL *s, int err)
     case EWOULDBLOCK:
 #endif
         wait_for_the_rest_of_the_record(c);
-        sockwatch_layer_note_want_read(c);
+        sockwatch_layer_note_want_read(&c->watch);
         errno = err;
         return fail(c, SSL_ERROR_WANT_READ);
     case EINTR:
-        sockwatch_layer_note_want_read(c);
+        sockwatch_layer_note_want_read(&c->watch);
         errno = err;
         return fail(c, SSL_ERROR_WANT_READ);
     case EBADMSG:
@@ -621,7 +621,7 @@ static int is_eagain(int err)
 static int wait_in_program_layer(struct conn *c)
 {
     wait_for_the_rest_of_the_record(c);
-    int w = sockwatch_layer_wait_readable(c, c->rbio);
+    int w = sockwatch_layer_wait_readable(&c->watch, c->fd, c->rbio);
     if (w > 0)
         restore_rcvlowat(c);
     if (w < 0)
@@ -690,7 +690,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
             c->warn_alerts = 0;
         if (n > 0 && type == TLS_RECORD_APPLICATION_DATA) {
             if (c->custom_bio)
-                sockwatch_layer_note_data(c, c->rbio);
+                sockwatch_layer_note_data(&c->watch, c->fd, c->rbio);
             if (!peek) {
                 c->kernel_rx_bytes += (uint64_t)n;
                 stats_add_bytes(c->arm, STATS_KERNEL_RX, (uint64_t)n);

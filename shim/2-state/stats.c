@@ -25,17 +25,9 @@ struct live_arm {
     atomic_ullong events[STATS_EVENTS];
 };
 
-/* Reasons are added under a lock (at decision time, not per byte) but read
- * without one: a slot's key is written before the count that publishes it. */
-struct live_reason {
-    char key[STATS_REASON_KEY];
-    atomic_ullong n[2]; /* [0] rx, [1] tx */
-};
-
 static struct live_arm live[STATS_ARMS];
-static struct live_reason live_reasons[STATS_ARMS][STATS_MAX_REASONS];
-static atomic_int live_nreasons[STATS_ARMS];
-static pthread_mutex_t reasons_lock = PTHREAD_MUTEX_INITIALIZER;
+/* directions left to OpenSSL, by arm, reason and direction ([0] rx, [1] tx) */
+static atomic_ullong live_reasons[STATS_ARMS][FB_COUNT][2];
 static atomic_int any_connection;
 static atomic_ullong passed_through, ssl_objects, handshake_failures;
 static atomic_ullong next_index;
@@ -83,11 +75,8 @@ static void draw_process_values(void)
  * (unless seeded) its own A/B draw. */
 static void after_fork_in_child(void)
 {
-    pthread_mutex_init(&reasons_lock, NULL);
     memset(live, 0, sizeof(live));
     memset(live_reasons, 0, sizeof(live_reasons));
-    for (int a = 0; a < STATS_ARMS; a++)
-        atomic_store(&live_nreasons[a], 0);
     atomic_store(&any_connection, 0);
     atomic_store(&passed_through, 0);
     atomic_store(&ssl_objects, 0);
@@ -159,38 +148,14 @@ void stats_handshake_failed(void)
     count_in_process(&handshake_failures);
 }
 
-static int find_reason(int arm, const char *key, int published)
+void stats_direction(int arm, int tx, enum fallback_reason why)
 {
-    for (int i = 0; i < published; i++)
-        if (strcmp(live_reasons[arm][i].key, key) == 0)
-            return i;
-    return -1;
-}
-
-void stats_direction(int arm, int tx, const char *reason)
-{
-    if (!reason) {
+    if ((unsigned)why >= FB_COUNT)
+        why = FB_NONE; /* never: the enum is the caller's; counted nowhere rather than out of bounds */
+    if (why == FB_NONE)
         atomic_fetch_add_explicit(&live[arm].kernel[tx ? 1 : 0], 1, memory_order_relaxed);
-        return;
-    }
-    char key[STATS_REASON_KEY];
-    stats_reason_key(reason, key, sizeof(key));
-    int slot = find_reason(arm, key, atomic_load_explicit(&live_nreasons[arm], memory_order_acquire));
-    if (slot < 0) {
-        pthread_mutex_lock(&reasons_lock);
-        int n = atomic_load_explicit(&live_nreasons[arm], memory_order_relaxed);
-        slot = find_reason(arm, key, n);
-        if (slot < 0 && n < STATS_MAX_REASONS) {
-            /* the last slot is "other", for whatever comes once the table is full */
-            slot = n;
-            snprintf(live_reasons[arm][slot].key, STATS_REASON_KEY, "%s",
-                     n == STATS_MAX_REASONS - 1 ? "other" : key);
-            atomic_store_explicit(&live_nreasons[arm], n + 1, memory_order_release);
-        } else if (slot < 0)
-            slot = STATS_MAX_REASONS - 1;
-        pthread_mutex_unlock(&reasons_lock);
-    }
-    atomic_fetch_add_explicit(&live_reasons[arm][slot].n[tx ? 1 : 0], 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&live_reasons[arm][why][tx ? 1 : 0], 1, memory_order_relaxed);
 }
 
 void stats_outcome(int arm, int tx_kernel, int rx_kernel)
@@ -253,12 +218,9 @@ static void snapshot(struct stats_snapshot *s, int final, int sig)
             c->bytes[i] = atomic_load_explicit(&live[a].bytes[i], memory_order_relaxed);
         for (int i = 0; i < STATS_EVENTS; i++)
             c->events[i] = atomic_load_explicit(&live[a].events[i], memory_order_relaxed);
-        c->nreasons = atomic_load_explicit(&live_nreasons[a], memory_order_acquire);
-        for (int i = 0; i < c->nreasons; i++) {
-            memcpy(c->reasons[i].key, live_reasons[a][i].key, STATS_REASON_KEY);
+        for (int r = 0; r < FB_COUNT; r++)
             for (int d = 0; d < 2; d++)
-                c->reasons[i].n[d] = atomic_load_explicit(&live_reasons[a][i].n[d], memory_order_relaxed);
-        }
+                c->reasons[r][d] = atomic_load_explicit(&live_reasons[a][r][d], memory_order_relaxed);
     }
 }
 

@@ -15,7 +15,7 @@ static const struct ktls_cipher_desc ciphers[] = {
     {KTLS_CIPHER_AES_128_CCM, "AES-128-CCM", TLS_CIPHER_AES_CCM_128, 16, 4},
 };
 
-const struct ktls_cipher_desc *ktls_cipher_desc(enum ktls_cipher c)
+const struct ktls_cipher_desc *crypto_info_cipher_desc(enum ktls_cipher c)
 {
     for (size_t i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++)
         if (ciphers[i].cipher == c)
@@ -41,14 +41,14 @@ static int ccm_full_tag(unsigned id)
     }
 }
 
-const struct ktls_cipher_desc *ktls_cipher_for_suite(int nid, unsigned suite_id)
+const struct ktls_cipher_desc *crypto_info_cipher_for_suite(int nid, unsigned suite_id)
 {
     switch (nid) {
-    case NID_AES_128_GCM: return ktls_cipher_desc(KTLS_CIPHER_AES_128_GCM);
-    case NID_AES_256_GCM: return ktls_cipher_desc(KTLS_CIPHER_AES_256_GCM);
-    case NID_CHACHA20_POLY1305: return ktls_cipher_desc(KTLS_CIPHER_CHACHA20_POLY1305);
+    case NID_AES_128_GCM: return crypto_info_cipher_desc(KTLS_CIPHER_AES_128_GCM);
+    case NID_AES_256_GCM: return crypto_info_cipher_desc(KTLS_CIPHER_AES_256_GCM);
+    case NID_CHACHA20_POLY1305: return crypto_info_cipher_desc(KTLS_CIPHER_CHACHA20_POLY1305);
     case NID_AES_128_CCM:
-        return ccm_full_tag(suite_id) ? ktls_cipher_desc(KTLS_CIPHER_AES_128_CCM) : NULL;
+        return ccm_full_tag(suite_id) ? crypto_info_cipher_desc(KTLS_CIPHER_AES_128_CCM) : NULL;
     default: return NULL;
     }
 }
@@ -76,11 +76,11 @@ static void put_be64(uint8_t out[8], uint64_t v)
         return sizeof(out->field);                                                \
     } while (0)
 
-size_t ktls_crypto_info_pack(union ktls_crypto_info *out, int version,
+size_t crypto_info_pack(union ktls_crypto_info *out, int version,
                              enum ktls_cipher cipher, const uint8_t *key,
                              const uint8_t *iv, uint64_t seq)
 {
-    const struct ktls_cipher_desc *d = ktls_cipher_desc(cipher);
+    const struct ktls_cipher_desc *d = crypto_info_cipher_desc(cipher);
     memset(out, 0, sizeof(*out));
     if (!d || !key || !iv || (version != TLS_1_2_VERSION && version != TLS_1_3_VERSION))
         return 0;

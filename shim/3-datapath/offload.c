@@ -119,7 +119,7 @@ static enum fallback_reason check_eligible(struct conn *c, SSL *s)
     if (!cipher)
         return FB_CIPHER_NONE;
     c->cipher_name = o->SSL_CIPHER_get_name(cipher);
-    c->cipher = ktls_cipher_for_suite(o->SSL_CIPHER_get_cipher_nid(cipher),
+    c->cipher = crypto_info_cipher_for_suite(o->SSL_CIPHER_get_cipher_nid(cipher),
                                       o->SSL_CIPHER_get_protocol_id(cipher));
     if (!c->cipher)
         return FB_CIPHER_UNSUPPORTED;
@@ -418,7 +418,7 @@ static void install(struct conn *c, int d)
     }
     uint64_t seq = tls13 ? dir->seq.since_finished : dir->seq.since_ccs;
     union ktls_crypto_info info;
-    size_t len = ktls_crypto_info_pack(&info, c->version, c->cipher->cipher, dir->key, dir->iv, seq);
+    size_t len = crypto_info_pack(&info, c->version, c->cipher->cipher, dir->key, dir->iv, seq);
     ks_scrub(dir->key, sizeof(dir->key));
     ks_scrub(dir->iv, sizeof(dir->iv));
     if (!len) {

@@ -7,7 +7,7 @@
 #include "config.h"
 #include "cpu_sample.h"
 #include "kernel.h"
-#include "ktls_io.h"
+#include "kio.h"
 #include "offload.h"
 #include "sockwatch.h"
 
@@ -38,7 +38,7 @@ void route_attach(SSL *s)
     errno = saved;
 }
 
-struct conn *tracked(const SSL *s)
+struct conn *route_tracked(const SSL *s)
 {
     if (!s || !atomic_load_explicit(&watching, memory_order_relaxed)
         || (shim_depth && shim_inside_openssl(s)))
@@ -48,7 +48,7 @@ struct conn *tracked(const SSL *s)
 
 struct conn *watched_or(const SSL *s, struct conn **passing)
 {
-    struct conn *c = tracked(s);
+    struct conn *c = route_tracked(s);
     if (passing)
         *passing = NULL;
     if (c && c->passthrough) {
@@ -91,12 +91,18 @@ static int wants_watch(const struct conn *c, const SSL *s)
 #define WATCHED_CALL(c, s, call)                                                       \
     do {                                                                               \
         int watch_ = wants_watch(c, s);                                                \
-        struct conn *outer_ = watch_ ? sockwatch_enter(c) : NULL;                      \
+        struct sock_watch *outer_ = NULL;                                              \
+        if (watch_) {                                                                  \
+            conn_hold(c); /* while current: see sockwatch_enter */                     \
+            outer_ = sockwatch_enter(&c->watch);                                       \
+        }                                                                              \
         shim_openssl_enter(s);                                                         \
         call;                                                                          \
         shim_openssl_leave();                                                          \
-        if (watch_)                                                                    \
-            sockwatch_leave(c, outer_, ossl()->SSL_want(s) == SSL_NOTHING);            \
+        if (watch_) {                                                                  \
+            sockwatch_leave(&c->watch, outer_, ossl()->SSL_want(s) == SSL_NOTHING);    \
+            conn_release(c);                                                           \
+        }                                                                              \
     } while (0)
 
 /* Runs after OpenSSL did real work: what its message callback deferred, then
@@ -156,7 +162,7 @@ static void handshake_cpu_counted(struct conn *c)
 void route_cpu_sample(const SSL *s, const struct cpu_mark *m, int dir, uint64_t bytes)
 {
     uint64_t ns = cpu_sample_elapsed(m);
-    struct conn *c = tracked(s);
+    struct conn *c = route_tracked(s);
     if (!c || !c->decided)
         return; /* no arm yet: a handshake finishing inside a read or write */
     cpu_sample_add(c->arm, dir, ns, bytes, &c->cpu[dir ? CPU_TX : CPU_RX]);
@@ -234,7 +240,7 @@ int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *do
     if (ret > 0)
         c->app_data_read = 1;
     if (ret <= 0 && c->custom_bio && ossl()->SSL_want(s) == SSL_READING)
-        sockwatch_layer_note_want_read(c);
+        sockwatch_layer_note_want_read(&c->watch);
     if (ret > 0 && !peek)
         route_count_openssl(c, STATS_OPENSSL_RX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);

@@ -63,7 +63,8 @@ static inline int ossl_from_served_libssl(const void *return_address)
 
 /* A hook was called for a function that neither the caller's OpenSSL nor the
  * served one has (a program that found our SSL_sendfile with dlsym on a
- * 1.1.1 process): errno ENOSYS, one line per name, never an abort. */
+ * 1.1.1 process): errno ENOSYS, an error line for the first such call in the
+ * process, never an abort. */
 void ossl_absent(const char *name);
 
 #endif

@@ -2,8 +2,8 @@
  * plain socket calls, with control records (alerts, post-handshake messages)
  * handled here and never handed to the application as data. Each call leaves
  * c->err_override set to what SSL_get_error must answer. */
-#ifndef KTLS_SHIM_KTLS_IO_H
-#define KTLS_SHIM_KTLS_IO_H
+#ifndef KTLS_SHIM_KIO_H
+#define KTLS_SHIM_KIO_H
 
 #include "conn.h"
 

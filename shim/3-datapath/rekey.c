@@ -28,7 +28,7 @@ static size_t next_keys(const struct conn *c, int d, uint8_t next[48], union ktl
     if (h.digest_len == dir->secret_len && h.digest_len <= 48
         && ks_tls13_next_secret(&h, dir->secret, next)
         && ks_tls13_traffic_keys(&h, next, h.digest_len, key, c->cipher->key_len, iv))
-        len = ktls_crypto_info_pack(info, TLS1_3_VERSION, c->cipher->cipher, key, iv, 0);
+        len = crypto_info_pack(info, TLS1_3_VERSION, c->cipher->cipher, key, iv, 0);
     ks_scrub(key, sizeof(key));
     ks_scrub(iv, sizeof(iv));
     return len;
