@@ -151,7 +151,7 @@ void stats_handshake_failed(void)
 void stats_direction(int arm, int tx, enum fallback_reason why)
 {
     if ((unsigned)why >= FB_COUNT)
-        why = FB_NONE; /* never: the enum is the caller's; counted nowhere rather than out of bounds */
+        return; /* never (the enum is the caller's): counted nowhere, never out of bounds */
     if (why == FB_NONE)
         atomic_fetch_add_explicit(&live[arm].kernel[tx ? 1 : 0], 1, memory_order_relaxed);
     else
