@@ -112,7 +112,7 @@ FUZZ_SRCS_keylog := shim/0-pure/keylog.c shim/0-pure/keysched.c
 # the data path's reads and writes over a fake OpenSSL and a fake kernel:
 # every layer below the entry one but what the fakes stand for
 FUZZ_SRCS_record := $(filter-out shim/tools/% $(addprefix shim/,1-platform/ossl.c 1-platform/ossl_caller.c 1-platform/kernel.c \
-                      3-datapath/offload.c 3-datapath/route.c 3-datapath/fileserve.c),$(UNIT_SHIM)) \
+                      3-datapath/offload.c 3-datapath/route.c 3-datapath/route_settings.c 3-datapath/fileserve.c),$(UNIT_SHIM)) \
                     tests/fuzz/fake_ossl.c tests/fuzz/stub_stats_kernel.c
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build

@@ -7,18 +7,9 @@
 #include <string.h>
 
 #include "fdmap.h"
-#include "hello.h"
-#include "keylog.h"
 #include "keysched.h"
 #include "log.h"
 #include "stats.h"
-
-struct ctx_hooks {
-    msg_cb_fn app_msg_cb;
-    keylog_cb_fn app_keylog_cb;
-    int keylog_installed;
-    struct record_shape shape;
-};
 
 /* The state and its reference count, kept outside struct conn so that
  * SSL_clear's reset of the state leaves the count alone. */
@@ -93,10 +84,9 @@ static void drop_kept_wbio(struct conn *c, int restore)
     c->kept_wbio = c->sink_wbio = NULL;
 }
 
-static int ssl_index = -1, ctx_index = -1;
+static int ssl_index = -1;
 static int module_ready;
 static pthread_once_t module_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                          void *argp)
@@ -134,43 +124,15 @@ static int conn_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **fr
     return 1;
 }
 
-static void ctx_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                        void *argp)
-{
-    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-    free(ptr);
-}
-
-static int ctx_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
-                      long argl, void *argp)
-{
-    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
-    *from_d = NULL;
-    return 1;
-}
-
-/* A forked child must not find ctx_lock held by a thread it does not have. */
-static void lock_ctx(void)
-{
-    pthread_mutex_lock(&ctx_lock);
-}
-
-static void unlock_ctx(void)
-{
-    pthread_mutex_unlock(&ctx_lock);
-}
-
 static void module_init(void)
 {
     const struct ossl_table *o = ossl();
-    pthread_atfork(lock_ctx, unlock_ctx, unlock_ctx);
+    int registry = ctx_registry_ready();
     if (!o->complete)
         return;
     ssl_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, conn_ex_dup,
                                            conn_ex_free);
-    ctx_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL, ctx_ex_dup,
-                                           ctx_ex_free);
-    module_ready = ssl_index >= 0 && ctx_index >= 0;
+    module_ready = ssl_index >= 0 && registry;
 }
 
 int conn_module_ready(void)
@@ -191,21 +153,6 @@ struct conn *conn_get(const SSL *s)
     return ossl()->SSL_get_ex_data(s, ssl_index);
 }
 
-static struct ctx_hooks *ctx_hooks(const SSL_CTX *ctx, int create)
-{
-    if (!ctx || !conn_module_ready())
-        return NULL;
-    struct ctx_hooks *h = ossl()->SSL_CTX_get_ex_data(ctx, ctx_index);
-    if (!h && create) {
-        h = calloc(1, sizeof(*h));
-        if (h && !ossl()->SSL_CTX_set_ex_data((SSL_CTX *)ctx, ctx_index, h)) {
-            free(h);
-            h = NULL;
-        }
-    }
-    return h;
-}
-
 void conn_scrub(struct conn *c)
 {
     ks_scrub(c->client_secret, sizeof(c->client_secret));
@@ -219,196 +166,11 @@ void conn_scrub(struct conn *c)
     }
 }
 
-/* When TX belongs to the kernel, any record OpenSSL builds (an alert, a
- * KeyUpdate reply, a ticket) would reach the socket as application data of
- * the kernel's stream. Point OpenSSL's writes at a sink before it flushes and
- * fail the connection instead; the report (and the socket shutdown if no sink
- * could be made) waits until OpenSSL has returned. */
-static void divert_openssl_writes(struct conn *c, SSL *s)
-{
-    if (c->wbio_diverted)
-        return;
-    const struct ossl_table *o = ossl();
-    BIO *sink = o->BIO_new(o->BIO_s_null());
-    BIO *program_wbio = o->SSL_get_wbio(s);
-    /* SSL_set0_wbio frees the write BIO it replaces unless it is also the
-     * read BIO. A program may hold its own pointer to it (mod_ssl calls
-     * BIO_get_data on its write BIO after every SSL_write): keep it alive
-     * with a reference of ours, released when the connection ends. */
-    if (sink && (!program_wbio || o->BIO_up_ref(program_wbio))) {
-        c->kept_wbio = program_wbio;
-        c->sink_wbio = sink;
-        o->SSL_set0_wbio(s, sink);
-    } else {
-        o->BIO_free_all(sink); /* NULL-safe */
-        c->deferred.shutdown_socket = 1;
-    }
-    c->wbio_diverted = 1;
-    c->deferred.divert_report = 1;
-}
-
-/* Runs inside OpenSSL: counts records and records what needs doing; no I/O. */
-static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
-                   SSL *ssl, void *arg)
-{
-    struct conn *c = conn_get(ssl);
-    if (c) {
-        struct conn_dir *d = &c->dir[write_p ? CONN_TX : CONN_RX];
-        if (content_type == SSL3_RT_HEADER && write_p && c->dir[CONN_TX].state == DIR_KERNEL)
-            divert_openssl_writes(c, ssl);
-        if (content_type == SSL3_RT_HEADER && write_p) {
-            /* TX's byte base (offload.c checks the records against it; RX is
-             * not held to one): the written count before this record, which is
-             * not out yet. Another BIO means the program gave the SSL a new
-             * one (wrk calls SSL_set_fd on every retry of a non-blocking
-             * SSL_connect; the new BIO is made before the old is freed, so the
-             * address differs): the records counted so far went out through
-             * the old one, and the count goes on from the new one's. Bytes
-             * still buffered at the swap would reach the new BIO unreported:
-             * the sum at install then differs, and TX stays in OpenSSL.
-             * (Unsigned: exact mod 2^64.) */
-            const struct ossl_table *o = ossl();
-            BIO *b = o->SSL_get_wbio(ssl);
-            if (b && (!d->bio_base_set || b != d->based_bio)) {
-                d->bio_base = o->BIO_number_written(b) - d->seq.bytes;
-                d->bio_base_set = 1;
-                d->based_bio = b;
-            }
-        }
-        recseq_observe(&d->seq, content_type, buf, len);
-        const uint8_t *m = buf;
-        if (write_p && content_type == SSL3_RT_HANDSHAKE && len > 0) {
-            if (m[0] == SSL3_MT_CLIENT_HELLO
-                && hello_offers_extension(m, len, HELLO_EXT_POST_HANDSHAKE_AUTH))
-                c->pha_offered = 1;
-            /* a handshake message OpenSSL writes while the kernel owns TX
-             * (a certificate request, a renegotiation) goes to the sink:
-             * the connection cannot go on */
-            if (c->dir[CONN_TX].state == DIR_KERNEL)
-                c->deferred.divert_handshake = 1;
-        }
-        /* The peer asks for our KeyUpdate and the kernel owns TX: OpenSSL
-         * would answer it itself, through its own record layer, which must
-         * never write again. The data path answers through the kernel
-         * instead (kio_flush_deferred), and OpenSSL, which reads the message
-         * from this very buffer after the callback, is shown it as
-         * update_not_requested, so it does not. The application's callback
-         * sees the message as it came. */
-        const uint8_t *b = buf;
-        if (!write_p && content_type == SSL3_RT_HANDSHAKE && len == 5 && b[0] == SSL3_MT_KEY_UPDATE
-            && b[1] == 0 && b[2] == 0 && b[3] == 1 && b[4] == SSL_KEY_UPDATE_REQUESTED
-            && c->dir[CONN_TX].state == DIR_KERNEL) {
-            c->deferred.key_update_reply = 1;
-            if (c->app_msg_cb)
-                c->app_msg_cb(write_p, version, content_type, buf, len, ssl, arg);
-            ((uint8_t *)buf)[4] = SSL_KEY_UPDATE_NOT_REQUESTED;
-            return;
-        }
-        /* the alert OpenSSL meant to send went to the sink: send it for real */
-        if (content_type == SSL3_RT_ALERT && write_p && c->wbio_diverted && len == 2) {
-            memcpy(c->deferred.alert_bytes, buf, 2);
-            c->deferred.alert = 1;
-        }
-    }
-    if (c && c->app_msg_cb)
-        c->app_msg_cb(write_p, version, content_type, buf, len, ssl, arg);
-}
-
-static void on_keylog(const SSL *ssl, const char *line)
-{
-    struct conn *c = conn_get(ssl);
-    if (c && !c->decided) {
-        size_t n;
-        if ((n = keylog_parse_secret(line, "CLIENT_TRAFFIC_SECRET_0", c->client_secret,
-                                     sizeof(c->client_secret))))
-            c->client_secret_len = n;
-        else if ((n = keylog_parse_secret(line, "SERVER_TRAFFIC_SECRET_0", c->server_secret,
-                                          sizeof(c->server_secret))))
-            c->server_secret_len = n;
-    }
-    keylog_cb_fn app = conn_ctx_app_keylog_cb(ossl()->SSL_get_SSL_CTX(ssl));
-    if (app)
-        app(ssl, line);
-}
-
-void conn_watch_ctx(SSL_CTX *ctx)
-{
-    pthread_mutex_lock(&ctx_lock);
-    struct ctx_hooks *h = ctx_hooks(ctx, 1);
-    if (h && !h->keylog_installed) {
-        keylog_cb_fn current = REAL(SSL_CTX_get_keylog_callback)(ctx);
-        if (current != on_keylog)
-            h->app_keylog_cb = current;
-        REAL(SSL_CTX_set_keylog_callback)(ctx, on_keylog);
-        h->keylog_installed = 1;
-    }
-    pthread_mutex_unlock(&ctx_lock);
-}
-
-void conn_ctx_set_app_keylog_cb(SSL_CTX *ctx, keylog_cb_fn cb)
-{
-    pthread_mutex_lock(&ctx_lock);
-    struct ctx_hooks *h = ctx_hooks(ctx, 1);
-    if (h) {
-        h->app_keylog_cb = cb;
-        if (h->keylog_installed)
-            cb = on_keylog;
-    }
-    REAL(SSL_CTX_set_keylog_callback)(ctx, cb);
-    pthread_mutex_unlock(&ctx_lock);
-}
-
-keylog_cb_fn conn_ctx_app_keylog_cb(const SSL_CTX *ctx)
-{
-    struct ctx_hooks *h = ctx_hooks(ctx, 0);
-    if (h)
-        return h->app_keylog_cb;
-    keylog_cb_fn current = ctx ? REAL(SSL_CTX_get_keylog_callback)(ctx) : NULL;
-    return current == on_keylog ? NULL : current;
-}
-
-void conn_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb)
-{
-    pthread_mutex_lock(&ctx_lock);
-    struct ctx_hooks *h = ctx_hooks(ctx, 1);
-    if (h)
-        h->app_msg_cb = cb;
-    pthread_mutex_unlock(&ctx_lock);
-    REAL(SSL_CTX_set_msg_callback)(ctx, cb);
-}
-
-static void set_shape(struct record_shape *r, enum record_setting what, long value)
-{
-    switch (what) {
-    case SET_MAX_SEND_FRAGMENT: r->max_send_fragment = value; break;
-    case SET_PAD_CALLBACK: r->pad_callback = value != 0; break;
-    case SET_PAD_BLOCK: r->pad_block = value != 0; break;
-    }
-}
-
 void conn_note_record_setting(SSL *s, enum record_setting what, long value)
 {
     struct conn *c = conn_get(s);
     if (c)
-        set_shape(&c->shape, what, value);
-}
-
-void conn_ctx_note_record_setting(SSL_CTX *ctx, enum record_setting what, long value)
-{
-    pthread_mutex_lock(&ctx_lock);
-    struct ctx_hooks *h = ctx_hooks(ctx, 1);
-    if (h)
-        set_shape(&h->shape, what, value);
-    pthread_mutex_unlock(&ctx_lock);
-}
-
-void conn_set_app_msg_cb(SSL *s, msg_cb_fn cb)
-{
-    struct conn *c = conn_get(s);
-    if (c && c->observed)
-        c->app_msg_cb = cb;
-    else
-        REAL(SSL_set_msg_callback)(s, cb);
+        record_shape_set(&c->shape, what, value);
 }
 
 static void conn_init_fields(struct conn *c, SSL *s)
@@ -435,7 +197,7 @@ static void conn_init_fields(struct conn *c, SSL *s)
     c->attached_early = ossl()->SSL_in_before(s);
 }
 
-struct conn *conn_attach(SSL *s, int observe)
+struct conn *conn_attach(SSL *s)
 {
     if (!conn_module_ready())
         return NULL;
@@ -450,22 +212,11 @@ struct conn *conn_attach(SSL *s, int observe)
     c = &box->conn;
     c->fd = -1;
     sockwatch_init(&c->watch, s, &box->alive);
-    SSL_CTX *ctx = ossl()->SSL_get_SSL_CTX(s);
-    pthread_mutex_lock(&ctx_lock);
-    struct ctx_hooks *h = ctx_hooks(ctx, 0);
-    c->app_msg_cb = h ? h->app_msg_cb : NULL;
-    if (h)
-        c->shape = h->shape;
-    pthread_mutex_unlock(&ctx_lock);
+    ctx_registry_defaults(ossl()->SSL_get_SSL_CTX(s), &c->app_msg_cb, &c->shape);
     conn_init_fields(c, s);
     if (!ossl()->SSL_set_ex_data(s, ssl_index, c)) {
         free(box);
         return NULL;
-    }
-    if (observe) {
-        REAL(SSL_set_msg_callback)(s, on_msg);
-        conn_watch_ctx(ctx);
-        c->observed = 1;
     }
     return c;
 }

@@ -1,8 +1,7 @@
 /* Per-connection state, hung off the SSL with ex_data so it lives and dies
- * with the SSL object, plus the observers OpenSSL calls during the handshake:
- * the message callback counts records per direction and key epoch (the
- * kernel needs the exact next sequence number) and the keylog callback
- * captures TLS 1.3 traffic secrets. Application callbacks are chained. */
+ * with the SSL object: its references, its TX lock, its directions' owners
+ * and the counting of how each ended. What fills it during the handshake
+ * (the message and keylog observers) is 3-datapath/observe.c's. */
 #ifndef KTLS_SHIM_CONN_H
 #define KTLS_SHIM_CONN_H
 
@@ -13,6 +12,8 @@
 
 #include "cpu_sample.h"
 #include "crypto_info.h"
+#include "ctl_parse.h"
+#include "ctx_registry.h"
 #include "kernel.h"
 #include "ossl.h"
 #include "reason.h"
@@ -27,18 +28,6 @@ enum conn_dir_state {
     DIR_KERNEL,      /* kernel owns it; no way back */
     DIR_FALLBACK,    /* OpenSSL keeps it for good; reason says why */
 };
-
-/* Settings that change how OpenSSL builds the records it sends; the kernel
- * builds its own (16 KiB, unpadded). */
-enum record_setting { SET_MAX_SEND_FRAGMENT, SET_PAD_CALLBACK, SET_PAD_BLOCK };
-struct record_shape {
-    long max_send_fragment;     /* 0: OpenSSL's default, 16384 */
-    int pad_callback, pad_block;
-};
-
-typedef void (*msg_cb_fn)(int write_p, int version, int content_type, const void *buf,
-                          size_t len, SSL *ssl, void *arg);
-typedef void (*keylog_cb_fn)(const SSL *ssl, const char *line);
 
 struct conn_dir {
     int state;
@@ -60,7 +49,7 @@ struct conn_dir {
 
 /* What OpenSSL's message callback found that needs I/O. The callback runs
  * inside OpenSSL, so it only records; the data path acts once the OpenSSL
- * call has returned (kio_flush_deferred). */
+ * call has returned (observe_flush_deferred). */
 struct conn_deferred {
     int key_update_reply;       /* OpenSSL read a KeyUpdate asking for ours, TX is the kernel's */
     int divert_report;          /* log that OpenSSL wrote after TX moved */
@@ -70,15 +59,6 @@ struct conn_deferred {
     int shutdown_socket;        /* no sink BIO: cut the socket instead */
     int alert;                  /* send alert_bytes through the kernel */
     uint8_t alert_bytes[2];
-};
-
-struct ctl_progress {           /* a control record read only in part */
-    uint8_t type;
-    uint8_t hdr[4];
-    size_t hdr_have, hdr_need;
-    size_t body_left;
-    int key_update;             /* the message is a KeyUpdate: its one body byte matters */
-    int request_update;         /* that byte, once read; -1 before */
 };
 
 struct conn {
@@ -159,9 +139,9 @@ static inline int kernel_owns(const struct conn *c, int d)
 int conn_module_ready(void);
 /* The state for s, or NULL if it was never attached. Cheap. */
 struct conn *conn_get(const SSL *s);
-/* Attach state to s (idempotent); with observe, also the record-counting and
- * keylog observers the kernel hand-over needs. NULL on allocation failure. */
-struct conn *conn_attach(SSL *s, int observe);
+/* Attach state to s (idempotent); observe_attach also installs the
+ * observers the kernel hand-over needs. NULL on allocation failure. */
+struct conn *conn_attach(SSL *s);
 /* References: the SSL holds one; fdmap_acquire takes one for a caller that
  * found the connection by its descriptor. The state is freed with the last. */
 /* Kernel TX of one connection, one thread at a time: a KeyUpdate and the key
@@ -190,17 +170,9 @@ void conn_mark_kernel(struct conn *c, int d, uint64_t seq);
 /* The connection ends (SSL_free, SSL_clear): directions still waiting for a
  * record boundary are counted as never moved. */
 void conn_end(struct conn *c);
-/* Make sure the keylog observer sits on ctx (SSL_new, SSL_set_SSL_CTX). */
-void conn_watch_ctx(SSL_CTX *ctx);
-/* Record a record setting made on an SSL, or on the SSL_CTX SSLs will be
- * made from (SSL_new copies them). value: the fragment size, or 0/1. */
+/* Record a record setting made on an SSL (ctx_registry.h for an SSL_CTX's).
+ * value: the fragment size, or 0/1. */
 void conn_note_record_setting(SSL *s, enum record_setting what, long value);
-void conn_ctx_note_record_setting(SSL_CTX *ctx, enum record_setting what, long value);
-/* Record what the application asked for instead of replacing ours. */
-void conn_set_app_msg_cb(SSL *s, msg_cb_fn cb);
-void conn_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb);
-void conn_ctx_set_app_keylog_cb(SSL_CTX *ctx, keylog_cb_fn cb);
-keylog_cb_fn conn_ctx_app_keylog_cb(const SSL_CTX *ctx);
 /* Wipe secrets and pending keys. */
 void conn_scrub(struct conn *c);
 /* c->fd still belongs to this connection: the fd map says so (no close,

@@ -7,7 +7,7 @@
 
 #include "fdmap.h"
 #include "kernel.h"
-#include "kio.h"
+#include "fail.h"
 #include "rekey.h"
 #include "libc.h"
 #include "route.h"
@@ -48,7 +48,7 @@ static ssize_t write_file_chunk(struct conn *c, SSL *s, int in_fd, off_t *offset
         return 0;
     }
     if ((c->file_pending || c->file_ahead) && (in_fd != c->file_in || at != c->file_at)) {
-        kio_push_error(SSL_R_BAD_WRITE_RETRY,
+        fail_push_error(SSL_R_BAD_WRITE_RETRY,
                        "ktls-shim: sendfile retried for another file or offset while a chunk "
                        "was in flight");
         return emulation_failed(c, SSL_ERROR_SSL, EIO);
@@ -111,7 +111,7 @@ static ossl_ssize_t openssl_sendfile(SSL *s, int fd, off_t offset, size_t size, 
 {
     if (!ossl()->SSL_sendfile) {
         /* only a program mixing OpenSSL builds gets here: fail the call, not the process */
-        kio_push_error(ERR_R_SHOULD_NOT_HAVE_BEEN_CALLED,
+        fail_push_error(ERR_R_SHOULD_NOT_HAVE_BEEN_CALLED,
                        "ktls-shim: no SSL_sendfile in the OpenSSL the shim found");
         errno = ENOSYS;
         return -1;
@@ -126,7 +126,7 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
     if (!c || (!kernel_owns(c, CONN_TX) && openssl_sends_ktls(s)))
         return openssl_sendfile(s, fd, offset, size, flags);
     if (c->fatal || (ossl()->SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN)) {
-        kio_push_failed(c);
+        fail_push_failed(c);
         c->err_override = SSL_ERROR_SSL;
         return -1;
     }
@@ -154,9 +154,7 @@ ossl_ssize_t fileserve_ssl_sendfile(SSL *s, int fd, off_t offset, size_t size, i
             return n;
         }
         if (r < 0) {
-            c->fatal = 1;
-            kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: our KeyUpdate could not be sent or installed");
-            c->err_override = SSL_ERROR_SSL;
+            fail_key_update_unsent(c);
             errno = err;
             return -1;
         }

@@ -425,7 +425,9 @@ static void install(struct conn *c, int d)
         conn_fall_back(c, d, FB_CRYPTO_INFO, 0);
         return;
     }
-    /* Point of no return for this direction once this succeeds. */
+    /* Point of no return for this direction once this succeeds: every
+     * fallible step is above. After it only steps that cannot fail run
+     * (s2n-tls's rule): the direction is marked the kernel's and logged. */
     int err = kernel_install(c->fd, d == CONN_TX, &info, len);
     ks_scrub(&info, sizeof(info));
     if (err) {

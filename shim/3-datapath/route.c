@@ -6,8 +6,12 @@
 
 #include "config.h"
 #include "cpu_sample.h"
+#include "fail.h"
 #include "kernel.h"
+#include "key_update.h"
 #include "kio.h"
+#include "log.h"
+#include "observe.h"
 #include "offload.h"
 #include "sockwatch.h"
 
@@ -33,7 +37,7 @@ void route_attach(SSL *s)
         if (config_get()->dirs == SHIM_DIR_NONE)
             route_counting_passthrough = 1;
     }
-    if (route_enabled() && conn_attach(s, kernel_tls_available()))
+    if (route_enabled() && (kernel_tls_available() ? observe_attach(s) : conn_attach(s)))
         atomic_store(&watching, 1);
     errno = saved;
 }
@@ -111,7 +115,7 @@ static int wants_watch(const struct conn *c, const SSL *s)
 static void after_openssl(struct conn *c, SSL *s, int was_finished)
 {
     int saved = errno;
-    kio_flush_deferred(c);
+    observe_flush_deferred(c);
     shim_openssl_enter(s);
     offload_progress(c, s, was_finished);
     shim_openssl_leave();
@@ -198,8 +202,8 @@ static int route_handshake_untimed(struct conn *c, SSL *s, int (*real)(SSL *))
 {
     if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)) {
         if (ossl()->SSL_is_init_finished(s))
-            return kio_handshake(c, s);
-        kio_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: no second handshake on an offloaded connection");
+            return key_update_handshake(c, s);
+        fail_push_error(SSL_R_UNEXPECTED_MESSAGE, "kTLS: no second handshake on an offloaded connection");
         c->err_override = SSL_ERROR_SSL;
         return -1;
     }
@@ -216,14 +220,14 @@ static int route_handshake_untimed(struct conn *c, SSL *s, int (*real)(SSL *))
     return ret;
 }
 
-int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
+static int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
                        int ex)
 {
     if (c->fatal) {
         /* the connection failed while OpenSSL still had RX (it had to write
          * what the kernel's TX cannot carry): it stays failed, as a
          * kernel-read failure does, and the peer is not read on */
-        kio_push_failed(c);
+        fail_push_failed(c);
         c->err_override = SSL_ERROR_SSL;
         if (done)
             *done = 0;
@@ -247,7 +251,7 @@ int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *do
     return ret;
 }
 
-int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done, int ex)
+static int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done, int ex)
 {
     c->err_override = -1;
     int was = finished_before(c, s);
@@ -257,7 +261,7 @@ int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, siz
     /* a failed write may leave a record half on the wire inside OpenSSL */
     c->tx_write_pending = ret <= 0 && ossl()->SSL_want(s) == SSL_WRITING;
     if (ret > 0)
-        kio_retry_owed_key_update(c, s);
+        key_update_retry_owed(c, s);
     if (ret > 0)
         route_count_openssl(c, STATS_OPENSSL_TX, ex ? (done ? (long long)*done : 0) : ret);
     after_openssl(c, s, was);
@@ -278,7 +282,7 @@ int route_get_error(const struct conn *c, const SSL *s, int ret)
     return REAL(SSL_get_error)(s, ret);
 }
 
-int route_shutdown_openssl(struct conn *c, SSL *s)
+static int route_shutdown_openssl(struct conn *c, SSL *s)
 {
     c->err_override = -1;
     int was = finished_before(c, s);
@@ -286,4 +290,81 @@ int route_shutdown_openssl(struct conn *c, SSL *s)
     WATCHED_CALL(c, s, ret = REAL(SSL_shutdown)(s));
     after_openssl(c, s, was); /* pending directions give up once shutdown started */
     return ret;
+}
+
+/* ---- one call each for the entry points: OpenSSL or the kernel ---- */
+
+int route_read(struct conn *c, SSL *s, void *buf, int num, int peek)
+{
+    if (!kernel_owns(c, CONN_RX) || num < 0)
+        return route_read_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, peek, 0);
+    size_t n;
+    return kio_read(c, s, buf, (size_t)num, &n, peek) ? (int)n : kio_failure_return(c);
+}
+
+int route_read_ex(struct conn *c, SSL *s, void *buf, size_t num, size_t *readbytes, int peek)
+{
+    if (!kernel_owns(c, CONN_RX))
+        return route_read_openssl(c, s, buf, num, readbytes, peek, 1);
+    size_t n = 0;
+    int ok = kio_read(c, s, buf, num, &n, peek);
+    if (readbytes)
+        *readbytes = n;
+    return ok;
+}
+
+int route_write(struct conn *c, SSL *s, const void *buf, int num)
+{
+    if (num < 0) {
+        c->err_override = -1;
+        return REAL(SSL_write)(s, buf, num);
+    }
+    if (!kernel_owns(c, CONN_TX))
+        return route_write_openssl(c, s, buf, (size_t)num, NULL, 0);
+    size_t n;
+    return kio_write(c, s, buf, (size_t)num, &n) ? (int)n : kio_failure_return(c);
+}
+
+int route_shutdown(struct conn *c, SSL *s)
+{
+    if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX))
+        return kio_shutdown(c, s);
+    return route_shutdown_openssl(c, s);
+}
+
+int route_rx_in_kernel(const struct conn *c)
+{
+    return c && kernel_owns(c, CONN_RX);
+}
+
+int route_key_update(struct conn *c, SSL *s, int type)
+{
+    if (kernel_owns(c, CONN_TX))
+        return key_update_ssl_key_update(c, s, type);
+    return REAL(SSL_key_update)(s, type);
+}
+
+int route_key_update_type(const struct conn *c, const SSL *s)
+{
+    if (kernel_owns(c, CONN_TX))
+        return key_update_type(c);
+    return REAL(SSL_get_key_update_type)(s);
+}
+
+int route_renegotiate(struct conn *c, SSL *s, int abbreviated)
+{
+    if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)) {
+        const char *what = abbreviated ? "kTLS: SSL_renegotiate_abbreviated on an offloaded connection"
+                                       : "kTLS: SSL_renegotiate on an offloaded connection";
+        fail_push_error(SSL_R_UNEXPECTED_MESSAGE, what);
+        c->err_override = SSL_ERROR_SSL;
+        LOG_INFO("fd=%d %s refused", c->fd, what);
+        return 0;
+    }
+    return abbreviated ? REAL(SSL_renegotiate_abbreviated)(s) : REAL(SSL_renegotiate)(s);
+}
+
+int route_failed(const struct conn *c)
+{
+    return c && c->fatal;
 }

@@ -54,18 +54,37 @@ int route_handshake(struct conn *c, SSL *s, int (*real)(SSL *));
 /* A sampled read or write of s (cpu_sample.h) ended, having moved bytes:
  * counted in its connection's arm once that is decided. Keeps errno. */
 void route_cpu_sample(const SSL *s, const struct cpu_mark *m, int dir, uint64_t bytes);
-/* SSL_read/SSL_peek (ex: the _ex flavour, returning 1/0 and *done) by OpenSSL. */
-int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int peek,
-                       int ex);
-/* SSL_write (ex as above) by OpenSSL. */
-int route_write_openssl(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done,
-                        int ex);
 /* SSL_write_ex semantics, by whichever owns TX; c from route_tracked(). */
 int route_write_ex(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done);
 /* SSL_get_error's answer; c from route_tracked() (passthrough included: the
  * sendfile emulation answers for its own calls) or NULL. */
 int route_get_error(const struct conn *c, const SSL *s, int ret);
-/* SSL_shutdown by OpenSSL (no direction in the kernel). */
-int route_shutdown_openssl(struct conn *c, SSL *s);
+/* The entry points' calls, each to OpenSSL or the kernel, whichever owns
+ * the direction; c from watched(). SSL_read/SSL_peek's int convention: */
+int route_read(struct conn *c, SSL *s, void *buf, int num, int peek);
+/* SSL_read_ex/SSL_peek_ex's: 1/0 and *readbytes */
+int route_read_ex(struct conn *c, SSL *s, void *buf, size_t num, size_t *readbytes, int peek);
+int route_write(struct conn *c, SSL *s, const void *buf, int num);
+int route_shutdown(struct conn *c, SSL *s);
+/* The kernel owns c's RX (OpenSSL buffers nothing: SSL_pending is 0). */
+int route_rx_in_kernel(const struct conn *c);
+int route_key_update(struct conn *c, SSL *s, int type);
+int route_key_update_type(const struct conn *c, const SSL *s);
+/* SSL_renegotiate(_abbreviated): refused once a direction is the kernel's. */
+int route_renegotiate(struct conn *c, SSL *s, int abbreviated);
+/* The connection failed in the shim's hands (OpenSSL's state machine never
+ * saw it): SSL_in_init and SSL_is_init_finished answer as after an error. */
+int route_failed(const struct conn *c);
+
+/* route_settings.c: calls that change what OpenSSL does. */
+void route_reset(struct conn *c); /* SSL_clear succeeded */
+void route_set_app_msg_cb(SSL *s, msg_cb_fn cb);
+void route_ctx_set_app_msg_cb(SSL_CTX *ctx, msg_cb_fn cb);
+void route_ctx_set_app_keylog_cb(SSL_CTX *ctx, keylog_cb_fn cb);
+keylog_cb_fn route_ctx_app_keylog_cb(const SSL_CTX *ctx);
+/* SSL_set_SSL_CTX gave s this context. */
+void route_ctx_switched(SSL *s, SSL_CTX *ctx);
+void route_note_record_setting(SSL *s, enum record_setting what, long value);
+void route_ctx_note_record_setting(SSL_CTX *ctx, enum record_setting what, long value);
 
 #endif

@@ -1,16 +1,8 @@
 /* The interposed OpenSSL entry points. Each one is thin: pass straight through
- * unless the SSL is one the shim watches, let OpenSSL do the work while it
- * owns a direction, and hand kernel-owned directions to kio. Reads and
- * writes are timed for the CPU sample (cpu_sample.h) around all of that. */
-#include <errno.h>
-#include <limits.h>
-
-#include "conn.h"
-#include "cpu_sample.h"
+ * unless the SSL is one the shim watches, else one call into route.h, which
+ * decides between OpenSSL and the kernel. Reads and writes are timed for the
+ * CPU sample (cpu_sample.h) around all of that. */
 #include "hooks.h"
-#include "kio.h"
-#include "log.h"
-#include "ossl.h"
 #include "route.h"
 
 EXPORT SSL *SSL_new(SSL_CTX *ctx)
@@ -34,7 +26,7 @@ EXPORT int SSL_clear(SSL *s)
     struct conn *c = route_tracked(s);
     int ret = REAL(SSL_clear)(s);
     if (c && ret == 1)
-        conn_reset(c);
+        route_reset(c);
     return ret;
 }
 
@@ -72,10 +64,7 @@ static int read_routed(SSL *s, void *buf, int num)
         route_count_openssl(passing, STATS_OPENSSL_RX, ret);
         return ret;
     }
-    if (!kernel_owns(c, CONN_RX) || num < 0)
-        return route_read_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 0, 0);
-    size_t n;
-    return kio_read(c, s, buf, (size_t)num, &n, 0) ? (int)n : kio_failure_return(c);
+    return route_read(c, s, buf, num, 0);
 }
 
 EXPORT int SSL_read(SSL *s, void *buf, int num)
@@ -90,10 +79,7 @@ EXPORT int SSL_peek(SSL *s, void *buf, int num)
     struct conn *c = watched(s);
     if (!c)
         return REAL(SSL_peek)(s, buf, num);
-    if (!kernel_owns(c, CONN_RX) || num < 0)
-        return route_read_openssl(c, s, buf, num < 0 ? 0 : (size_t)num, NULL, 1, 0);
-    size_t n;
-    return kio_read(c, s, buf, (size_t)num, &n, 1) ? (int)n : kio_failure_return(c);
+    return route_read(c, s, buf, num, 1);
 }
 
 static int read_ex_routed(SSL *s, void *buf, size_t num, size_t *readbytes)
@@ -106,13 +92,7 @@ static int read_ex_routed(SSL *s, void *buf, size_t num, size_t *readbytes)
         route_count_openssl(passing, STATS_OPENSSL_RX, ret > 0 && readbytes ? (long long)*readbytes : 0);
         return ret;
     }
-    if (!kernel_owns(c, CONN_RX))
-        return route_read_openssl(c, s, buf, num, readbytes, 0, 1);
-    size_t n = 0;
-    int ok = kio_read(c, s, buf, num, &n, 0);
-    if (readbytes)
-        *readbytes = n;
-    return ok;
+    return route_read_ex(c, s, buf, num, readbytes, 0);
 }
 
 EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
@@ -127,20 +107,13 @@ EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
     struct conn *c = watched(s);
     if (!c)
         return REAL(SSL_peek_ex)(s, buf, num, readbytes);
-    if (!kernel_owns(c, CONN_RX))
-        return route_read_openssl(c, s, buf, num, readbytes, 1, 1);
-    size_t n = 0;
-    int ok = kio_read(c, s, buf, num, &n, 1);
-    if (readbytes)
-        *readbytes = n;
-    return ok;
+    return route_read_ex(c, s, buf, num, readbytes, 1);
 }
 
 EXPORT int SSL_pending(const SSL *s)
 {
     ENTER(SSL_pending, 0, s);
-    struct conn *c = watched(s);
-    if (c && kernel_owns(c, CONN_RX))
+    if (route_rx_in_kernel(watched(s)))
         return 0; /* the kernel holds undelivered data; we buffer none */
     return REAL(SSL_pending)(s);
 }
@@ -148,8 +121,7 @@ EXPORT int SSL_pending(const SSL *s)
 EXPORT int SSL_has_pending(const SSL *s)
 {
     ENTER(SSL_has_pending, 0, s);
-    struct conn *c = watched(s);
-    if (c && kernel_owns(c, CONN_RX))
+    if (route_rx_in_kernel(watched(s)))
         return 0;
     return REAL(SSL_has_pending)(s);
 }
@@ -166,15 +138,7 @@ static int write_routed(SSL *s, const void *buf, int num)
         route_count_openssl(passing, STATS_OPENSSL_TX, ret);
         return ret;
     }
-    if (!kernel_owns(c, CONN_TX) || num < 0) {
-        if (num < 0) {
-            c->err_override = -1;
-            return REAL(SSL_write)(s, buf, num);
-        }
-        return route_write_openssl(c, s, buf, (size_t)num, NULL, 0);
-    }
-    size_t n;
-    return kio_write(c, s, buf, (size_t)num, &n) ? (int)n : kio_failure_return(c);
+    return route_write(c, s, buf, num);
 }
 
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
@@ -220,9 +184,7 @@ EXPORT int SSL_shutdown(SSL *s)
     struct conn *c = watched(s);
     if (!c)
         return REAL(SSL_shutdown)(s);
-    if (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX))
-        return kio_shutdown(c, s);
-    return route_shutdown_openssl(c, s);
+    return route_shutdown(c, s);
 }
 
 /* OpenSSL puts its state machine in error at a fatal protocol error (a bad
@@ -238,8 +200,7 @@ EXPORT int SSL_in_init(const SSL *s)
     if (ossl_from_served_libssl(__builtin_return_address(0)))
         return REAL(SSL_in_init)(s);
     ENTER(SSL_in_init, 0, s);
-    const struct conn *c = route_tracked(s);
-    if (c && c->fatal)
+    if (route_failed(route_tracked(s)))
         return 1;
     return REAL(SSL_in_init)(s);
 }
@@ -249,18 +210,9 @@ EXPORT int SSL_is_init_finished(const SSL *s)
     if (ossl_from_served_libssl(__builtin_return_address(0)))
         return REAL(SSL_is_init_finished)(s);
     ENTER(SSL_is_init_finished, 0, s);
-    const struct conn *c = route_tracked(s);
-    if (c && c->fatal)
+    if (route_failed(route_tracked(s)))
         return 0;
     return REAL(SSL_is_init_finished)(s);
-}
-
-static int refuse_rekey(struct conn *c, const char *what)
-{
-    kio_push_error(SSL_R_UNEXPECTED_MESSAGE, what);
-    c->err_override = SSL_ERROR_SSL;
-    LOG_INFO("fd=%d %s refused", c->fd, what);
-    return 0;
 }
 
 /* TLS 1.3 KeyUpdate: where the kernel owns TX it is sent through the kernel
@@ -270,36 +222,28 @@ EXPORT int SSL_key_update(SSL *s, int updatetype)
 {
     ENTER(SSL_key_update, 0, s, updatetype);
     struct conn *c = watched(s);
-    if (c && kernel_owns(c, CONN_TX))
-        return kio_key_update(c, s, updatetype);
-    return REAL(SSL_key_update)(s, updatetype);
+    return c ? route_key_update(c, s, updatetype) : REAL(SSL_key_update)(s, updatetype);
 }
 
 EXPORT int SSL_get_key_update_type(const SSL *s)
 {
     ENTER(SSL_get_key_update_type, SSL_KEY_UPDATE_NONE, s);
-    struct conn *c = watched(s);
-    if (c && kernel_owns(c, CONN_TX))
-        return kio_key_update_type(c);
-    return REAL(SSL_get_key_update_type)(s);
+    const struct conn *c = watched(s);
+    return c ? route_key_update_type(c, s) : REAL(SSL_get_key_update_type)(s);
 }
 
 EXPORT int SSL_renegotiate(SSL *s)
 {
     ENTER(SSL_renegotiate, 0, s);
     struct conn *c = watched(s);
-    if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
-        return refuse_rekey(c, "kTLS: SSL_renegotiate on an offloaded connection");
-    return REAL(SSL_renegotiate)(s);
+    return c ? route_renegotiate(c, s, 0) : REAL(SSL_renegotiate)(s);
 }
 
 EXPORT int SSL_renegotiate_abbreviated(SSL *s)
 {
     ENTER(SSL_renegotiate_abbreviated, 0, s);
     struct conn *c = watched(s);
-    if (c && (kernel_owns(c, CONN_TX) || kernel_owns(c, CONN_RX)))
-        return refuse_rekey(c, "kTLS: SSL_renegotiate_abbreviated on an offloaded connection");
-    return REAL(SSL_renegotiate_abbreviated)(s);
+    return c ? route_renegotiate(c, s, 1) : REAL(SSL_renegotiate_abbreviated)(s);
 }
 
 /* ---- keep our observers in place when the application installs its own ---- */
@@ -307,48 +251,41 @@ EXPORT int SSL_renegotiate_abbreviated(SSL *s)
 EXPORT void SSL_set_msg_callback(SSL *s, msg_cb_fn cb)
 {
     ENTER_VOID(SSL_set_msg_callback, s, cb);
-    if (watched(s))
-        conn_set_app_msg_cb(s, cb);
-    else
-        REAL(SSL_set_msg_callback)(s, cb);
+    route_set_app_msg_cb(s, cb);
 }
 
 EXPORT void SSL_CTX_set_msg_callback(SSL_CTX *ctx, msg_cb_fn cb)
 {
     ENTER_VOID(SSL_CTX_set_msg_callback, ctx, cb);
-    if (!shim_depth && route_wanted())
-        conn_ctx_set_app_msg_cb(ctx, cb);
-    else
+    if (shim_depth)
         REAL(SSL_CTX_set_msg_callback)(ctx, cb);
+    else
+        route_ctx_set_app_msg_cb(ctx, cb);
 }
 
 EXPORT void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, keylog_cb_fn cb)
 {
     ENTER_VOID(SSL_CTX_set_keylog_callback, ctx, cb);
-    if (!shim_depth && route_wanted())
-        conn_ctx_set_app_keylog_cb(ctx, cb);
-    else
+    if (shim_depth)
         REAL(SSL_CTX_set_keylog_callback)(ctx, cb);
+    else
+        route_ctx_set_app_keylog_cb(ctx, cb);
 }
 
 EXPORT keylog_cb_fn SSL_CTX_get_keylog_callback(const SSL_CTX *ctx)
 {
     ENTER(SSL_CTX_get_keylog_callback, NULL, ctx);
-    if (!shim_depth && route_wanted())
-        return conn_ctx_app_keylog_cb(ctx);
-    return REAL(SSL_CTX_get_keylog_callback)(ctx);
+    if (shim_depth)
+        return REAL(SSL_CTX_get_keylog_callback)(ctx);
+    return route_ctx_app_keylog_cb(ctx);
 }
 
 EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *s, SSL_CTX *ctx)
 {
     ENTER(SSL_set_SSL_CTX, NULL, s, ctx);
     SSL_CTX *ret = REAL(SSL_set_SSL_CTX)(s, ctx);
-    /* SNI switched contexts: keylog is read from the new one. Not route_tracked():
-     * servers switch from a callback inside the handshake (HAProxy's client
-     * hello callback), which is exactly when it matters. */
-    struct conn *c = ret ? conn_get(s) : NULL;
-    if (c && c->observed && !c->decided)
-        conn_watch_ctx(ret);
+    if (ret)
+        route_ctx_switched(s, ret);
     return ret;
 }
 
@@ -359,7 +296,7 @@ EXPORT long SSL_ctrl(SSL *s, int cmd, long larg, void *parg)
     ENTER(SSL_ctrl, 0, s, cmd, larg, parg);
     long r = REAL(SSL_ctrl)(s, cmd, larg, parg);
     if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
-        conn_note_record_setting(s, SET_MAX_SEND_FRAGMENT, larg);
+        route_note_record_setting(s, SET_MAX_SEND_FRAGMENT, larg);
     return r;
 }
 
@@ -368,7 +305,7 @@ EXPORT long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
     ENTER(SSL_CTX_ctrl, 0, ctx, cmd, larg, parg);
     long r = REAL(SSL_CTX_ctrl)(ctx, cmd, larg, parg);
     if (cmd == SSL_CTRL_SET_MAX_SEND_FRAGMENT && r > 0)
-        conn_ctx_note_record_setting(ctx, SET_MAX_SEND_FRAGMENT, larg);
+        route_ctx_note_record_setting(ctx, SET_MAX_SEND_FRAGMENT, larg);
     return r;
 }
 
@@ -378,7 +315,7 @@ EXPORT int SSL_set_record_padding_callback(SSL *s, size_t (*cb)(SSL *, int, size
 {
     ENTER(SSL_set_record_padding_callback, 0, s, cb);
     int r = REAL(SSL_set_record_padding_callback)(s, cb);
-    conn_note_record_setting(s, SET_PAD_CALLBACK, cb != NULL);
+    route_note_record_setting(s, SET_PAD_CALLBACK, cb != NULL);
     return r;
 }
 
@@ -387,7 +324,7 @@ EXPORT void SSL_CTX_set_record_padding_callback(SSL_CTX *ctx,
 {
     ENTER_VOID(SSL_CTX_set_record_padding_callback, ctx, cb);
     REAL(SSL_CTX_set_record_padding_callback)(ctx, cb);
-    conn_ctx_note_record_setting(ctx, SET_PAD_CALLBACK, cb != NULL);
+    route_ctx_note_record_setting(ctx, SET_PAD_CALLBACK, cb != NULL);
 }
 
 /* a block size of 0 or 1 means no padding */
@@ -396,7 +333,7 @@ EXPORT int SSL_set_block_padding(SSL *s, size_t block_size)
     ENTER(SSL_set_block_padding, 0, s, block_size);
     int r = REAL(SSL_set_block_padding)(s, block_size);
     if (r == 1)
-        conn_note_record_setting(s, SET_PAD_BLOCK, block_size > 1);
+        route_note_record_setting(s, SET_PAD_BLOCK, block_size > 1);
     return r;
 }
 
@@ -405,6 +342,6 @@ EXPORT int SSL_CTX_set_block_padding(SSL_CTX *ctx, size_t block_size)
     ENTER(SSL_CTX_set_block_padding, 0, ctx, block_size);
     int r = REAL(SSL_CTX_set_block_padding)(ctx, block_size);
     if (r == 1)
-        conn_ctx_note_record_setting(ctx, SET_PAD_BLOCK, block_size > 1);
+        route_ctx_note_record_setting(ctx, SET_PAD_BLOCK, block_size > 1);
     return r;
 }

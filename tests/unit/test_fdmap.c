@@ -21,7 +21,7 @@ static SSL_CTX *ctx(void)
 static struct conn *registered(SSL **ssl, int fd)
 {
     *ssl = SSL_new(ctx());
-    struct conn *c = *ssl ? conn_attach(*ssl, 0) : NULL;
+    struct conn *c = *ssl ? conn_attach(*ssl) : NULL;
     if (c) {
         c->fd = fd;
         if (!fdmap_register(fd, c))

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "kernel.h"
 #include "kio.h"
+#include "observe.h"
 #include "offload.h"
 #include "tls_pair.h"
 #include "unit.h"
@@ -40,8 +41,8 @@ static int kpair_open(struct kpair *k, int version, const char *cipher)
     if (tls_pair_open(&k->p, version, cipher) != 0)
         return -1;
     SSL_set_num_tickets(k->p.server, 0); /* only the test's records after the handshake */
-    k->server = conn_attach(k->p.server, 1);
-    k->client = conn_attach(k->p.client, 1);
+    k->server = observe_attach(k->p.server);
+    k->client = observe_attach(k->p.client);
     if (!k->server || !k->client || tls_pair_handshake(&k->p) != 0)
         return -1;
     k->client->app_data_read = 1; /* no tickets to wait for */

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "fake_kernel.h"
 #include "kernel.h"
+#include "observe.h"
 #include "offload.h"
 #include "tls_pair.h"
 #include "unit.h"
@@ -39,7 +40,7 @@ static struct conn *client_with_tx_pending(struct tls_pair *p)
     fake_kernel_on();
     if (tls_pair_open(p, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256") != 0)
         return NULL;
-    struct conn *c = conn_attach(p->client, 1);
+    struct conn *c = observe_attach(p->client);
     if (!c || tls_pair_handshake(p) != 0)
         return NULL;
     c->tx_write_pending = 1;
@@ -102,7 +103,7 @@ TEST(tx_moves_when_the_program_gives_a_new_bio_between_handshake_steps)
     struct tls_pair p;
     fake_kernel_on();
     REQUIRE(tls_pair_open(&p, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256") == 0);
-    struct conn *c = conn_attach(p.client, 1);
+    struct conn *c = observe_attach(p.client);
     REQUIRE(c != NULL);
     int client_done = 0, server_done = 0, new_bios = 0;
     for (int i = 0; i < 2000 && !(client_done && server_done); i++) {

@@ -46,7 +46,7 @@ static struct conn *fresh_conn(SSL **ssl)
     if (!ctx)
         ctx = SSL_CTX_new(TLS_method());
     *ssl = SSL_new(ctx);
-    return *ssl ? conn_attach(*ssl, 0) : NULL;
+    return *ssl ? conn_attach(*ssl) : NULL;
 }
 
 /* as the data path's WATCHED_CALL does: the connection held while current */
