@@ -113,13 +113,13 @@ C
     [[ -z "$(find "$stage" -type f)" ]]
 }
 
-@test "docs: every knob and every fallback reason the code has is in the README and ktls-shim(7)" {
+@test "docs: every knob and every fallback reason the code has is in the docs' tables and ktls-shim(7)" {
     host_only && return 0
     local knobs reasons k
     knobs=$(grep -o '"KTLS_SHIM[A-Z_]*"' "$REPO/shim/1-platform/config.c" | tr -d '"' | sort -u)
     [[ $(wc -l <<<"$knobs") -ge 9 ]]
     for k in $knobs; do
-        grep -q "\`$k\`" "$REPO/README.md" || { echo "README lacks $k"; return 1; }
+        grep -q "^| \`$k\` |" "$REPO/shim/docs/use.md" || { echo "use.md's knob table lacks $k"; return 1; }
         grep -q "^\.B $k\$" "$REPO/shim/man/ktls-shim.7" || { echo "ktls-shim.7 lacks $k"; return 1; }
     done
     # reason keys as the stats spell them: the text before " (" of each entry
@@ -136,7 +136,7 @@ PY
     echo "$reasons"
     [[ $(wc -l <<<"$reasons") -ge 20 ]]
     for k in $reasons; do
-        grep -q "\`$k\`" "$REPO/README.md" || { echo "README's troubleshooting lacks $k"; return 1; }
+        grep -q "^|.*\`$k\`.*|" "$REPO/shim/docs/troubleshooting.md" || { echo "troubleshooting.md's table lacks $k"; return 1; }
         grep -qF "\\fB$k\\fR" "$REPO/shim/man/ktls-shim.7" || { echo "ktls-shim.7 lacks $k"; return 1; }
     done
 }
@@ -154,11 +154,12 @@ PY
     grep -q 'ss -tie' "$REPO/README.md" && grep -q 'tcp-ulp-tls' "$REPO/README.md"
     grep -q 'Environment=LD_PRELOAD=' "$REPO/README.md"
     # no talk of the machines this was built on
-    run grep -rniE 'these (build )?machines' "$REPO/README.md" "$REPO/demo" "$REPO/shim/man" --include='*.md' --include='*.[17]' --include='*.yaml'
+    run grep -rniE 'these (build )?machines' "$REPO/README.md" "$REPO/demo" "$REPO/shim/man" "$REPO/shim/docs" \
+        "$REPO/tests/README.md" --include='*.md' --include='*.[17]' --include='*.yaml'
     [[ $status == 1 ]]
 }
 
-@test "docs: the README's copies agree with the files: what make builds, the stats JSON's fields, each tool's options" {
+@test "docs: the copies in the docs agree with the files: what make builds, the stats JSON's fields, each tool's options" {
     host_only && return 0
     # the quick start's make line names every file make builds for users
     local built quick f
@@ -173,32 +174,43 @@ PY
     LD_PRELOAD="$SHIM" KTLS_SHIM_STATS="$dir/st" python3 -c \
         'import ssl; ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())'
     real=$(jq -c '[paths(type | . != "object" and . != "array") | map(tostring) | join(".") | select(test("fallback|^arms.control") | not)] | sort' "$dir"/st.*.json)
-    example=$(sed -n '/^```json$/,/^```$/p' "$REPO/README.md" | sed '1d;$d; s/{\.\.\.}/{}/g' |
+    example=$(sed -n '/^```json$/,/^```$/p' "$REPO/shim/docs/use.md" | sed '1d;$d; s/{\.\.\.}/{}/g' |
         jq -c '[paths(type | . != "object" and . != "array") | map(tostring) | join(".") | select(test("fallback|^arms.control") | not)] | sort')
     [[ "$real" == "$example" ]] || { diff <(jq -r '.[]' <<<"$real") <(jq -r '.[]' <<<"$example"); return 1; }
-    # every option a tool's --help names is in its README section and man page
-    local tool opt section
+    # every option a tool's --help names is in its section of use.md and in
+    # its man page, and the section's "Options:" list names no other (but
+    # -h/--help); the man page's OPTIONS are that list (tables.py --check)
+    local tool opt section helped listed
     for tool in ktls-run ktls-stats ktls-check; do
-        section=$(sed -n "/^### $tool\$/,/^### /p" "$REPO/README.md")
-        for opt in $("$REPO/build/$tool" --help | grep -oE '(^| )--[a-z-]+' | sort -u); do
-            [[ "$section" == *"$opt"* ]] || { echo "README's $tool section lacks $opt"; return 1; }
+        section=$(awk -v h="### $tool" '$0 == h { on = 1; next } on && /^(#|##|###) / { exit } on' "$REPO/shim/docs/use.md")
+        [[ -n $section ]] || { echo "use.md has no section '### $tool'"; return 1; }
+        helped=$("$REPO/build/$tool" --help | grep -oE '(^|[ [])--[a-z-]+' | tr -d ' [' | sort -u)
+        [[ -n $helped ]] || { echo "$tool --help names no option"; return 1; }
+        for opt in $helped; do
+            [[ "$section" == *"$opt"* ]] || { echo "use.md's $tool section lacks $opt"; return 1; }
             grep -qF -- "\\-\\-${opt#--}" "$REPO/shim/man/$tool.1" || { echo "$tool.1 lacks $opt"; return 1; }
+        done
+        listed=$(sed -n '/^Options:$/,/^$/p' <<<"$section" | sed -n 's/^- `\(--[a-z-]*\)`.*/\1/p' | sort -u)
+        [[ -n $listed ]] || { echo "use.md's $tool section has no Options: list"; return 1; }
+        for opt in $listed; do
+            [[ $opt == --help ]] || grep -qx -- "$opt" <<<"$helped" || { echo "use.md lists $opt, which $tool --help does not name"; return 1; }
         done
     done
 }
 
-@test "docs: the README's Layout names each layer folder's files, in that folder's entry, and no others" {
+@test "docs: design.md's Layout names each layer folder's files, in that folder's entry, and no others" {
     host_only && return 0
     local layout dir entry want have
-    layout=$(sed -n '/^## Layout$/,/^## /p' "$REPO/README.md")
+    layout=$(sed -n '/^## Layout$/,/^## /p' "$REPO/shim/docs/design.md")
+    [[ -n $layout ]]
     for dir in "$REPO"/shim/[0-9]-*/; do
         dir=$(basename "$dir")
         # the entry: from its "  - `DIR/`" line to the next entry
         entry=$(awk -v d="  - \`$dir/\`" 'index($0, d) == 1 { on = 1; print; next } on && /^ *- / { exit } on' <<<"$layout")
-        [[ -n $entry ]] || { echo "README's Layout has no entry for shim/$dir/"; return 1; }
+        [[ -n $entry ]] || { echo "design.md's Layout has no entry for shim/$dir/"; return 1; }
         want=$(cd "$REPO/shim/$dir" && ls -- *.c | sort)
         have=$(grep -oE '`[a-z_]+\.c`' <<<"$entry" | tr -d '`' | sort -u)
-        [[ "$want" == "$have" ]] || { diff <(echo "$want") <(echo "$have"); echo "shim/$dir/ vs its README entry"; return 1; }
+        [[ "$want" == "$have" ]] || { diff <(echo "$want") <(echo "$have"); echo "shim/$dir/ vs its design.md entry"; return 1; }
     done
 }
 
@@ -227,10 +239,91 @@ PY
 }
 
 # The installed page said only "the README's troubleshooting table says what
-# each means", and make install does not install the README
-@test "ktls-shim(7) says what each fallback reason means and what to do, made from the README's table (shim/man/reasons.sh)" {
+# each means", and make install does not install the README. The docs hold
+# the knob, reason and option tables; shim/man/tables.py copies them into
+# the man pages.
+@test "man pages: their knob, reason and option tables are the docs' (shim/man/tables.py --check)" {
     host_only && return 0
-    "$REPO/shim/man/reasons.sh" --check
+    "$REPO/shim/man/tables.py" --check
     run man -l "$REPO/shim/man/ktls-shim.7"
     [[ "$output" == *"What to do: ktls-check says which case"* ]]
+    [[ "$output" == *KTLS_SHIM_POST_HANDSHAKE_AUTH* ]]
+    run man -l "$REPO/shim/man/ktls-stats.1"
+    [[ "$output" == *"tls-stat FILE|none"* ]]
+}
+
+@test "man pages: tables.py --check fails when a doc's table and its page differ, and --update mends it" {
+    host_only && return 0
+    local r=$BATS_TEST_TMPDIR/r
+    mkdir -p "$r/shim"
+    cp -r "$REPO/shim/docs" "$REPO/shim/man" "$r/shim/"
+    "$r/shim/man/tables.py" --check
+    # a knob's default, a reason's advice, an option's text, each in one doc
+    sed -i 's/^| `KTLS_SHIM_KEY_UPDATE_MAX` | `0`..`1000000` | `32` |/| `KTLS_SHIM_KEY_UPDATE_MAX` | `0`..`1000000` | `33` |/' "$r/shim/docs/use.md"
+    sed -i 's/| load the module on the host |/| load the tls module on the host |/' "$r/shim/docs/troubleshooting.md"
+    sed -i 's/^- `--prometheus`: the Prometheus text format/- `--prometheus`: the Prometheus (text) format/' "$r/shim/docs/use.md"
+    run "$r/shim/man/tables.py" --check
+    echo "$output"
+    [[ $status == 1 ]]
+    [[ "$output" == *'+Values: \fB0\fR..\fB1000000\fR. Default: \fB33\fR.'* ]]
+    [[ "$output" == *'+What to do: load the tls module on the host'* ]]
+    [[ "$output" == *'+The Prometheus (text) format instead of the summary.'* ]]
+    "$r/shim/man/tables.py" --update
+    "$r/shim/man/tables.py" --check
+    grep -qx 'What to do: load the tls module on the host' "$r/shim/man/ktls-shim.7"
+    # a page without its markers is an error, not a silent pass
+    sed -i '/^\.\\" end ktls-check options$/d' "$r/shim/man/ktls-check.1"
+    run "$r/shim/man/tables.py" --check
+    [[ $status == 2 && "$output" == *"ktls-check.1: no one pair of lines"* ]]
+}
+
+@test "docs: README.md is a front page: under 200 lines, its local links resolve, its contents name every document" {
+    host_only && return 0
+    [[ $(wc -l <"$REPO/README.md") -lt 200 ]]
+    # every relative link in every document (the README's included) names a
+    # file or folder that exists and, for a #fragment into markdown, one of
+    # its headings as GitHub makes their anchors
+    python3 - "$REPO" <<'PY'
+import os, re, sys
+repo = sys.argv[1]
+
+def anchors(path):
+    out, fenced = set(), False
+    for line in open(path):
+        if line.startswith("```"):
+            fenced = not fenced
+        m = re.match(r"#{1,6} (.*)", line)
+        if m and not fenced:
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+docs = []
+for top, dirs, files in os.walk(repo):
+    dirs[:] = [d for d in dirs if d not in (".git", "build")]
+    docs += [os.path.join(top, f) for f in files if f.endswith(".md")]
+bad, readme_links = [], set()
+for doc in docs:
+    text = re.sub(r"```.*?```", "", open(doc).read(), flags=re.S)
+    text = re.sub(r"`[^`]*`", "", text)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, frag = target.partition("#")
+        path = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
+        where = os.path.relpath(doc, repo)
+        if doc == os.path.join(repo, "README.md"):
+            readme_links.add(os.path.relpath(path, repo))
+        if not os.path.exists(path):
+            bad.append("%s: %s: no such file" % (where, target))
+        elif frag and path.endswith(".md") and frag not in anchors(path):
+            bad.append("%s: %s: no such heading" % (where, target))
+# the front page links every document: shim/docs/*.md and each folder's README
+for doc in docs:
+    rel = os.path.relpath(doc, repo)
+    if (rel.startswith("shim/docs/") or os.path.basename(rel) == "README.md") and rel != "README.md" \
+            and rel not in readme_links:
+        bad.append("README.md does not link %s" % rel)
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
 }

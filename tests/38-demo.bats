@@ -316,9 +316,14 @@ PY
     [[ "$summary" == *"$want"* ]]
     local per_gb=${want%%x the host*} per_hs=${want##*and }
     per_hs=${per_hs%%x per handshake}
-    # the README quotes the committed run's factors
-    grep -q "the committed run ${per_gb}x per GB and ${per_hs}x per handshake" "$REPO/README.md"
-    ! grep -q '~80x' "$res/results.md" "$REPO/README.md" "$REPO/demo/bench/report.py" || false
+    # the benchmark's README quotes the committed run's factors
+    grep -q "the committed run ${per_gb}x per GB and ${per_hs}x per handshake" "$REPO/demo/bench/README.md"
+    ! grep -q '~80x' "$res/results.md" "$REPO/README.md" "$REPO/demo/bench/README.md" "$REPO/demo/bench/report.py" || false
+    # the front page's result is a line of the committed report, word for word
+    local quote
+    quote=$(sed -n 's/^> //p' "$REPO/README.md")
+    [[ -n $quote && $(wc -l <<<"$quote") == 1 ]]
+    grep -qxF -- "- $quote" "$res/results.md" || { echo "README's quote is not a line of results.md: $quote"; return 1; }
     # on the chart itself: the emulated panels say so, and what the bars are
     [[ $(grep -c '^set label 1 "EMULATED (QEMU TCG)' "$res/raw/chart.gp") == 2 ]]
     grep -q "${per_gb}x the host's CPU per GB" "$res/raw/chart.gp"
