@@ -10,12 +10,16 @@ void ctl_begin(struct ctl_progress *ctl, uint8_t type)
     ctl->hdr_need = type == RECORD_ALERT ? 2 : 4;
     ctl->hdr_have = 0;
     ctl->body_left = 0;
+    ctl->key_update = 0;
+    ctl->request_update = -1;
 }
 
 enum ctl_event ctl_feed(struct ctl_progress *ctl, const uint8_t *p, size_t n,
                         const struct ctl_handlers *h, void *ctx)
 {
     while (n > 0) {
+        if (ctl->hdr_need == 0) /* the last message ended with the last feed: a new one */
+            ctl->hdr_need = ctl->type == RECORD_ALERT ? 2 : 4;
         if (ctl->hdr_have < ctl->hdr_need) {
             size_t take = ctl->hdr_need - ctl->hdr_have;
             if (take > n)

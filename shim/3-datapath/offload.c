@@ -404,7 +404,7 @@ static void install(struct conn *c, int d)
     uint64_t carried = d == CONN_TX ? o->BIO_number_written(c->bio) : 0;
     /* a BIO given after the last record was written (SSL_set_fd before the
      * last, read-only, handshake step) carried none of them, and can have
-     * carried nothing: a write through it would have been seen (conn.c on_msg) */
+     * carried nothing: a write through it would have been seen (observe.c on_msg) */
     if (d == CONN_TX && dir->bio_base_set && dir->based_bio != c->bio && carried == 0) {
         dir->bio_base = carried - dir->seq.bytes;
         dir->based_bio = c->bio;
