@@ -12,6 +12,7 @@
 #include "keysched.h"
 #include "log.h"
 #include "stats.h"
+#include "stats_publish.h"
 
 struct ctx_hooks {
     msg_cb_fn app_msg_cb;
