@@ -10,6 +10,7 @@
 #include "keysched.h"
 #include "log.h"
 #include "stats.h"
+#include "stats_publish.h"
 
 /* The state and its reference count, kept outside struct conn so that
  * SSL_clear's reset of the state leaves the count alone. */

@@ -1,24 +1,12 @@
 #include "stats.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "cpu_sample.h"
 #include "kernel.h"
-#include "libc.h"
-#include "log.h"
-
-/* ---- the process's counters ---- */
 
 struct live_arm {
     atomic_ullong connections, kernel[2], outcome[STATS_OUTCOMES], bytes[STATS_BYTE_KINDS];
@@ -29,123 +17,23 @@ static struct live_arm live[STATS_ARMS];
 /* directions left to OpenSSL, by arm, reason and direction ([0] rx, [1] tx) */
 static atomic_ullong live_reasons[STATS_ARMS][FB_COUNT][2];
 static atomic_int any_connection;
-static atomic_ullong passed_through, ssl_objects, handshake_failures;
-static atomic_ullong next_index;
-static atomic_llong last_flush = -1000000; /* monotonic seconds */
-static pthread_once_t process_once = PTHREAD_ONCE_INIT;
-
-/* Fixed per process, worked out where it is safe to (not in a handler). */
-static struct {
-    const struct shim_config *cfg;
-    long long started_unix;
-    uint64_t arm_seed;
-    char exe[512];
-    char sample[32];
-    char token[17]; /* makes this process's temporary file name unguessable */
-} self;
-
-/* The thread writing the file right now (0: none). One writer at a time,
- * without a lock a signal handler could deadlock on. */
-static atomic_int writer_tid;
-static atomic_int failure_said;
-
-static int current_tid(void)
-{
-    return (int)syscall(SYS_gettid);
-}
-
-static void draw_process_values(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    self.started_unix = (long long)now.tv_sec;
-    uint64_t r[2] = {0, 0};
-    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-        r[0] = (uint64_t)now.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&self;
-        r[1] = r[0] * 0x9e3779b97f4a7c15ULL ^ (uint64_t)now.tv_sec;
-    }
-    self.arm_seed = self.cfg->seed_set ? self.cfg->seed : r[0];
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++)
-        self.token[i] = hex[(r[1] >> (4 * i)) & 15];
-    self.token[16] = 0;
-}
-
-/* A forked child is a process of its own: its own file, its own counts, and
- * (unless seeded) its own A/B draw. */
-static void after_fork_in_child(void)
-{
-    memset(live, 0, sizeof(live));
-    memset(live_reasons, 0, sizeof(live_reasons));
-    atomic_store(&any_connection, 0);
-    atomic_store(&passed_through, 0);
-    atomic_store(&ssl_objects, 0);
-    atomic_store(&handshake_failures, 0);
-    atomic_store(&next_index, 0);
-    atomic_store(&last_flush, -1000000);
-    atomic_store(&writer_tid, 0);
-    atomic_store(&failure_said, 0);
-    cpu_sample_reset();
-    draw_process_values();
-}
-
-static void install_signal_flush(void);
-
-static void process_init(void)
-{
-    self.cfg = config_get();
-    draw_process_values();
-    ssize_t n = readlink("/proc/self/exe", self.exe, sizeof(self.exe) - 1);
-    self.exe[n > 0 ? n : 0] = 0;
-    stats_format_sample(self.cfg->sample, self.sample, sizeof(self.sample));
-    (void)kernel_tls_available(); /* probed here, not first in a handler */
-    pthread_atfork(NULL, NULL, after_fork_in_child);
-    if (stats_on())
-        install_signal_flush();
-    if (stats_on() && self.cfg->dirs != SHIM_DIR_NONE)
-        cpu_sample_init(self.cfg->cpu_sample);
-}
+static atomic_ullong in_process[STATS_IN_PROCESS];
 
 int stats_on(void)
 {
     return config_get()->stats_prefix[0] != 0;
 }
 
-int stats_pick_arm(void)
-{
-    pthread_once(&process_once, process_init);
-    uint64_t i = atomic_fetch_add_explicit(&next_index, 1, memory_order_relaxed);
-    return stats_arm_for(self.arm_seed, i, self.cfg->sample);
-}
-
 void stats_connection(int arm)
 {
-    pthread_once(&process_once, process_init);
     atomic_fetch_add_explicit(&live[arm].connections, 1, memory_order_relaxed);
     atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
 }
 
-/* A per-process count outside the arms; the process then has a file to write. */
-static void count_in_process(atomic_ullong *count)
+void stats_count_in_process(enum stats_in_process what)
 {
-    pthread_once(&process_once, process_init);
-    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&in_process[what], 1, memory_order_relaxed);
     atomic_store_explicit(&any_connection, 1, memory_order_relaxed);
-}
-
-void stats_passed_through(void)
-{
-    count_in_process(&passed_through);
-}
-
-void stats_ssl_made(void)
-{
-    count_in_process(&ssl_objects);
-}
-
-void stats_handshake_failed(void)
-{
-    count_in_process(&handshake_failures);
 }
 
 void stats_direction(int arm, int tx, enum fallback_reason why)
@@ -165,12 +53,9 @@ void stats_outcome(int arm, int tx_kernel, int rx_kernel)
     atomic_fetch_add_explicit(&live[arm].outcome[k], 1, memory_order_relaxed);
 }
 
-void stats_add_bytes_slow(int arm, enum stats_bytes kind, uint64_t n)
+void stats_count_bytes(int arm, enum stats_bytes kind, uint64_t n)
 {
     atomic_fetch_add_explicit(&live[arm].bytes[kind], n, memory_order_relaxed);
-    /* a long-lived connection's numbers refresh on the interval too: a
-     * coarse clock read here, no thread, no timer signal in the program */
-    stats_tick();
 }
 
 void stats_event(int arm, enum stats_event ev)
@@ -178,32 +63,37 @@ void stats_event(int arm, enum stats_event ev)
     atomic_fetch_add_explicit(&live[arm].events[ev], 1, memory_order_relaxed);
 }
 
-/* ---- writing the file: async-signal-safe from here to flush_in_handler ---- */
+int stats_any_counted(void)
+{
+    return atomic_load_explicit(&any_connection, memory_order_relaxed);
+}
 
-static void snapshot(struct stats_snapshot *s, int final, int sig)
+/* async-signal-safe: the signal-time flush takes it */
+void stats_snapshot(struct stats_snapshot *s, const struct stats_process *p, int final, int sig)
 {
     static const char *const modes[] = {"off", "tx", "rx", "both"};
-    const struct shim_config *cfg = self.cfg;
+    const struct shim_config *cfg = p->cfg;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     memset(s, 0, sizeof(*s));
     s->pid = (long)getpid();
     s->ppid = (long)getppid();
-    memcpy(s->exe, self.exe, sizeof(s->exe));
+    memcpy(s->exe, p->exe, sizeof(s->exe));
     s->run_id = cfg->run_id;
-    s->started_unix = self.started_unix;
+    s->started_unix = p->started_unix;
     s->updated_unix = (long long)now.tv_sec;
     s->final = final;
     s->signal = sig;
     s->mode = modes[cfg->dirs & 3];
-    memcpy(s->sample, self.sample, sizeof(s->sample));
+    memcpy(s->sample, p->sample, sizeof(s->sample));
     s->seed_set = cfg->seed_set;
     s->seed = cfg->seed;
-    /* an atomic load once probed (process_init made sure) */
+    /* an atomic load once probed (stats_process.c made sure) */
     s->kernel_tls = kernel_tls_available();
-    s->passed_through = atomic_load_explicit(&passed_through, memory_order_relaxed);
-    s->ssl_objects = atomic_load_explicit(&ssl_objects, memory_order_relaxed);
-    s->handshake_failures = atomic_load_explicit(&handshake_failures, memory_order_relaxed);
+    s->passed_through = atomic_load_explicit(&in_process[STATS_PASSED_THROUGH], memory_order_relaxed);
+    s->ssl_objects = atomic_load_explicit(&in_process[STATS_SSL_OBJECTS], memory_order_relaxed);
+    s->handshake_failures =
+        atomic_load_explicit(&in_process[STATS_HANDSHAKE_FAILURES], memory_order_relaxed);
     struct cpu_counts cpu[STATS_ARMS];
     cpu_sample_read(cpu, STATS_ARMS);
     for (int a = 0; a < STATS_ARMS; a++) {
@@ -224,279 +114,11 @@ static void snapshot(struct stats_snapshot *s, int final, int sig)
     }
 }
 
-void stats_read(struct stats_snapshot *s)
+void stats_reset(void)
 {
-    pthread_once(&process_once, process_init);
-    snapshot(s, 0, 0);
-}
-
-/* Waits (up to 0.2 s) for another thread's write; never for its own thread,
- * which a signal may have interrupted mid-write. */
-static int begin_write(int wait)
-{
-    int me = current_tid();
-    for (int tries = 0;; tries++) {
-        int busy = 0;
-        if (atomic_compare_exchange_strong(&writer_tid, &busy, me))
-            return 1;
-        if (!wait || busy == me || tries >= 100)
-            return 0;
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
-    }
-}
-
-static void end_write(void)
-{
-    atomic_store(&writer_tid, 0);
-}
-
-/* PREFIX.<pid>.json, written as PREFIX.<pid>.<token>.tmp and renamed, so a
- * reader never sees half a file. The temporary is created exclusively and
- * never through a symlink: in a directory others may write to (ktls-run's is
- * 1733) nobody can plant it in advance. Returns 0 or an errno; *file is the
- * file's name (for a message). Only the writer (begin_write) calls this. */
-static int write_file(int final, int sig, const char **file)
-{
-    static char json[16384], path[4096], tmp[4096 + 64];
-    static struct stats_snapshot snap;
-    snapshot(&snap, final, sig);
-    size_t len = stats_render(&snap, json, sizeof(json));
-    size_t plen = 0, tlen = 0;
-    const char *prefix = self.cfg->stats_prefix;
-    *file = path;
-    if (!stats_append(path, sizeof(path), &plen, prefix) || !stats_append(path, sizeof(path), &plen, ".")
-        || !stats_append_u64(path, sizeof(path), &plen, (unsigned long long)snap.pid)
-        || !stats_append(path, sizeof(path), &plen, ".json"))
-        return ENAMETOOLONG;
-    if (!len)
-        return EOVERFLOW;
-    if (!stats_append(tmp, sizeof(tmp), &tlen, prefix) || !stats_append(tmp, sizeof(tmp), &tlen, ".")
-        || !stats_append_u64(tmp, sizeof(tmp), &tlen, (unsigned long long)snap.pid)
-        || !stats_append(tmp, sizeof(tmp), &tlen, ".") || !stats_append(tmp, sizeof(tmp), &tlen, self.token)
-        || !stats_append(tmp, sizeof(tmp), &tlen, ".tmp"))
-        return ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return errno;
-    size_t off = 0;
-    int err = 0;
-    while (off < len) {
-        ssize_t n = libc()->write(fd, json + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            err = n < 0 ? errno : EIO;
-            break;
-        }
-        off += (size_t)n;
-    }
-    /* libc's close: the shim's own close() hook is an interposer above us */
-    if (libc()->close(fd) != 0 && !err)
-        err = errno;
-    if (!err && rename(tmp, path) != 0)
-        err = errno;
-    if (err)
-        unlink(tmp);
-    return err;
-}
-
-static void say_failure(const char *path, int err)
-{
-    if (atomic_exchange(&failure_said, 1))
-        return;
-    LOG_ERROR("cannot write stats file %s: %s (KTLS_SHIM_STATS; said once per process)", path,
-              strerror(err));
-}
-
-static void flush(int final)
-{
-    if (!atomic_load_explicit(&any_connection, memory_order_relaxed) || !stats_on())
-        return;
-    int saved = errno;
-    if (begin_write(final)) {
-        const char *file;
-        int err = write_file(final, 0, &file);
-        if (err) {
-            char copy[4200];
-            snprintf(copy, sizeof(copy), "%s", file);
-            end_write();
-            say_failure(copy, err);
-        } else
-            end_write();
-    }
-    errno = saved;
-}
-
-void stats_tick(void)
-{
-    if (!stats_on())
-        return;
-    int interval = config_get()->stats_interval;
-    if (interval == 0)
-        return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    long long now = (long long)ts.tv_sec;
-    long long last = atomic_load_explicit(&last_flush, memory_order_relaxed);
-    if (now - last < interval)
-        return;
-    if (!atomic_compare_exchange_strong(&last_flush, &last, now))
-        return; /* another thread took this turn */
-    flush(0);
-}
-
-/* nginx workers and most servers leave through exit(): the final numbers. */
-__attribute__((destructor)) static void stats_at_exit(void)
-{
-    flush(1);
-}
-
-/* ---- SIGTERM / SIGINT left at their default ----
- * A process killed by them runs no destructor, and its file would keep the
- * last refresh. Where the program left the disposition at SIG_DFL when its
- * first TLS connection came, the shim catches the signal, writes the final
- * numbers with async-signal-safe calls only, and dies of the same signal,
- * with the same status. The program never sees this handler: the entry
- * layer's sigaction()/signal() report it as SIG_DFL and put it back where
- * the program sets SIG_DFL (signals.c), so code that saves and restores a
- * disposition (git's sigchain), or chains to the one it found, behaves as
- * without the shim. A handler the program installs simply replaces ours. */
-
-static const char *errno_text(int err)
-{
-    /* strerror is not async-signal-safe: the likely ones, spelled as glibc does */
-    switch (err) {
-    case ENOENT: return "No such file or directory";
-    case EACCES: return "Permission denied";
-    case EPERM: return "Operation not permitted";
-    case ENOSPC: return "No space left on device";
-    case EDQUOT: return "Disk quota exceeded";
-    case EROFS: return "Read-only file system";
-    case ENOTDIR: return "Not a directory";
-    case EEXIST: return "File exists";
-    case ELOOP: return "Too many levels of symbolic links";
-    case EIO: return "Input/output error";
-    case ENAMETOOLONG: return "File name too long";
-    case EMFILE: return "Too many open files";
-    default: return "an error";
-    }
-}
-
-static void say_failure_in_handler(const char *path, int err)
-{
-    if (atomic_exchange(&failure_said, 1) || self.cfg->log_level < SHIM_LOG_ERROR)
-        return;
-    char line[4400];
-    size_t n = 0;
-    line[0] = 0;
-    stats_append(line, sizeof(line), &n, "ktls-shim[");
-    stats_append_u64(line, sizeof(line), &n, (unsigned long long)getpid());
-    stats_append(line, sizeof(line), &n, "] error: cannot write final stats file ");
-    stats_append(line, sizeof(line), &n, path);
-    stats_append(line, sizeof(line), &n, ": ");
-    stats_append(line, sizeof(line), &n, errno_text(err));
-    stats_append(line, sizeof(line), &n, " (KTLS_SHIM_STATS; said once per process)\n");
-    /* stderr: the log file may not be open, and opening it is not safe here */
-    (void)!libc()->write(2, line, n);
-}
-
-static void flush_in_handler(int sig, int final)
-{
-    if (!atomic_load_explicit(&any_connection, memory_order_relaxed) || !begin_write(1))
-        return;
-    const char *file;
-    int err = write_file(final, final ? sig : 0, &file);
-    if (err)
-        say_failure_in_handler(file, err);
-    end_write();
-}
-
-static void on_terminating_signal(int sig);
-
-static int is_ours(const struct sigaction *sa)
-{
-    return !(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == on_terminating_signal;
-}
-
-/* The default action, whatever the mask: SIGTERM and SIGINT are blocked
- * while the handler runs (so a second one cannot cut the final write short),
- * and the program may have installed this handler again without
- * SA_RESETHAND through a path the entry layer does not see. */
-static void die_of(int sig)
-{
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    libc()->sigaction(sig, &dfl, NULL);
-    raise(sig);
-    sigset_t only;
-    sigemptyset(&only);
-    sigaddset(&only, sig);
-    sigprocmask(SIG_UNBLOCK, &only, NULL); /* delivered here: the process ends */
-}
-
-/* Where the disposition is still the default (SA_RESETHAND did that) or this
- * handler (put back as if it were SIG_DFL), the program would have died of
- * the signal: so it does. Anything else means a handler of the program's
- * called this one as "the previous handler" (it can only have found it with
- * a raw syscall): write what there is and return to it. */
-static void on_terminating_signal(int sig)
-{
-    int saved = errno;
-    struct sigaction now;
-    int dying = libc()->sigaction(sig, NULL, &now) != 0 || is_ours(&now)
-                || (!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL);
-    flush_in_handler(sig, dying);
-    if (dying)
-        die_of(sig);
-    errno = saved;
-}
-
-static atomic_int caught_term, caught_int;
-
-static atomic_int *caught_flag(int sig)
-{
-    return sig == SIGTERM ? &caught_term : sig == SIGINT ? &caught_int : NULL;
-}
-
-int stats_signal_caught(int sig)
-{
-    atomic_int *f = caught_flag(sig);
-    return f && atomic_load_explicit(f, memory_order_relaxed);
-}
-
-void stats_signal_disposition(struct sigaction *sa)
-{
-    memset(sa, 0, sizeof(*sa));
-    sa->sa_handler = on_terminating_signal;
-    sigemptyset(&sa->sa_mask);
-    sigaddset(&sa->sa_mask, SIGTERM);
-    sigaddset(&sa->sa_mask, SIGINT);
-    sa->sa_flags = SA_RESETHAND | SA_RESTART;
-}
-
-int stats_signal_is_ours(const struct sigaction *sa)
-{
-    return is_ours(sa);
-}
-
-static void install_signal_flush(void)
-{
-    static const int sigs[] = {SIGTERM, SIGINT};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        struct sigaction old, ours, raced;
-        if (libc()->sigaction(sigs[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO)
-            || old.sa_handler != SIG_DFL)
-            continue;
-        stats_signal_disposition(&ours);
-        if (libc()->sigaction(sigs[i], &ours, &raced) != 0)
-            continue;
-        /* another thread of the program may have set its own meanwhile: keep that */
-        if ((raced.sa_flags & SA_SIGINFO) || raced.sa_handler != SIG_DFL)
-            libc()->sigaction(sigs[i], &raced, NULL);
-        else
-            atomic_store(caught_flag(sigs[i]), 1);
-    }
+    memset(live, 0, sizeof(live));
+    memset(live_reasons, 0, sizeof(live_reasons));
+    atomic_store(&any_connection, 0);
+    for (int i = 0; i < STATS_IN_PROCESS; i++)
+        atomic_store(&in_process[i], 0);
 }

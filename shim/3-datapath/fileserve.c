@@ -11,7 +11,7 @@
 #include "rekey.h"
 #include "libc.h"
 #include "route.h"
-#include "stats.h"
+#include "stats_publish.h"
 
 #define FILE_CHUNK 16384 /* one TLS record of plaintext */
 

@@ -16,6 +16,7 @@
 #include "rekey.h"
 #include "sockwatch.h"
 #include "stats.h"
+#include "stats_publish.h"
 
 /* Apache httpd's built-in Timeout, for a layer whose poll() the shim never
  * saw (it waited some other way, or never had to during the handshake) */

@@ -12,6 +12,8 @@
 #include "record_stream.h"
 #include "sockwatch.h"
 #include "stats.h"
+#include "stats_process.h"
+#include "stats_publish.h"
 
 static const char *const dir_name[2] = {"rx", "tx"};
 

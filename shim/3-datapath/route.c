@@ -14,6 +14,8 @@
 #include "observe.h"
 #include "offload.h"
 #include "sockwatch.h"
+#include "stats_process.h"
+#include "stats_publish.h"
 
 static atomic_int watching; /* set once any SSL got state: skips lookups before */
 

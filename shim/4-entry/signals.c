@@ -1,5 +1,5 @@
 /* The interposed sigaction() and signal(): where the shim caught SIGTERM or
- * SIGINT for its final stats file (stats.c), the program must still see the
+ * SIGINT for its final stats file (stats_publish.c), the program must still see the
  * SIG_DFL it left there. A program that saves a disposition and restores it
  * later (git's sigchain: old = signal(SIGTERM, SIG_IGN); ...;
  * signal(SIGTERM, old)), or that chains to "the previous handler", would
@@ -12,7 +12,7 @@
 
 #include "hooks.h"
 #include "libc.h"
-#include "stats.h"
+#include "stats_publish.h"
 
 static void shown_as_default(struct sigaction *sa)
 {

@@ -5,6 +5,7 @@
 
 #include "json_flat.h"
 #include "stats.h"
+#include "stats_process.h"
 #include "unit.h"
 #include "version.h"
 
