@@ -762,7 +762,7 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
          * data, and no other thread's records between it and its key */
         conn_tx_lock(c);
         int r = rekey_tx_flush(c);
-        ssize_t n = r <= 0 ? -1 : libc()->send(c->fd, (const char *)buf + off, len - off, 0);
+        ssize_t n = r <= 0 ? -1 : kernel_send(c->fd, (const char *)buf + off, len - off);
         int err = errno;
         if (n > 0)
             rekey_count_tx(c, (size_t)n);
