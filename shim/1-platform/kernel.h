@@ -1,7 +1,5 @@
 /* The only place that talks to the kernel's TLS ULP: probe, attach, install
- * keys, and record-level send/recv with TLS_{SET,GET}_RECORD_TYPE cmsgs.
- * setsockopt goes through kernel_setsockopt so unit tests can play a kernel
- * that refuses (ENOENT, EINVAL, EBUSY) without needing one. */
+ * keys, and record-level send/recv with TLS_{SET,GET}_RECORD_TYPE cmsgs. */
 #ifndef KTLS_SHIM_KERNEL_H
 #define KTLS_SHIM_KERNEL_H
 
@@ -16,8 +14,21 @@
 #define TLS_RECORD_HANDSHAKE 22
 #define TLS_RECORD_APPLICATION_DATA 23
 
+/* Test seams: every setsockopt that attaches the ULP or installs keys, and
+ * every send and receive the data path makes on a kTLS socket (kernel_send,
+ * kernel_send_record, kernel_send_alert, kernel_recv; sendfile is not one),
+ * go through these pointers, so the unit tests can play the kernel's TLS on
+ * a host without it: one that refuses (ENOENT, EINVAL, EBUSY;
+ * tests/unit/fake_kernel.c), and a scripted record stream
+ * (tests/unit/fake_records.c). The defaults are the real calls (libc's,
+ * never our own interposers); the product never changes them, so they cost
+ * one indirect call. */
 typedef int (*kernel_setsockopt_fn)(int fd, int level, int name, const void *val, socklen_t len);
+typedef ssize_t (*kernel_sendmsg_fn)(int fd, const struct msghdr *msg, int flags);
+typedef ssize_t (*kernel_recvmsg_fn)(int fd, struct msghdr *msg, int flags);
 extern kernel_setsockopt_fn kernel_setsockopt;
+extern kernel_sendmsg_fn kernel_sendmsg;
+extern kernel_recvmsg_fn kernel_recvmsg;
 
 /* 1 if this kernel can attach the "tls" ULP (probed once per process). */
 int kernel_tls_available(void);
@@ -29,7 +40,9 @@ void kernel_tls_probe_reset(void);
  * (which may carry a backport) is probed once per process, and only when a
  * rekey is about to be needed, on a loopback pair: the probe's throwaway keys
  * show in /proc/net/tls_stat, so it is never made where it is not needed. 0
- * where it cannot (EBUSY) or there is no kTLS at all. */
+ * where it cannot (EBUSY) or there is no kTLS at all. Where a test plays the
+ * kernel (kernel_setsockopt replaced) the release is not the played
+ * kernel's: the probe asks the played one. */
 int kernel_rekey_available(void);
 /* Pure: 1 if a kernel release string ("6.14.2-...", "7.3.4+deb13-amd64") is
  * 6.14 or later. */
@@ -67,6 +80,9 @@ int kernel_nonblocking(int fd);
  * back for that direction. */
 int kernel_install(int fd, int tx, const union ktls_crypto_info *info, size_t len);
 
+/* Application data (send(2) with no flags, through kernel_sendmsg): the
+ * kernel cuts it into data records. Same return as send. */
+ssize_t kernel_send(int fd, const void *buf, size_t len);
 /* One record of the given type (alerts, handshake). Same return as sendmsg. */
 ssize_t kernel_send_record(int fd, uint8_t type, const void *buf, size_t len);
 /* One alert, fatal or warning. The kernel marks the socket failed (sk_err)

@@ -1,16 +1,13 @@
 #include "kio.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <sys/socket.h>
 
 #include "control.h"
 #include "fail.h"
 #include "kernel.h"
 #include "key_update.h"
-#include "libc.h"
 #include "log.h"
 #include "observe.h"
 #include "rekey.h"
@@ -307,7 +304,7 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
          * data, and no other thread's records between it and its key */
         conn_tx_lock(c);
         int r = rekey_tx_flush(c);
-        ssize_t n = r <= 0 ? -1 : libc()->send(c->fd, (const char *)buf + off, len - off, 0);
+        ssize_t n = r <= 0 ? -1 : kernel_send(c->fd, (const char *)buf + off, len - off);
         int err = errno;
         if (n > 0)
             rekey_count_tx(c, (size_t)n);

@@ -3,7 +3,9 @@
  * both ends moved to the kernel by the shim's own offload path, then kio_*
  * driven directly with exact errno and SSL_get_error expectations.
  * They need a kernel with kTLS: elsewhere each is reported as skipped;
- * tests/76-kio.bats runs them in the guest, where a skip is a failure. */
+ * tests/76-kio.bats runs them in the guest, where a skip is a failure.
+ * test_kio_fake.c runs the cases a scripted record stream can stand for on
+ * every host (kio_cases.c holds those both run). */
 #include <errno.h>
 #include <string.h>
 #include <fcntl.h>
@@ -16,15 +18,8 @@
 #include "conn.h"
 #include "kernel.h"
 #include "kio.h"
-#include "observe.h"
-#include "offload.h"
-#include "tls_pair.h"
+#include "kio_pair.h"
 #include "unit.h"
-
-struct kpair {
-    struct tls_pair p;
-    struct conn *server, *client;
-};
 
 static int skip_without_ktls(void)
 {
@@ -35,67 +30,15 @@ static int skip_without_ktls(void)
     return 1;
 }
 
-/* A connection with every direction of both ends in the kernel. */
-static int kpair_open(struct kpair *k, int version, const char *cipher)
-{
-    if (tls_pair_open(&k->p, version, cipher) != 0)
-        return -1;
-    SSL_set_num_tickets(k->p.server, 0); /* only the test's records after the handshake */
-    k->server = observe_attach(k->p.server);
-    k->client = observe_attach(k->p.client);
-    if (!k->server || !k->client || tls_pair_handshake(&k->p) != 0)
-        return -1;
-    k->client->app_data_read = 1; /* no tickets to wait for */
-    offload_progress(k->server, k->p.server, 0);
-    offload_progress(k->client, k->p.client, 0);
-    for (int d = 0; d < 2; d++)
-        if (!kernel_owns(k->server, d) || !kernel_owns(k->client, d)) {
-            unit_fail(__FILE__, __LINE__, "offload failed: server %d/%d client %d/%d",
-                      k->server->dir[0].state, k->server->dir[1].state, k->client->dir[0].state,
-                      k->client->dir[1].state);
-            return -1;
-        }
-    return 0;
-}
-
-static void wait_fd(int fd, short events)
-{
-    struct pollfd p = {.fd = fd, .events = events};
-    poll(&p, 1, 2000);
-}
-
-/* Reads exactly n bytes of application data (waiting on WANT_READ). */
-static int read_exactly(struct conn *c, SSL *s, uint8_t *buf, size_t n)
-{
-    size_t have = 0;
-    while (have < n) {
-        size_t got = 0;
-        if (kio_read(c, s, buf + have, n - have, &got, 0)) {
-            have += got;
-            continue;
-        }
-        if (c->err_override != SSL_ERROR_WANT_READ)
-            return -1;
-        wait_fd(c->fd, POLLIN);
-    }
-    return 0;
-}
-
-static void pattern(uint8_t *p, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(i * 131 + seed);
-}
-
 static void kio_write_with_a_tiny_send_buffer(int version, const char *cipher)
 {
-    struct kpair k;
-    REQUIRE(kpair_open(&k, version, cipher) == 0);
+    struct kio_pair k;
+    REQUIRE(kio_pair_open(&k, version, cipher, 0) == 0);
     int tiny = 100; /* the kernel rounds it up to its minimum */
     REQUIRE(setsockopt(k.p.client_fd, SOL_SOCKET, SO_SNDBUF, &tiny, sizeof(tiny)) == 0);
     enum { TOTAL = 1 << 20 };
     static uint8_t out[TOTAL], in[TOTAL];
-    pattern(out, TOTAL, 7);
+    kio_pattern(out, TOTAL, 7);
     size_t sent = 0, received = 0;
     int want_writes = 0, resumed_mid_call = 0;
     while (received < TOTAL) {
@@ -127,7 +70,7 @@ static void kio_write_with_a_tiny_send_buffer(int version, const char *cipher)
     CHECK_MEM(in, out, TOTAL);
     CHECK(want_writes > 0);
     CHECK(resumed_mid_call > 0);
-    tls_pair_close(&k.p);
+    kio_pair_close(&k);
 }
 
 TEST(kio_13_write_with_a_tiny_send_buffer_resumes_where_the_kernel_stopped)
@@ -151,8 +94,8 @@ TEST(kio_read_interrupted_by_a_signal_is_want_read_with_eintr)
 {
     if (skip_without_ktls())
         return;
-    struct kpair k;
-    REQUIRE(kpair_open(&k, TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256") == 0);
+    struct kio_pair k;
+    REQUIRE(kio_pair_open(&k, TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", 0) == 0);
     fcntl(k.p.server_fd, F_SETFL, fcntl(k.p.server_fd, F_GETFL) & ~O_NONBLOCK);
     struct sigaction sa = {.sa_handler = on_alarm}, old; /* no SA_RESTART */
     sigaction(SIGALRM, &sa, &old);
@@ -170,92 +113,25 @@ TEST(kio_read_interrupted_by_a_signal_is_want_read_with_eintr)
     /* and the connection goes on */
     size_t done = 0;
     CHECK_EQ_INT(kio_write(k.client, k.p.client, "after", 5, &done), 1);
-    CHECK_EQ_INT(read_exactly(k.server, k.p.server, buf, 5), 0);
+    CHECK_EQ_INT(kio_pair_read(&k, k.server, k.p.server, buf, 5), 0);
     CHECK_MEM(buf, "after", 5);
-    tls_pair_close(&k.p);
-}
-
-static void send_control(struct kpair *k, uint8_t type, const void *p, size_t n)
-{
-    REQUIRE(kernel_send_record(k->p.server_fd, type, p, n) == (ssize_t)n);
-}
-
-static void peek_over_mixed_records(int version, const char *cipher)
-{
-    struct kpair k;
-    REQUIRE(kpair_open(&k, version, cipher) == 0);
-    /* a NewSessionTicket-shaped message (a client drops it under kTLS) */
-    static const uint8_t ticket[] = {4, 0, 0, 3, 0xaa, 0xbb, 0xcc};
-    static const uint8_t close_notify[] = {1, 0};
-    size_t done;
-    send_control(&k, TLS_RECORD_HANDSHAKE, ticket, sizeof(ticket));
-    REQUIRE(kio_write(k.server, k.p.server, "hello", 5, &done) == 1);
-    send_control(&k, TLS_RECORD_HANDSHAKE, ticket, sizeof(ticket));
-    REQUIRE(kio_write(k.server, k.p.server, "world!", 6, &done) == 1);
-    send_control(&k, TLS_RECORD_ALERT, close_notify, sizeof(close_notify));
-    wait_fd(k.p.client_fd, POLLIN);
-    usleep(50000); /* every record is in */
-
-    static const char *const want[] = {"hello", "world!"};
-    for (int i = 0; i < 2; i++) {
-        uint8_t peeked[64] = {0}, got[64] = {0};
-        size_t n = 0, m = 0;
-        CHECK_EQ_INT(kio_read(k.client, k.p.client, peeked, sizeof(peeked), &n, 1), 1);
-        CHECK_EQ_INT(n, strlen(want[i]));
-        CHECK_MEM(peeked, want[i], strlen(want[i]));
-        /* a second peek sees the same, a read then takes it */
-        CHECK_EQ_INT(kio_read(k.client, k.p.client, peeked, sizeof(peeked), &n, 1), 1);
-        CHECK_EQ_INT(n, strlen(want[i]));
-        CHECK_EQ_INT(kio_read(k.client, k.p.client, got, sizeof(got), &m, 0), 1);
-        CHECK_EQ_INT(m, n);
-        CHECK_MEM(got, want[i], m);
-    }
-    uint8_t rest[16];
-    size_t n = 9;
-    CHECK_EQ_INT(kio_read(k.client, k.p.client, rest, sizeof(rest), &n, 1), 0);
-    CHECK_EQ_INT(n, 0);
-    CHECK_EQ_INT(k.client->err_override, SSL_ERROR_ZERO_RETURN);
-    CHECK(SSL_get_shutdown(k.p.client) & SSL_RECEIVED_SHUTDOWN);
-    tls_pair_close(&k.p);
+    kio_pair_close(&k);
 }
 
 TEST(kio_13_peek_over_mixed_record_types_skips_control_records)
 {
     if (!skip_without_ktls())
-        peek_over_mixed_records(TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384");
+        kio_case_peek_over_mixed_records(TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", 0);
 }
 
 TEST(kio_12_peek_over_mixed_record_types_skips_control_records)
 {
     if (!skip_without_ktls())
-        peek_over_mixed_records(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256");
+        kio_case_peek_over_mixed_records(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", 0);
 }
 
-/* A close no interposer sees (this binary has none: close() is libc's), the
- * number reused by a plain socket: a write must fail closed (EBADF), not
- * reach the new socket in clear. */
 TEST(kio_write_fails_closed_on_a_reused_descriptor)
 {
-    if (skip_without_ktls())
-        return;
-    struct kpair k;
-    REQUIRE(kpair_open(&k, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256") == 0);
-    int fd = k.p.client_fd, plain[2];
-    REQUIRE(close(fd) == 0);
-    REQUIRE(unit_tcp_pair(plain) == 0); /* takes the lowest free numbers */
-    int reused = plain[0] == fd ? plain[0] : plain[1] == fd ? plain[1] : -1;
-    REQUIRE(reused == fd);
-    size_t done = 7;
-    errno = 0;
-    CHECK_EQ_INT(kio_write(k.client, k.p.client, "SECRET", 6, &done), 0);
-    CHECK_EQ_INT(errno, EBADF);
-    CHECK_EQ_INT(done, 0);
-    CHECK_EQ_INT(k.client->err_override, SSL_ERROR_SYSCALL);
-    CHECK(k.client->fatal);
-    int other = plain[0] == fd ? plain[1] : plain[0];
-    char buf[16];
-    CHECK_EQ_INT(recv(other, buf, sizeof(buf), MSG_DONTWAIT), -1); /* nothing arrived */
-    close(other);
-    k.p.client_fd = reused; /* closed by tls_pair_close */
-    tls_pair_close(&k.p);
+    if (!skip_without_ktls())
+        kio_case_write_fails_closed_on_a_reused_descriptor(0);
 }
