@@ -75,3 +75,26 @@ load helpers
     [[ $got == "$want" ]]
     rm -f "$f"
 }
+
+# tests/tap.bash is how tests/run-all.sh and tests/matrix/run.sh count a TAP
+# stream: what they take for passed, failed or cut short is fixed here.
+@test "the TAP counter (tests/tap.bash): not ok, skips and runs cut short of their plan are failures" {
+    host_only && return 0
+    . "$REPO/tests/tap.bash"
+    local f=$BATS_TEST_TMPDIR/t.tap
+    printf '1..4\nok 1 a\nnot ok 2 b\n# (in test file x.bats, line 5)\nok 3 c # skip requires x\nok 4 d\n' >"$f"
+    tap_file "$f"
+    [[ "$TAP_PASS $TAP_SKIP $TAP_FAIL $TAP_PLANS $TAP_SHORT $TAP_FAILED" == "2 1 1 1 0 2" ]]
+    # cut off after its third test, the last line without its newline
+    printf '1..5\nok 1 a\nok 2 b\nok 3 c' >"$f"
+    tap_file "$f"
+    [[ "$TAP_PASS $TAP_FAIL $TAP_SHORT $TAP_FAILED/${TAP_SHORT_SAID[*]}" == "3 0 1 1/ran 3 of 5 planned tests" ]]
+    # two runs, each held to its own plan: the second is short
+    printf '1..1\nok 1 a\n1..2\nnot ok 1 b\n' >"$f"
+    tap_file "$f"
+    [[ "$TAP_PASS $TAP_FAIL $TAP_PLANS $TAP_SHORT $TAP_FAILED/${TAP_SHORT_SAID[*]}" == "1 1 2 1 2/ran 1 of 2 planned tests" ]]
+    # no plan at all: counted as none (what that means is the caller's)
+    : >"$f"
+    tap_file "$f"
+    [[ "$TAP_PASS $TAP_FAILED $TAP_PLANS" == "0 0 0" ]]
+}

@@ -12,9 +12,7 @@ KTLS_CHECK="$REPO/build/ktls-check"
 
 setup_file() {
     # ECDSA keeps hundreds of handshakes cheap under the emulated CPU
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout "$BATS_FILE_TMPDIR/key.pem" -out "$BATS_FILE_TMPDIR/cert.pem" \
-        -days 2 -subj /CN=localhost >/dev/null 2>&1
+    self_signed ec localhost "$BATS_FILE_TMPDIR/key.pem" "$BATS_FILE_TMPDIR/cert.pem"
 }
 
 teardown() {

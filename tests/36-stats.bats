@@ -11,9 +11,7 @@ KTLS_RUN="$REPO/build/ktls-run"
 
 setup_file() {
     # ECDSA keeps handshakes cheap under the emulated CPU
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout "$BATS_FILE_TMPDIR/key.pem" -out "$BATS_FILE_TMPDIR/cert.pem" \
-        -days 2 -subj /CN=localhost >/dev/null 2>&1
+    self_signed ec localhost "$BATS_FILE_TMPDIR/key.pem" "$BATS_FILE_TMPDIR/cert.pem"
 }
 
 teardown() {
@@ -33,21 +31,7 @@ start_stock_nginx() {
     cp "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" "$SERVER_DIR/"
     head -c 30000 /dev/urandom >"$SERVER_DIR/html/file.bin"
     NGINX_PORT=$(free_port)
-    cat >"$SERVER_DIR/nginx.conf" <<CONF
-worker_processes 1;
-error_log $SERVER_DIR/logs/error.log;
-pid $SERVER_DIR/logs/nginx.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:$NGINX_PORT ssl;
-        ssl_certificate $SERVER_DIR/cert.pem;
-        ssl_certificate_key $SERVER_DIR/key.pem;
-        root $SERVER_DIR/html;
-    }
-}
-CONF
+    nginx_conf "$SERVER_DIR" user= connections=64 http="access_log off;" port="$NGINX_PORT"
     # TMPDIR: ktls-run's private directory is the only one in there
     mkdir -m 755 "$SERVER_DIR/tmp"
     TMPDIR=$SERVER_DIR/tmp "$KTLS_RUN" "$@" -- nginx -p "$SERVER_DIR" -c "$SERVER_DIR/nginx.conf" \

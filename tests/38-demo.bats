@@ -201,8 +201,7 @@ PY
     local dir=$BATS_TEST_TMPDIR/web port
     mkdir -p "$dir/conf.d" "$dir/tls" "$dir/html" "$dir/logs"
     port=$(free_port)
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=web \
-        -keyout "$dir/tls/tls.key" -out "$dir/tls/tls.crt" >/dev/null 2>&1
+    self_signed ec web "$dir/tls/tls.key" "$dir/tls/tls.crt"
     echo "hello from the sidecar example" >"$dir/html/index.html"
     # the server block as written, with the container's paths and port moved here
     python3 - "$SIDECAR/ktls-shim.yaml" "$dir" "$port" >"$dir/conf.d/tls.conf" <<'PY'
@@ -212,14 +211,9 @@ conf = cm["data"]["tls.conf"]
 print(conf.replace("/etc/nginx/tls", sys.argv[2] + "/tls").replace("/usr/share/nginx/html", sys.argv[2] + "/html")
           .replace("listen 443 ssl", "listen 127.0.0.1:%s ssl" % sys.argv[3]))
 PY
-    # the image's nginx.conf, reduced (user root: the test's files are root's 0700 tree)
-    cat >"$dir/nginx.conf" <<CONF
-user root;
-pid $dir/logs/nginx.pid;
-error_log $dir/logs/error.log;
-events {}
-http { access_log off; sendfile on; include $dir/conf.d/*.conf; }
-CONF
+    # the image's nginx.conf, reduced (user root: the test's files are root's
+    # 0700 tree), with no server block of its own: the ConfigMap's is the one
+    nginx_conf "$dir" http="access_log off; sendfile on; include $dir/conf.d/*.conf;"
     mkdir -p "$dir/stats"
     LD_PRELOAD=$SHIM KTLS_SHIM_SAMPLE=0.5 KTLS_SHIM_STATS=$dir/stats/nginx KTLS_SHIM_STATS_INTERVAL=30 \
         nginx -p "$dir" -c "$dir/nginx.conf"

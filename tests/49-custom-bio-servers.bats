@@ -366,12 +366,7 @@ PY
     local d=$BATS_TEST_TMPDIR ca=$SRV_ROOT/pha-ca
     mkdir -p "$ca" "$SRV_ROOT/html/secure"
     echo secret >"$SRV_ROOT/html/secure/page"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ca/ca.key" \
-        -out "$ca/ca.pem" -days 2 -subj /CN=pha-test-ca >/dev/null 2>&1
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ca/client.key" \
-        -out "$ca/client.csr" -subj /CN=pha-client >/dev/null 2>&1
-    openssl x509 -req -in "$ca/client.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
-        -out "$ca/client.pem" -days 2 >/dev/null 2>&1
+    make_client_cert "$ca" pha-test-ca pha-client
     chmod -R a+r "$ca"
     SRV_PORT=$(free_port)
     write_apache_conf "$SRV_ROOT/apache-pha.conf" "SSLProtocol TLSv1.3

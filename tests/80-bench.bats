@@ -128,8 +128,7 @@ CSV
 # formed. The numbers themselves are the benchmark's business, not a test's.
 @test "bench-hooks smoke: the SSL rows, the libc hooks' rows, and on a kTLS kernel the rows with a custom-BIO connection open and after it" {
     local cert=$BATS_TEST_TMPDIR
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$cert/ec.key" \
-        -out "$cert/ec.pem" -days 2 -subj /CN=localhost 2>/dev/null
+    make_ec_cert "$cert"
     run --separate-stderr env LD_PRELOAD="$SHIM" HOOKBENCH_CERT="$cert/ec.pem" HOOKBENCH_KEY="$cert/ec.key" \
         "$PROGS_DIR/hookbench" --rounds 6 --scale 1
     printf '%s\n' "$output" "$stderr"

@@ -178,12 +178,7 @@ start_peer_server() {
     [[ "${SERVER_PLAIN:-0}" == 1 ]] && runner=env
     $runner "$PEER" server --port 0 "$@" >"$SERVER_OUT" 2>"$BATS_TEST_TMPDIR/server.err" &
     SERVER_PID=$!
-    local i
-    for ((i = 0; i < 1200; i++)); do
-        SERVER_PORT=$(port_of "$SERVER_OUT") && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    SERVER_PORT=$(announced_port "$SERVER_PID" "$SERVER_OUT") && return 0
     echo "server did not start:" >&2
     cat "$BATS_TEST_TMPDIR/server.err" >&2
     return 1
@@ -206,6 +201,20 @@ port_of() {
     while read -r word port _; do
         [[ $word == PORT && -n $port ]] && { echo "$port"; return 0; }
     done <"$1"
+    return 1
+}
+
+# announced_port PID FILE: the port that the test program PID prints into
+# FILE ("PORT N"), once it is there; fails when PID ends without one, or
+# after 60 s. (Called as $(announced_port ...), it forks one subshell for
+# the whole wait, where a $(port_of) per poll forks one each time.)
+announced_port() {
+    local i
+    for ((i = 0; i < 1200; i++)); do
+        port_of "$2" && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.05
+    done
     return 1
 }
 
@@ -284,6 +293,21 @@ assert_counters_rose() {
     [[ $((tx1 - tx0)) == "$dtx" && $((rx1 - rx0)) == "$drx" ]]
 }
 
+# self_signed TYPE CN KEY CERT: a self-signed certificate for CN, valid 2 days,
+# and its unencrypted key. TYPE ec is P-256, whose keys and handshakes stay
+# cheap under the guests' emulated CPU; TYPE rsa is RSA-2048, which the RSA
+# cipher suites of the variant matrix need (a key takes seconds to make in
+# the guests).
+self_signed() {
+    local newkey
+    case $1 in
+    ec) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+    rsa) newkey=(-newkey rsa:2048) ;;
+    *) echo "self_signed: unknown key type $1" >&2; return 2 ;;
+    esac
+    openssl req -x509 "${newkey[@]}" -nodes -keyout "$3" -out "$4" -days 2 -subj "/CN=$2" >/dev/null 2>&1
+}
+
 # An RSA certificate for servers that need files (nginx, s_server, gnutls).
 # One key per bats run, copied where each server wants it: an RSA-2048 key
 # takes seconds to make under the emulated CPU, and nothing here needs two.
@@ -292,18 +316,35 @@ make_cert() {
     [[ -f "$dir/cert.pem" ]] && return 0
     mkdir -p "$dir"
     if [[ -z ${BATS_RUN_TMPDIR:-} ]]; then # sourced outside bats: its own key
-        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" \
-            -days 2 -subj /CN=localhost >/dev/null 2>&1
+        self_signed rsa localhost "$dir/key.pem" "$dir/cert.pem"
         return
     fi
     run_pair=$BATS_RUN_TMPDIR/rsa-pair
     if [[ ! -f $run_pair/cert.pem ]]; then
         new=$(mktemp -d "$run_pair.XXXXXX")
-        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$new/key.pem" -out "$new/cert.pem" \
-            -days 2 -subj /CN=localhost >/dev/null 2>&1
+        self_signed rsa localhost "$new/key.pem" "$new/cert.pem"
         mv -T "$new" "$run_pair" 2>/dev/null || rm -rf "$new" # made meanwhile: that one
     fi
     cp "$run_pair/key.pem" "$run_pair/cert.pem" "$dir/"
+}
+
+# make_ec_cert DIR: an ECDSA certificate for localhost in DIR/ec.pem and its
+# key in DIR/ec.key, unless DIR has them already.
+make_ec_cert() {
+    [[ -f "$1/ec.pem" ]] && return 0
+    self_signed ec localhost "$1/ec.key" "$1/ec.pem"
+}
+
+# make_client_cert DIR CA_CN CLIENT_CN: a CA (DIR/ca.pem, DIR/ca.key) and a
+# client certificate it signed (DIR/client.pem, DIR/client.key), ECDSA, for
+# servers that ask for client certificates.
+make_client_cert() {
+    local dir=$1
+    self_signed ec "$2" "$dir/ca.key" "$dir/ca.pem" || return
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/client.key" \
+        -out "$dir/client.csr" -subj "/CN=$3" >/dev/null 2>&1 || return
+    openssl x509 -req -in "$dir/client.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -out "$dir/client.pem" -days 2 >/dev/null 2>&1
 }
 
 # A free TCP port on loopback.
@@ -322,40 +363,73 @@ wait_port() {
     return 1
 }
 
+# nginx_conf DIR [NAME=VALUE...]: writes DIR/nginx.conf, which puts nginx's
+# error log and pid file in DIR/logs. The one writer of every test's nginx
+# configuration; what the tests' servers differ in is named (defaults after
+# the =):
+#   user=root          "" for no user line: nginx started as root then runs
+#                      its workers as nobody, as a stock configuration does
+#   workers=1          worker_processes
+#   connections=1024   worker_connections
+#   error_level=       the error log's level ("": nginx's default, error)
+#   http=              directives at the http level, before the server block
+#   port=              a server block listening on 127.0.0.1:PORT, with
+#                      DIR/cert.pem and DIR/key.pem, serving DIR/html; none
+#                      where empty (http= then brings its own)
+#   listen=ssl         what follows the address on the listen line ("": HTTP)
+#   server=            more directives in that server block
+# (written by bash alone: a process start is slow in the guests)
+nginx_conf() {
+    local dir=$1 arg user=root workers=1 connections=1024 error_level= http= port= listen=ssl server=
+    shift
+    for arg in "$@"; do
+        case ${arg%%=*} in
+        user | workers | connections | error_level | http | port | listen | server)
+            printf -v "${arg%%=*}" '%s' "${arg#*=}" ;;
+        *) echo "nginx_conf: unknown setting $arg" >&2; return 2 ;;
+        esac
+    done
+    local conf=
+    [[ -n $user ]] && conf+="user $user;"$'\n'
+    conf+="worker_processes $workers;
+error_log $dir/logs/error.log${error_level:+ $error_level};
+pid $dir/logs/nginx.pid;
+events { worker_connections $connections; }
+http {
+    $http"
+    if [[ -n $port ]]; then
+        conf+="
+    server {
+        listen 127.0.0.1:$port $listen;
+        ssl_certificate $dir/cert.pem;
+        ssl_certificate_key $dir/key.pem;
+        root $dir/html;"
+        [[ -n $server ]] && conf+="
+        $server"
+        conf+="
+    }"
+    fi
+    printf '%s\n}\n' "$conf" >"$dir/nginx.conf"
+}
+
 # nginx with an ordinary TLS server block (no kTLS directive), shimmed.
 # start_nginx DIR [extra http-level directives]; sets NGINX_PORT, NGINX_DIR
 # NGINX_PLAIN=1: no shim; NGINX_SSL="": a plain HTTP listener
 start_nginx() {
     NGINX_DIR=$1
-    local extra=${2:-} workers=${NGINX_WORKERS:-1}
     NGINX_PORT=$(free_port)
     mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/html" "$NGINX_DIR/tmp"
     make_cert "$NGINX_DIR"
-    cat >"$NGINX_DIR/nginx.conf" <<CONF
-user root;
-worker_processes $workers;
-error_log $NGINX_DIR/logs/error.log info;
-pid $NGINX_DIR/logs/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log $NGINX_DIR/logs/access.log;
+    nginx_conf "$NGINX_DIR" workers="${NGINX_WORKERS:-1}" error_level=info port="$NGINX_PORT" \
+        listen="${NGINX_SSL-ssl}" http="access_log $NGINX_DIR/logs/access.log;
     client_body_temp_path $NGINX_DIR/tmp/body;
     proxy_temp_path $NGINX_DIR/tmp/proxy;
     fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
     uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
     scgi_temp_path $NGINX_DIR/tmp/scgi;
     client_max_body_size 100m;
-    $extra
-    server {
-        listen 127.0.0.1:$NGINX_PORT ${NGINX_SSL-ssl};
-        ssl_certificate $NGINX_DIR/cert.pem;
-        ssl_certificate_key $NGINX_DIR/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        root $NGINX_DIR/html;
-        location /upload/ { dav_methods PUT; create_full_put_path on; }
-    }
-}
-CONF
+    ${2:-}" server="ssl_protocols TLSv1.2 TLSv1.3;
+        location /upload/ { dav_methods PUT; create_full_put_path on; }"
     local runner=shimmed
     [[ "${NGINX_PLAIN:-0}" == 1 ]] && runner=env
     if [[ -n "${NGINX_WRAP:-}" ]]; then

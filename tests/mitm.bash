@@ -6,14 +6,6 @@
 
 PROXY="$REPO/build/tls_proxy"
 
-# ECDSA P-256: handshakes stay cheap under the guest's emulated CPU.
-make_ec_cert() {
-    local dir=$1
-    [[ -f "$dir/ec.pem" ]] && return 0
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/ec.key" \
-        -out "$dir/ec.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1
-}
-
 # variant -> "--tls V --cipher C" for an ECDSA server
 ec_variant() {
     case $1 in
@@ -29,7 +21,7 @@ ec_variant() {
 # start_ec_server RUNNER ARGS...: tls_endpoint server with the ECDSA identity,
 # output in srv.out / srv.err. Sets EC_SERVER_PID, EC_SERVER_PORT.
 start_ec_server() {
-    local runner=$1 d=$BATS_TEST_TMPDIR i
+    local runner=$1 d=$BATS_TEST_TMPDIR
     shift
     # the previous run's file still names its port until the new server's
     # redirection truncates it, in the child, some time after this returns
@@ -37,27 +29,19 @@ start_ec_server() {
     $runner "$PEER" server --port 0 --cert "$BATS_FILE_TMPDIR/ec.pem" --key "$BATS_FILE_TMPDIR/ec.key" \
         --timeout 60 "$@" >"$d/srv.out" 2>"$d/srv.err" &
     EC_SERVER_PID=$!
-    for ((i = 0; i < 1200; i++)); do
-        EC_SERVER_PORT=$(port_of "$d/srv.out") && return 0
-        kill -0 "$EC_SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    EC_SERVER_PORT=$(announced_port "$EC_SERVER_PID" "$d/srv.out") && return 0
     cat "$d/srv.err" >&2
     return 1
 }
 
 # start_proxy TARGET_PORT ARGS... -> PROXY_PID, PROXY_PORT
 start_proxy() {
-    local target=$1 i
+    local target=$1
     shift
     rm -f "$BATS_TEST_TMPDIR/proxy.out" # (as in start_ec_server)
     "$PROXY" --target "$target" "$@" >"$BATS_TEST_TMPDIR/proxy.out" 2>&1 &
     PROXY_PID=$!
-    for ((i = 0; i < 1200; i++)); do
-        PROXY_PORT=$(port_of "$BATS_TEST_TMPDIR/proxy.out") && return 0
-        kill -0 "$PROXY_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    PROXY_PORT=$(announced_port "$PROXY_PID" "$BATS_TEST_TMPDIR/proxy.out") && return 0
     cat "$BATS_TEST_TMPDIR/proxy.out" >&2
     return 1
 }

@@ -30,19 +30,21 @@ flag() { # MESSAGE: a failure outside any TAP line, printed now and again at the
 # kernel build (3 minutes idle) is ready long before OpenSSL 3.5's (7).
 cells=${KTLS_TEST_CELLS-5.10:1.1.1w 7.3:3.5}
 
+# shellcheck source=tests/tap.bash
+. tests/tap.bash
 count_tap() { # FILE NAME -> adds to passed/failed (and NAME's row); a skip counts as a failure
-    local p f s
-    p=$(grep -cE '^ok [0-9]+' "$1" | tr -d ' ')
-    s=$(grep -cE '^ok [0-9]+.*# skip' "$1" | tr -d ' ')
-    f=$(grep -cE '^not ok [0-9]+' "$1" | tr -d ' ')
-    passed=$((passed + p - s))
-    failed=$((failed + f + s))
-    cell_pass[$2]=$((p - s)) cell_fail[$2]=$((f + s))
+    local said
+    tap_file "$1"
+    passed=$((passed + TAP_PASS))
+    failed=$((failed + TAP_FAILED))
+    cell_pass[$2]=$TAP_PASS cell_fail[$2]=$TAP_FAILED
     # a runner that died before its plan was met counts once as failed
-    local plan
-    plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$1" | head -n1)
-    if [[ -z "$plan" || $((p + f)) -lt ${plan:-0} ]]; then
-        flag "$2: ran $((p + f)) of ${plan:-?} planned tests"
+    for said in "${TAP_SHORT_SAID[@]}"; do
+        flag "$2: $said"
+    done
+    # and so does one that died before it printed its plan
+    if ((TAP_PLANS == 0)); then
+        flag "$2: ran $((TAP_PASS + TAP_SKIP + TAP_FAIL)) of ? planned tests"
         failed=$((failed + 1))
         cell_fail[$2]=$((cell_fail[$2] + 1))
     fi

@@ -39,6 +39,8 @@ done
 
 # shellcheck source=tests/test-path.sh
 . tests/test-path.sh
+# shellcheck source=tests/tap.bash
+. tests/tap.bash
 log_dir=${KTLS_MATRIX_LOG:-$(mktemp -d)}
 mkdir -p "$log_dir"
 stamp() { date -u +%H:%M:%S; }
@@ -116,30 +118,33 @@ for k in "${kernels[@]}"; do
     out=$log_dir/kernel-$k.tap
     cat "$out"
     grep -v -e '^\[ *[0-9.]*\]' "$log_dir/kernel-$k.err" >&2 || true
-    # count per cell; a bats run that stopped short of its plan counts once
-    cell= planned=0 seen=0
-    close_run() {
-        if [[ -n $cell ]] && ((seen < planned)); then
-            echo "!! $cell: ran $seen of $planned planned tests" >&2
-            fail[$cell]=$((${fail[$cell]:-0} + 1))
-        fi
-        planned=0 seen=0
+    # count per cell (tests/tap.bash: a skip, and a bats run that stopped
+    # short of its plan, count as failures)
+    cell=
+    close_cell() { # the tally since the cell's "# cell:" line is its row
+        local said
+        [[ -n $cell ]] || return 0
+        tap_end
+        for said in "${TAP_SHORT_SAID[@]}"; do
+            echo "!! $cell: $said" >&2
+        done
+        pass[$cell]=$TAP_PASS fail[$cell]=$TAP_FAILED
     }
-    while IFS= read -r line; do
+    tap_begin
+    while IFS= read -r line || [[ -n $line ]]; do
         case $line in
         "# cell: "*)
-            close_run
+            close_cell
             read -r _ _ ks os <<<"$line"
-            cell="$ks $os" pass[$cell]=0 fail[$cell]=0 ;;
-        "# cell-time: "*) close_run; read -r _ _ _ _ t _ <<<"$line"; secs[$cell]=$t ;;
+            cell="$ks $os"
+            tap_begin
+            ;;
+        "# cell-time: "*) tap_end; read -r _ _ _ _ t _ <<<"$line"; secs[$cell]=$t ;;
         "# offload "*) read -r _ _ variant words <<<"$line"; offload[$cell/$variant]=$words ;;
-        1..*) close_run; planned=${line#1..} ;;
-        "ok "*"# skip"*) seen=$((seen + 1)); fail[$cell]=$((${fail[$cell]} + 1)) ;;
-        "ok "*) seen=$((seen + 1)); pass[$cell]=$((${pass[$cell]} + 1)) ;;
-        "not ok "*) seen=$((seen + 1)); fail[$cell]=$((${fail[$cell]} + 1)) ;;
+        *) tap_line "$line" || true ;;
         esac
     done <"$out"
-    close_run
+    close_cell
     for o in "${openssls[@]}"; do
         if [[ -z ${pass["$k $o"]+x} ]]; then
             echo "!! $k $o: the guest ran no tests (boot or harness failure)" >&2
