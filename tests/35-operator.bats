@@ -40,7 +40,7 @@ summary_value() {
 # A shimmed tls_endpoint pair (two processes, one connection), for ktls-run:
 # ktls-run ... -- bash -c "$EXCHANGE" _ "$PEER" DIR BYTES
 EXCHANGE='"$1" server --port 0 --send "$3" --expect "$3" >"$2/server.out" &
-    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    for i in $(seq 1 100); do grep -qs "^PORT " "$2/server.out" && break; sleep 0.1; done
     "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send "$3" --expect "$3" >"$2/client.out"
     wait'
 
@@ -147,7 +147,7 @@ PY
     out="$BATS_TEST_TMPDIR"
     run "$KTLS_RUN" --stats "$out/st" -- bash -c '
         "$1" server --port 0 --send 300000 --expect 70000 >"$2/server.out" &
-        for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+        for i in $(seq 1 100); do grep -qs "^PORT " "$2/server.out" && break; sleep 0.1; done
         "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send 70000 --expect 300000 >"$2/client.out"
         wait' _ "$PEER" "$out"
     echo "$output"
@@ -305,7 +305,7 @@ table_aligned() {
 # inside the first read or write (s_client's)
 @test "ktls-run --mode off and KTLS_SHIM=0: the summary counts the TLS connections passed through; --mode tx gives mode as RX's reason" {
     local implicit='"$1" server --port 0 --send 100 --expect 100 --implicit >"$2/server.out" &
-    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    for i in $(seq 1 100); do grep -qs "^PORT " "$2/server.out" && break; sleep 0.1; done
     "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send 100 --expect 100 --implicit >"$2/client.out"
     wait'
     run --separate-stderr "$KTLS_RUN" --mode off -- bash -c "$EXCHANGE" _ "$PEER" "$BATS_TEST_TMPDIR" 100
@@ -324,7 +324,7 @@ table_aligned() {
 # the kernel has no kTLS at all, that is their reason too (it was custom-bio)
 @test "ktls-run: programs with their own BIO give the reason everything else gives: kernel-no-tls without kTLS, moved or custom-bio-memory with it" {
     local own='"$1" server --port 0 --send 100 --expect 100 --bio custom >"$2/server.out" &
-    for i in $(seq 1 100); do grep -q "^PORT " "$2/server.out" && break; sleep 0.1; done
+    for i in $(seq 1 100); do grep -qs "^PORT " "$2/server.out" && break; sleep 0.1; done
     "$1" client --port "$(awk "/^PORT /{print \$2}" "$2/server.out")" --send 100 --expect 100 --bio split >"$2/client.out"
     wait'
     run --separate-stderr "$KTLS_RUN" -- bash -c "$own" _ "$PEER" "$BATS_TEST_TMPDIR"

@@ -85,5 +85,5 @@ size_t ctl_wanted(const struct ctl_progress *ctl)
 
 int ctl_alert_record_invalid(size_t got, int record_end)
 {
-    return record_end ? got != 2 : got > 2;
+    return record_end ? got != 2 : got >= 2;
 }

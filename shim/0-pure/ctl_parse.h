@@ -61,7 +61,8 @@ int ctl_in_progress(const struct ctl_progress *ctl);
 size_t ctl_wanted(const struct ctl_progress *ctl);
 /* An alert record is exactly its two bytes in OpenSSL 1.1.1 and 3.x (an
  * alert split across records, or one with more, is INVALID_ALERT): got
- * bytes of it so far, the record ended with them or not. */
+ * bytes of it so far, the record ended with them or not (two bytes and
+ * more to come is already too many). */
 int ctl_alert_record_invalid(size_t got, int record_end);
 
 #endif

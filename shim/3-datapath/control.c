@@ -78,10 +78,13 @@ static enum ctl_event on_alert(void *ctx, uint8_t level, uint8_t desc)
         return CTL_CLOSE;
     }
     if (level == ALERT_FATAL || tls13) {
-        /* OpenSSL reports a received fatal alert as reason 1000 + description */
+        /* OpenSSL reports a received fatal alert as reason 1000 + description,
+         * and its SSL_read returns 0 (ssl3_read_bytes, 1.1.1 and 3.x) */
         fail_add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
         c->fatal = 1;
         fail_push_error(SSL_AD_REASON_OFFSET + desc, NULL);
+        fail_as(c, SSL_ERROR_SSL);
+        c->fail_ret = 0;
         LOG_INFO("fd=%d peer sent fatal alert %u", c->fd, desc);
         return CTL_FATAL;
     }

@@ -98,8 +98,14 @@ static int on_eof(struct conn *c, SSL *s)
         fail_add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
         return fail_as(c, SSL_ERROR_ZERO_RETURN);
     }
+    /* as OpenSSL 3's ssl3_read_n: SSLfatal with decode_error, which goes
+     * out where the peer only half-closed, and leaves SSL_get_shutdown as
+     * it was (measured with 3.0.19) */
     c->fatal = 1;
     fail_push_error(SSL_R_UNEXPECTED_EOF_WHILE_READING, NULL);
+    int shut = o->SSL_get_shutdown(s);
+    fail_send_alert(c, s, ALERT_FATAL, ALERT_DECODE_ERROR);
+    o->SSL_set_shutdown(s, shut);
     fail_as(c, SSL_ERROR_SSL);
     c->fail_ret = 0; /* OpenSSL 3 hands back the 0 its BIO read returned */
     return 0;
@@ -219,7 +225,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         if (ev == CTL_CLOSE)
             return fail_as(c, SSL_ERROR_ZERO_RETURN);
         if (ev == CTL_FATAL)
-            return fail_as(c, SSL_ERROR_SSL);
+            return 0; /* its failure is set (fail.h) */
 
         uint8_t type;
         int record_end;
@@ -262,7 +268,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         if (n == 0) {
             ev = control_empty_record(c, s, type);
             if (ev == CTL_FATAL)
-                return fail_as(c, SSL_ERROR_SSL);
+                return 0;
             continue;
         }
         ev = control_record(c, s, type, buf, (size_t)n, record_end);
@@ -273,7 +279,7 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
         if (ev == CTL_CLOSE)
             return fail_as(c, SSL_ERROR_ZERO_RETURN);
         if (ev == CTL_FATAL)
-            return fail_as(c, SSL_ERROR_SSL);
+            return 0; /* its failure is set (fail.h) */
     }
 }
 
@@ -287,10 +293,11 @@ int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done)
     }
     size_t off = c->tx_committed;
     if (off > len) {
-        /* a retry must repeat the call that returned WANT_WRITE */
+        /* a retry must repeat the call that returned WANT_WRITE; OpenSSL's
+         * ssl3_write_bytes fails the connection for good (SSLfatal) */
         c->tx_committed = 0;
-        fail_push_error(SSL_R_BAD_LENGTH, NULL);
-        return fail_as(c, SSL_ERROR_SSL);
+        return fail_fatal(c, s, SSL_R_BAD_LENGTH, ALERT_INTERNAL_ERROR,
+                          "kTLS: SSL_write retried with fewer bytes than the kernel took");
     }
     if (len == 0) {
         /* s_client writes 0 bytes at stdin EOF and expects SSL_ERROR_SYSCALL */

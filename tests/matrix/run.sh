@@ -128,6 +128,12 @@ for k in "${kernels[@]}"; do
         for said in "${TAP_SHORT_SAID[@]}"; do
             echo "!! $cell: $said" >&2
         done
+        # a guest that died between its cell line and its first plan ran
+        # nothing: a failure, not a row of zeros
+        if ((TAP_PLANS == 0)); then
+            echo "!! $cell: no test plan (the guest stopped before its tests)" >&2
+            TAP_FAILED=$((TAP_FAILED + 1))
+        fi
         pass[$cell]=$TAP_PASS fail[$cell]=$TAP_FAILED
     }
     tap_begin

@@ -118,4 +118,5 @@ TEST(ctl_parse_an_alert_record_is_exactly_two_bytes)
     CHECK(ctl_alert_record_invalid(3, 1));
     CHECK(!ctl_alert_record_invalid(1, 0)); /* the rest may follow */
     CHECK(ctl_alert_record_invalid(3, 0));
+    CHECK(ctl_alert_record_invalid(2, 0)); /* two, and more to come */
 }

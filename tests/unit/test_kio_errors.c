@@ -96,9 +96,9 @@ TEST(fake_kernel_ekeyexpired_and_eio_fail_the_connection_with_an_alert)
 }
 
 /* The peer's FIN without close_notify: OpenSSL 3 fails the read with
- * UNEXPECTED_EOF_WHILE_READING and SSL_read returns 0 (the BIO's 0); with
- * SSL_OP_IGNORE_UNEXPECTED_EOF it is a clean close. (OpenSSL also sends a
- * fatal decode_error then; the shim sends nothing: a known difference.) */
+ * UNEXPECTED_EOF_WHILE_READING, sends a fatal decode_error (50) and
+ * SSL_read returns 0 (the BIO's 0); with SSL_OP_IGNORE_UNEXPECTED_EOF it
+ * is a clean close, nothing sent. */
 static void eof_without_close_notify(int version, const char *cipher)
 {
     for (int ignore = 0; ignore < 2; ignore++) {
@@ -114,11 +114,13 @@ static void eof_without_close_notify(int version, const char *cipher)
             CHECK_EQ_INT(k.client->err_override, SSL_ERROR_ZERO_RETURN);
             CHECK_EQ_INT(SSL_get_shutdown(k.p.client), SSL_RECEIVED_SHUTDOWN);
             CHECK_NO_ERRORS();
+            CHECK_ALERT_SENT(k.p.client_fd, 0, 0);
         } else {
             CHECK_EQ_INT(k.client->err_override, SSL_ERROR_SSL);
             CHECK(k.client->fatal);
             CHECK_EQ_INT(SSL_get_shutdown(k.p.client), 0);
             CHECK_ERRORS(SSL_ERR(SSL_R_UNEXPECTED_EOF_WHILE_READING));
+            CHECK_ALERT_SENT(k.p.client_fd, SSL3_AL_FATAL, SSL_AD_DECODE_ERROR);
         }
         kio_pair_close(&k);
     }

@@ -63,10 +63,9 @@ TEST(fake_kernel_12_write_resumes_where_a_short_send_stopped)
 }
 
 /* A retry must repeat the call that returned WANT_WRITE: one asking for
- * fewer bytes than the kernel already took fails with BAD_LENGTH, as
- * OpenSSL's ssl3_write_bytes fails it. (OpenSSL 3.0 then fails every later
- * write; the shim lets the next one go on: a known difference, not checked
- * here.) */
+ * fewer bytes than the kernel already took fails with BAD_LENGTH and an
+ * internal_error alert, as OpenSSL's ssl3_write_bytes fails it (SSLfatal),
+ * and every later write fails too. */
 TEST(fake_kernel_write_retry_shorter_than_what_was_taken_is_bad_length)
 {
     struct kio_pair k;
@@ -79,7 +78,12 @@ TEST(fake_kernel_write_retry_shorter_than_what_was_taken_is_bad_length)
     CHECK_EQ_INT(k.client->tx_committed, 3000);
     CHECK_EQ_INT(kio_write(k.client, k.p.client, out, 2000, &done), 0);
     CHECK_EQ_INT(k.client->err_override, SSL_ERROR_SSL);
+    CHECK(k.client->fatal);
     CHECK_ERRORS(SSL_ERR(SSL_R_BAD_LENGTH));
+    CHECK_ALERT_SENT(k.p.client_fd, SSL3_AL_FATAL, SSL_AD_INTERNAL_ERROR);
+    CHECK_EQ_INT(kio_write(k.client, k.p.client, out, 100, &done), 0);
+    CHECK_EQ_INT(k.client->err_override, SSL_ERROR_SSL);
+    CHECK_ERRORS(SSL_ERR(SSL_R_PROTOCOL_IS_SHUTDOWN));
     kio_pair_close(&k);
 }
 
