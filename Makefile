@@ -48,11 +48,11 @@ PROGS := $(BUILD)/tls_endpoint $(BUILD)/ossl_ktls_selftest $(BUILD)/sendfile_che
          $(BUILD)/late_dlopen $(BUILD)/static_echo $(BUILD)/tls_proxy \
          $(BUILD)/tls_threads $(BUILD)/fd_reuse $(BUILD)/half_record $(BUILD)/hookbench \
          $(BUILD)/two_openssl $(BUILD)/other_openssl.so $(BUILD)/bio_pair_echo \
-         $(BUILD)/sig_keep $(BUILD)/free_port $(BUILD)/sig_io
+         $(BUILD)/sig_keep $(BUILD)/free_port $(BUILD)/sig_io $(BUILD)/seqfuzz
 TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check $(BUILD)/ktls-stats
 TOOL_CFLAGS := $(WARN) $(CFLAGS) $(ALL_LAYERS_INC) -Ishim/tools
 
-.PHONY: all test test-unit test-host test-vm test-matrix matrix-progs demo bench bench-hooks clean install \
+.PHONY: torture all test test-unit test-host test-vm test-matrix matrix-progs demo bench bench-hooks clean install \
         uninstall version check-exports check-layers check-glibc asan fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
@@ -129,7 +129,7 @@ $(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h t
 # The test programs against another OpenSSL of the matrix, with an RPATH to
 # it (it may share the distro's soname): tests/matrix/build-progs.sh runs
 # make matrix-progs OSSL_PREFIX=... PROG_DIR=build/ossl-VERSION MATRIX_PROGS=...
-MATRIX_PROGS ?= tls_endpoint sendfile_check tls_threads ossl_ktls_selftest two_openssl other_openssl.so
+MATRIX_PROGS ?= tls_endpoint sendfile_check tls_threads ossl_ktls_selftest two_openssl other_openssl.so seqfuzz
 ifneq ($(OSSL_PREFIX),)
 MATRIX_BINS := $(addprefix $(PROG_DIR)/,$(MATRIX_PROGS))
 matrix-progs: $(MATRIX_BINS)
@@ -203,6 +203,13 @@ test:
 
 demo: all
 	demo/run.sh
+
+# Seeded call sequences with and without the shim (ASan build), random seeds
+# for TORTURE_MINUTES in kTLS guests (tests/torture/run.sh); the fixed seeds
+# run in make test (tests/81-seqfuzz.bats)
+TORTURE_MINUTES ?= 10
+torture: all
+	tests/torture/run.sh $(TORTURE_MINUTES)
 
 # What the hooks cost a connection they pass through, per call, measured in
 # one process (shim vs the same OpenSSL loaded apart, paired rounds, A/A

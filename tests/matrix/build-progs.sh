@@ -17,7 +17,7 @@ dir=build/ossl-$version
 # a new OpenSSL build (new prefix) means new programs
 [[ -f $dir/.prefix && $(cat "$dir/.prefix") == "$prefix" ]] || rm -rf "$dir"
 mkdir -p "$dir"
-progs="tls_endpoint sendfile_check tls_threads two_openssl other_openssl.so"
+progs="tls_endpoint sendfile_check tls_threads two_openssl other_openssl.so seqfuzz"
 # OpenSSL's own kTLS (the harness self-test) exists from 3.0 on
 [[ $version == 1.1.1* ]] || progs+=" ossl_ktls_selftest"
 make -s OSSL_PREFIX="$prefix" PROG_DIR="$dir" MATRIX_PROGS="$progs" matrix-progs >&2
