@@ -12,6 +12,14 @@ offload_flag() {
     if have_ktls; then echo --require-offload; fi
 }
 
+# a kernel that cannot take ChaCha20-Poly1305 (5.10) keeps such a
+# connection in OpenSSL: its sequences use AES-GCM only
+setup() {
+    if have_ktls && ! kernel_takes 12_chacha; then
+        export SEQFUZZ_NO_CHACHA=1
+    fi
+}
+
 @test "seqfuzz: fixed seeds and one drawn seed, TLS 1.3 and 1.2, agree with and without the shim" {
     KTLS_TEST_SHIM=$SHIM SEQFUZZ_PROG=$PROGS_DIR/seqfuzz run "$REPO/tests/torture/seqfuzz.sh" --seeds 8 $(offload_flag)
     echo "$output"

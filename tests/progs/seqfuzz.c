@@ -8,6 +8,7 @@
  * kernel may join records OpenSSL hands over one at a time.
  *
  *   seqfuzz SEED STEPS [12|13] [key-update]
+ *   (SEQFUZZ_NO_CHACHA=1: TLS 1.2 sequences use AES-GCM only)
  *
  * Lines starting with '#' (offload per end and direction, the seed) are not
  * part of the transcript. Exit status: 0, or 1 when a read saw wrong bytes
@@ -143,7 +144,8 @@ again:
 /* Reads (or peeks at) up to n of the bytes on their way, in as many calls
  * as it takes: how the bytes arrive in calls is not part of what is
  * compared, only that they all come, and right. With nothing on its way, a
- * non-blocking end's one call shows what it answers. */
+ * non-blocking end's one call shows what it answers. 1: done; 2: a call
+ * failed (said); 0: wrong bytes. */
 static int do_read(struct end *e, size_t n)
 {
     static uint8_t buf[MAX_WRITE];
@@ -160,8 +162,9 @@ static int do_read(struct end *e, size_t n)
         size_t got;
         if (!read_once(e, kind, buf, n, &got))
             return 0;
-        if (got)
-            printf("%s %s -> bytes\n", e->name, names[kind]);
+        if (!got)
+            return 2;
+        printf("%s %s -> bytes\n", e->name, names[kind]);
         return 1;
     }
     for (size_t have = 0; have < n;) {
@@ -169,7 +172,7 @@ static int do_read(struct end *e, size_t n)
         if (!read_once(e, kind, buf, n - have, &got))
             return 0;
         if (!got)
-            return 1; /* said */
+            return 2; /* failed, and said so */
         have += got;
     }
     printf("%s %s %zu -> bytes\n", e->name, names[kind], n);
@@ -241,9 +244,11 @@ static int finish(struct end *c, struct end *s)
     set_nonblocking(c, 0);
     set_nonblocking(s, 0);
     struct end *ends[2] = {c, s};
+    /* a read that fails ends the draining of that end (a failed
+     * connection fails every read after: it would never end) */
     for (int i = 0; i < 2; i++)
-        while (ends[i]->peer->written > ends[i]->read)
-            if (!do_read(ends[i], MAX_WRITE))
+        for (int r = 1; r == 1 && ends[i]->peer->written > ends[i]->read;)
+            if ((r = do_read(ends[i], MAX_WRITE)) == 0)
                 return 0;
     int r = SSL_shutdown(c->ssl);
     printf("client shutdown -> %d\n", r);
@@ -286,7 +291,9 @@ int main(int argc, char **argv)
     if (!sctx || !cctx || loopback_pair(&cfd, &sfd) != 0
         || !use_self_signed_identity(sctx, test_key(EVP_PKEY_EC, 0), 3600))
         return 1;
-    const char *cipher12 = below(2) ? "ECDHE-ECDSA-AES128-GCM-SHA256" : "ECDHE-ECDSA-CHACHA20-POLY1305";
+    /* SEQFUZZ_NO_CHACHA: a kernel without ChaCha20-Poly1305 in kTLS (5.10) */
+    int chacha = below(2) && !getenv("SEQFUZZ_NO_CHACHA");
+    const char *cipher12 = chacha ? "ECDHE-ECDSA-CHACHA20-POLY1305" : "ECDHE-ECDSA-AES128-GCM-SHA256";
     for (SSL_CTX *x = sctx; x; x = x == sctx ? cctx : NULL) {
         SSL_CTX_set_min_proto_version(x, version);
         SSL_CTX_set_max_proto_version(x, version);
@@ -312,6 +319,7 @@ int main(int argc, char **argv)
                code ? ERR_GET_REASON(code) : 0);
         return 1;
     }
+    printf("# cipher %s\n", SSL_get_cipher_name(c.ssl));
     struct end *ends[2] = {&c, &s};
     for (long i = 0; i < steps; i++)
         step(ends, key_update);

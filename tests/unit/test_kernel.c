@@ -133,3 +133,55 @@ TEST(release_with_rekey_is_6_14_or_later)
     CHECK_EQ_INT(kernel_release_has_rekey("six.fourteen"), 0);
     CHECK_EQ_INT(kernel_release_has_rekey("6."), 0);
 }
+
+/* kernel_recv through the recvmsg seam: a read that carries several
+ * record-type labels (5.10 labels the rest of a record a short read left,
+ * then the records decrypted after it, again) is data when they agree, and
+ * never data when they do not. */
+static uint8_t labels[3];
+static size_t nlabels;
+
+static ssize_t labelled_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    (void)fd, (void)flags;
+    size_t need = nlabels * CMSG_SPACE(1);
+    if (need > msg->msg_controllen) {
+        msg->msg_flags = MSG_CTRUNC;
+        need = msg->msg_controllen / CMSG_SPACE(1) * CMSG_SPACE(1);
+    } else
+        msg->msg_flags = 0;
+    memset(msg->msg_control, 0, msg->msg_controllen);
+    struct cmsghdr *c = CMSG_FIRSTHDR(msg);
+    for (size_t i = 0; i < nlabels && c && (size_t)((char *)c - (char *)msg->msg_control) < need; i++) {
+        c->cmsg_level = SOL_TLS;
+        c->cmsg_type = TLS_GET_RECORD_TYPE;
+        c->cmsg_len = CMSG_LEN(1);
+        memcpy(CMSG_DATA(c), &labels[i], 1);
+        c = CMSG_NXTHDR(msg, c);
+    }
+    msg->msg_controllen = need;
+    memcpy(msg->msg_iov[0].iov_base, "abcd", 4);
+    return 4;
+}
+
+TEST(kernel_recv_takes_a_read_with_several_labels_of_one_type_as_that_type)
+{
+    kernel_recvmsg_fn saved = kernel_recvmsg;
+    kernel_recvmsg = labelled_recvmsg;
+    char buf[16];
+    uint8_t type;
+    int end;
+    labels[0] = labels[1] = TLS_RECORD_APPLICATION_DATA;
+    nlabels = 2;
+    CHECK_EQ_INT(kernel_recv(3, buf, sizeof(buf), 0, &type, &end), 4);
+    CHECK_EQ_INT(type, TLS_RECORD_APPLICATION_DATA);
+    labels[1] = TLS_RECORD_ALERT;
+    errno = 0;
+    CHECK_EQ_INT(kernel_recv(3, buf, sizeof(buf), 0, &type, &end), -1);
+    CHECK_EQ_INT(errno, ENOMSG);
+    nlabels = 0;
+    errno = 0;
+    CHECK_EQ_INT(kernel_recv(3, buf, sizeof(buf), 0, &type, &end), -1);
+    CHECK_EQ_INT(errno, ENOMSG);
+    kernel_recvmsg = saved;
+}
