@@ -131,13 +131,20 @@ many_key_updates() {
         # whichever comes first on a shimmed side, its own SSL_key_update on
         # the offloaded TX or the peer's KeyUpdate on the offloaded RX, is
         # refused with a clear SSL error (which one is a race between the
-        # two ends); the other end sees the connection end
+        # two ends); the other end sees the connection end. A side with no
+        # direction in the kernel yet when the other failed (seen once in CI
+        # on 6.1: a server that had only read, ulp none) sees only that end,
+        # an EOF, and never refused a KeyUpdate itself
         [[ $rc != 0 ]]
         local side line refused=0
         for side in SERVER CLIENT; do
             local plain=${side}_PLAIN result=${side}_RESULT
             [[ ${!plain:-0} == 1 ]] && continue
             line=${!result}
+            if [[ "$(field ktls_tx "$line")" == 0 && "$(field ktls_rx "$line")" == 0 ]]; then
+                [[ "$(field error "$line")" != key_update:* ]]
+                continue
+            fi
             if [[ "$(field error "$line")" == @(key_update|read):ssl:1:* ]]; then
                 [[ "$(ssl_reason "$line")" == "$SSL_R_UNEXPECTED_MESSAGE" ]]
                 refused=1
