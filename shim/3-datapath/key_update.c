@@ -166,12 +166,19 @@ int key_update_ssl_key_update(struct conn *c, SSL *s, int type)
         LOG_INFO("fd=%d SSL_key_update refused: this kernel cannot rekey", c->fd);
         return 0;
     }
-    /* OpenSSL keeps the last type asked for until it sends one (one whose
-     * first bytes are out already keeps its own) */
+    /* OpenSSL's SSL_key_update puts the connection back in init until the
+     * KeyUpdate is sent, and refuses another meanwhile (STILL_IN_INIT; in
+     * 3.0 and 3.5 alike, found by seqfuzz in the 7.3 guest) */
     conn_tx_lock(c);
-    if (c->tx_update_sent == 0)
+    int owed = c->tx_update_pending >= 0;
+    if (!owed)
         c->tx_update_pending = type;
     conn_tx_unlock(c);
+    if (owed) {
+        fail_push_error(SSL_R_STILL_IN_INIT, NULL);
+        c->err_override = SSL_ERROR_SSL;
+        return 0;
+    }
     c->err_override = SSL_ERROR_NONE;
     return 1;
 }

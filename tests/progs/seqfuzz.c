@@ -244,6 +244,18 @@ static int finish(struct end *c, struct end *s)
     set_nonblocking(c, 0);
     set_nonblocking(s, 0);
     struct end *ends[2] = {c, s};
+    /* a last write each way, so that both ends read data before the close
+     * and every direction had its chance to move to the kernel */
+    for (int i = 0; i < 2; i++)
+        if (ends[i]->written - ends[i]->peer->read < MAX_OUTSTANDING) {
+            uint8_t b = pattern_at(ends[i], ends[i]->written);
+            int r = SSL_write(ends[i]->ssl, &b, 1);
+            if (r == 1) {
+                ends[i]->written++;
+                printf("%s last write -> 1\n", ends[i]->name);
+            } else
+                say_outcome(ends[i], "last write", r);
+        }
     /* a read that fails ends the draining of that end (a failed
      * connection fails every read after: it would never end) */
     for (int i = 0; i < 2; i++)
