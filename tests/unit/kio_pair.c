@@ -1,6 +1,7 @@
 #include "kio_pair.h"
 
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
@@ -160,4 +161,13 @@ void check_alert_sent(const char *file, int line, int fd, int level, int desc)
         unit_fail(file, line, "alerts sent: %d, the last %s%u, %u], want one [%d, %d]", alerts,
                   a ? "[" : "none [", a && a->len > 0 ? a->bytes[0] : 0, a && a->len > 1 ? a->bytes[1] : 0,
                   level, desc);
+}
+
+void check_still_carries(const char *file, int line, struct kio_pair *k)
+{
+    uint8_t buf[5];
+    size_t done = 0;
+    if (kio_write(k->client, k->p.client, "after", 5, &done) != 1
+        || kio_pair_read(k, k->server, k->p.server, buf, 5) != 0 || memcmp(buf, "after", 5) != 0)
+        unit_fail(file, line, "the connection did not go on: 5 bytes written did not arrive intact");
 }

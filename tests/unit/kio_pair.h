@@ -38,6 +38,9 @@ void kio_pair_close(struct kio_pair *k);
 /* kio_read until n bytes of data are in, waiting on WANT_READ (a played
  * kernel never blocks: there nothing more will come). 0, or -1. */
 int kio_pair_read(struct kio_pair *k, struct conn *c, SSL *s, uint8_t *buf, size_t n);
+/* The connection goes on: 5 bytes the client writes reach the server intact. */
+void check_still_carries(const char *file, int line, struct kio_pair *k);
+#define CHECK_STILL_CARRIES(k) check_still_carries(__FILE__, __LINE__, (k))
 
 /* Played: the peer's next record, queued for the client to read. */
 void kio_pair_push(struct kio_pair *k, uint8_t type, const char *bytes, size_t len);

@@ -110,11 +110,7 @@ TEST(kio_read_interrupted_by_a_signal_is_want_read_with_eintr)
     CHECK_EQ_INT(k.server->err_override, SSL_ERROR_WANT_READ);
     CHECK(!k.server->fatal);
     sigaction(SIGALRM, &old, NULL);
-    /* and the connection goes on */
-    size_t done = 0;
-    CHECK_EQ_INT(kio_write(k.client, k.p.client, "after", 5, &done), 1);
-    CHECK_EQ_INT(kio_pair_read(&k, k.server, k.p.server, buf, 5), 0);
-    CHECK_MEM(buf, "after", 5);
+    CHECK_STILL_CARRIES(&k);
     kio_pair_close(&k);
 }
 

@@ -126,10 +126,7 @@ TEST(fake_kernel_read_interrupted_or_with_nothing_queued_is_want_read_with_its_e
         CHECK_EQ_INT(k.server->err_override, SSL_ERROR_WANT_READ);
         CHECK(!k.server->fatal);
         CHECK_NO_ERRORS();
-        size_t done = 0;
-        CHECK_EQ_INT(kio_write(k.client, k.p.client, "after", 5, &done), 1);
-        CHECK_EQ_INT(kio_pair_read(&k, k.server, k.p.server, buf, 5), 0);
-        CHECK_MEM(buf, "after", 5);
+        CHECK_STILL_CARRIES(&k);
         kio_pair_close(&k);
     }
 }
