@@ -53,7 +53,7 @@ TOOLS := $(BUILD)/ktls-run $(BUILD)/ktls-check $(BUILD)/ktls-stats
 TOOL_CFLAGS := $(WARN) $(CFLAGS) $(ALL_LAYERS_INC) -Ishim/tools
 
 .PHONY: torture all test test-unit test-host test-vm test-matrix matrix-progs demo bench bench-hooks clean install \
-        uninstall version check-exports check-layers check-glibc asan fuzz fuzz-build
+        uninstall version check-exports check-layers check-glibc asan planted fuzz fuzz-build
 ASAN_LIB := $(BUILD)/asan/libktls-shim.so
 all: $(LIB) $(TOOLS) $(PROGS)
 
@@ -100,6 +100,16 @@ asan: $(ASAN_LIB)
 $(ASAN_LIB): $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map
 	mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) $(ALL_LAYERS_INC) -O1 $(SAN) $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
+
+# Scratch builds with one known fault each (shim/0-pure/planted.h), under
+# ASan/UBSan like the torture's shim, for tests/83-planted-faults.bats: the
+# harness must find every one. Never installed, never preloaded elsewhere.
+PLANTED_FAULTS := forget_close skip_seq drop_bio_ref ignore_key_update vfork_as_parent
+PLANTED_LIBS := $(foreach f,$(PLANTED_FAULTS),$(BUILD)/planted/$(f)/libktls-shim.so)
+planted: $(PLANTED_LIBS)
+$(BUILD)/planted/%/libktls-shim.so: $(SHIM_SRCS) $(SHIM_HDRS) shim/exports.map
+	mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) $(ALL_LAYERS_INC) -O1 $(SAN) -DKTLS_PLANTED_FAULT=PLANTED_$* $(SHIM_SRCS) -o $@ $(SHIM_LDFLAGS) -ldl -lpthread
 
 # libFuzzer targets (tests/fuzz/): every parser the shim has. `make fuzz` runs
 # each for FUZZ_SECONDS; `make test` runs them briefly (tests/run-all.sh).
@@ -198,7 +208,7 @@ test-matrix: all
 # first where missing (a dpkg query per package when nothing is)
 test:
 	demo/install-deps.sh test
-	$(MAKE) all asan check-exports check-glibc
+	$(MAKE) all asan planted check-exports check-glibc
 	tests/run-all.sh
 
 demo: all

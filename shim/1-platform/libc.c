@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "planted.h"
+
 struct libc_table libc_functions;
 atomic_int libc_functions_ready;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -178,6 +180,8 @@ __attribute__((constructor)) static void resolve_at_load(void)
 int libc_in_vfork_child(void)
 {
     int owner = atomic_load_explicit(&owner_pid, memory_order_relaxed);
+    if (PLANTED(vfork_as_parent))
+        return 0;
     return owner != 0 && owner != (int)getpid();
 }
 

@@ -10,6 +10,7 @@
 #include "key_update.h"
 #include "keylog.h"
 #include "log.h"
+#include "planted.h"
 
 /* When TX belongs to the kernel, any record OpenSSL builds (an alert, a
  * KeyUpdate reply, a ticket) would reach the socket as application data of
@@ -27,7 +28,7 @@ static void divert_openssl_writes(struct conn *c, SSL *s)
      * read BIO. A program may hold its own pointer to it (mod_ssl calls
      * BIO_get_data on its write BIO after every SSL_write): keep it alive
      * with a reference of ours, released when the connection ends. */
-    if (sink && (!program_wbio || o->BIO_up_ref(program_wbio))) {
+    if (sink && (!program_wbio || PLANTED(drop_bio_ref) || o->BIO_up_ref(program_wbio))) {
         c->kept_wbio = program_wbio;
         c->sink_wbio = sink;
         o->SSL_set0_wbio(s, sink);

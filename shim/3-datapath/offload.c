@@ -9,6 +9,7 @@
 #include "kernel.h"
 #include "keysched.h"
 #include "log.h"
+#include "planted.h"
 #include "record_stream.h"
 #include "sockwatch.h"
 #include "stats.h"
@@ -419,6 +420,8 @@ static void install(struct conn *c, int d)
         return;
     }
     uint64_t seq = tls13 ? dir->seq.since_finished : dir->seq.since_ccs;
+    if (PLANTED(skip_seq) && d == CONN_TX)
+        seq++;
     union ktls_crypto_info info;
     size_t len = crypto_info_pack(&info, c->version, c->cipher->cipher, dir->key, dir->iv, seq);
     ks_scrub(dir->key, sizeof(dir->key));

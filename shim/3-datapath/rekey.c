@@ -6,6 +6,7 @@
 #include "kernel.h"
 #include "keysched.h"
 #include "log.h"
+#include "planted.h"
 #include "stats.h"
 
 #define KEY_UPDATE_MSG_LEN 5 /* type, 24-bit length 1, request_update */
@@ -47,6 +48,8 @@ int rekey_rx(struct conn *c)
     uint8_t next[48];
     union ktls_crypto_info info;
     int err = EINVAL;
+    if (PLANTED(ignore_key_update))
+        return 0;
     size_t len = next_keys(c, CONN_RX, next, &info);
     if (len)
         err = kernel_install(c->fd, 0, &info, len);

@@ -12,6 +12,7 @@
 #include "fileserve.h"
 #include "hooks.h"
 #include "libc.h"
+#include "planted.h"
 #include "route.h"
 #include "sockwatch.h"
 
@@ -33,7 +34,8 @@ EXPORT ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
 
 EXPORT int close(int fd)
 {
-    fdmap_forget(fd, NULL); /* a reused number must never look like this connection */
+    if (!PLANTED(forget_close))
+        fdmap_forget(fd, NULL); /* a reused number must never look like this connection */
     sockwatch_forget(fd);
     return libc()->close(fd);
 }

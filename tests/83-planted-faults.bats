@@ -1,0 +1,58 @@
+#!/usr/bin/env bats
+# The harness itself: the torture (tests/torture/) must find the kind of bug
+# it exists to find. Each test preloads a scratch build of the shim with one
+# known fault planted (make planted; shim/0-pure/planted.h), under ASan like
+# the torture's shim, and asks for a reported divergence with its seed and a
+# replay line, within the budget CI gives the real shim. The seeds are among
+# 81-seqfuzz.bats's fixed ones, which the real shim passes in the same cell.
+# Every fault sits on a path the shim takes only once a direction is in the
+# kernel: a kernel without kTLS (this host's) gives it nothing to find, so
+# the checks run where make test boots a kTLS guest; on the host only the
+# reporting is checked (81-seqfuzz.bats's planted preload).
+
+load helpers
+
+setup() {
+    have_ktls || return 0
+    ASAN_RT=$(cc -print-file-name=libasan.so)
+    [[ -f $ASAN_RT ]]
+    if ! kernel_takes 12_chacha; then
+        export SEQFUZZ_NO_CHACHA=1
+    fi
+}
+
+# catches FAULT [seqfuzz.sh ARGS...]: seqfuzz with FAULT's build reports at
+# least one divergence, each with a replay line
+catches() {
+    local fault=$1 lib=$REPO/build/planted/$1/libktls-shim.so
+    shift
+    [[ -f $lib ]] || { echo "$lib missing: make planted"; return 1; }
+    KTLS_TEST_SHIM=$ASAN_RT:$lib ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=99 \
+        SEQFUZZ_PROG=$PROGS_DIR/seqfuzz run "$REPO/tests/torture/seqfuzz.sh" --require-offload "$@"
+    echo "$output"
+    [[ $status == 1 ]]
+    [[ ${lines[-1]} =~ ^seqfuzz:\ ([0-9]+)\ sequences,\ ([0-9]+)\ divergences$ ]]
+    local divergences=${BASH_REMATCH[2]}
+    ((divergences > 0))
+    (($(grep -c '^!! replay: ' <<<"$output") == divergences))
+    echo "# $fault: $divergences of ${BASH_REMATCH[1]} sequences diverged" >&3
+}
+
+no_ktls_here() {
+    have_ktls && return 1
+    echo "# no kTLS on this kernel: nothing of the shim's kernel path to plant a fault in; the guest runs this" >&3
+}
+
+@test "planted: TX one record sequence number too far is found by seqfuzz" {
+    no_ktls_here && return 0
+    catches skip_seq --seeds 1
+}
+
+@test "planted: a peer's KeyUpdate taken without rekeying RX is found by seqfuzz where the kernel can rekey" {
+    no_ktls_here && return 0
+    if ! kernel_rekeys; then
+        echo "# this kernel cannot rekey: the shim refuses KeyUpdates here (73-rekey), 7.3's cell runs this" >&3
+        return 0
+    fi
+    catches ignore_key_update --seeds 2 --key-update
+}
