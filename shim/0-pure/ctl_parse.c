@@ -2,12 +2,12 @@
 
 #include <string.h>
 
-#define RECORD_ALERT 21
+#include "record_types.h"
 
 void ctl_begin(struct ctl_progress *ctl, uint8_t type)
 {
     ctl->type = type;
-    ctl->hdr_need = type == RECORD_ALERT ? 2 : 4;
+    ctl->hdr_need = type == TLS_RECORD_ALERT ? 2 : 4;
     ctl->hdr_have = 0;
     ctl->body_left = 0;
     ctl->key_update = 0;
@@ -19,7 +19,7 @@ enum ctl_event ctl_feed(struct ctl_progress *ctl, const uint8_t *p, size_t n,
 {
     while (n > 0) {
         if (ctl->hdr_need == 0) /* the last message ended with the last feed: a new one */
-            ctl->hdr_need = ctl->type == RECORD_ALERT ? 2 : 4;
+            ctl->hdr_need = ctl->type == TLS_RECORD_ALERT ? 2 : 4;
         if (ctl->hdr_have < ctl->hdr_need) {
             size_t take = ctl->hdr_need - ctl->hdr_have;
             if (take > n)
@@ -30,7 +30,7 @@ enum ctl_event ctl_feed(struct ctl_progress *ctl, const uint8_t *p, size_t n,
             n -= take;
             if (ctl->hdr_have < ctl->hdr_need)
                 break;
-            if (ctl->type == RECORD_ALERT) {
+            if (ctl->type == TLS_RECORD_ALERT) {
                 enum ctl_event ev = h->alert(ctx, ctl->hdr[0], ctl->hdr[1]);
                 ctl->hdr_have = 0;
                 if (ev != CTL_CONTINUE) {

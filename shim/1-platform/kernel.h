@@ -9,10 +9,7 @@
 #include <sys/types.h>
 
 #include "crypto_info.h"
-
-#define TLS_RECORD_ALERT 21
-#define TLS_RECORD_HANDSHAKE 22
-#define TLS_RECORD_APPLICATION_DATA 23
+#include "record_types.h"
 
 /* Test seams: every setsockopt that attaches the ULP or installs keys, and
  * every send and receive the data path makes on a kTLS socket (kernel_send,
