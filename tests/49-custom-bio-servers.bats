@@ -270,7 +270,11 @@ PY
     # soft stop in the middle of a download read at 1 MiB/s
     curl -sS -k --http1.1 --limit-rate 1M -o "$BATS_TEST_TMPDIR/slow" "$url/blob" &
     client=$!
-    sleep 1
+    # the stop comes once the download runs (a fixed sleep lost the race to
+    # curl's start in a slow guest: the stopped listener refused it)
+    local waited=0
+    until [[ -s $BATS_TEST_TMPDIR/slow ]] || ((waited++ > 300)); do sleep 0.1; done
+    [[ -s $BATS_TEST_TMPDIR/slow ]]
     kill -USR1 "$SRV_PID"
     wait "$client"
     [[ $(sha256sum <"$BATS_TEST_TMPDIR/slow") == $(sha256sum <"$SRV_ROOT/html/blob") ]]
