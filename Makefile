@@ -208,7 +208,7 @@ test-matrix: all
 # first where missing (a dpkg query per package when nothing is)
 test:
 	demo/install-deps.sh test
-	$(MAKE) all asan planted check-exports check-glibc
+	$(MAKE) -j2 all asan planted check-exports check-glibc
 	tests/run-all.sh
 
 demo: all
