@@ -21,7 +21,8 @@
  * number: a sequence of K steps is the first K of a longer one's.
  *
  *   seqfuzz SEED STEPS [12|13] [key-update]
- *   (SEQFUZZ_NO_CHACHA=1: TLS 1.2 sequences use AES-GCM only)
+ *   (SEQFUZZ_NO_CHACHA=1: TLS 1.2 sequences use AES-GCM only;
+ *    SEQFUZZ_SWAP_BIOS=1: a step also gives an SSL new BIOs mid-connection)
  *
  * Lines starting with '#' (offload per end and direction of each
  * connection, the seed, the cipher, signal counts) are not part of the
@@ -363,6 +364,8 @@ static int reconnect(struct world *w)
     return 1;
 }
 
+static int swap_bios;
+
 static void step(struct world *w, int key_update)
 {
     struct end *e = below(2) ? &w->s : &w->c;
@@ -381,11 +384,26 @@ static void step(struct world *w, int key_update)
             printf("%s key_update %d -> 1 type %d\n", e->name, type, SSL_get_key_update_type(e->ssl));
         else
             say_outcome(e, "key_update", r);
-    } else if (what < 88) {
+    } else if (what < 87) {
         /* SSL_pending's number may differ (the kernel holds what OpenSSL
          * would buffer): only that the call is harmless is seen */
         (void)SSL_pending(e->ssl);
         (void)SSL_has_pending(e->ssl);
+    } else if (what < 88) {
+        /* SEQFUZZ_SWAP_BIOS=1: new BIOs mid-connection. Off by default:
+         * the shim fails a moved connection closed when its BIO is
+         * replaced, even by one on the same socket (it pins the BIO,
+         * design.md "Descriptors are not identities"), where OpenSSL alone
+         * goes on (seed 6, both versions, shortest at 77 steps: the
+         * server's SSL_set_fd again after its TX and RX moved, then its
+         * writes fail, its reads fail with an SSL error and the client's
+         * second shutdown waits for ever; replay in the 6.1 guest:
+         * SEQFUZZ_SWAP_BIOS=1 SEQFUZZ_RUN_TIMEOUT=20
+         * tests/torture/seqfuzz.sh --first 6 --seeds 1 --require-offload). */
+        if (swap_bios)
+            do_swap_bios(e);
+        else
+            (void)SSL_has_pending(e->ssl);
     } else if (what < 91)
         do_dup(e);
     else if (what < 92)
@@ -482,6 +500,7 @@ int main(int argc, char **argv)
      * shrinks by that). SEQFUZZ_NO_CHACHA: a kernel without
      * ChaCha20-Poly1305 in kTLS (5.10) */
     int chacha = below(2) && !getenv("SEQFUZZ_NO_CHACHA");
+    swap_bios = getenv("SEQFUZZ_SWAP_BIOS") && atoi(getenv("SEQFUZZ_SWAP_BIOS")) == 1;
     const char *cipher12 = chacha ? "ECDHE-ECDSA-CHACHA20-POLY1305" : "ECDHE-ECDSA-AES128-GCM-SHA256";
     for (SSL_CTX *x = w.sctx; x; x = x == w.sctx ? w.cctx : NULL) {
         SSL_CTX_set_min_proto_version(x, version);

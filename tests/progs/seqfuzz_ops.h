@@ -189,6 +189,25 @@ static void do_held_wbio(const struct end *e)
            BIO_method_type(e->held_wbio) == BIO_TYPE_SOCKET ? "socket" : "NOT socket");
 }
 
+/* The program gives its SSL new BIOs on the same socket mid-connection
+ * (SSL_set_fd again, or a fresh pair of socket BIOs whose write one it
+ * keeps): valid in OpenSSL alone, whose buffered records belong to the SSL,
+ * not to the BIO. The old ones are freed by OpenSSL here: a shim still
+ * using them would be reading freed memory, which ASan reports. */
+static void do_swap_bios(struct end *e)
+{
+    if (below(2)) {
+        SSL_set_fd(e->ssl, e->fd);
+        e->held_wbio = NULL;
+        printf("%s set_fd again\n", e->name);
+        return;
+    }
+    BIO *r = BIO_new_socket(e->fd, BIO_NOCLOSE), *w = BIO_new_socket(e->fd, BIO_NOCLOSE);
+    SSL_set_bio(e->ssl, r, w);
+    e->held_wbio = w;
+    printf("%s new split bios\n", e->name);
+}
+
 /* A range of a file sent as the next bytes of the stream: the file holds
  * this end's pattern at the stream offsets, so the reader's check holds.
  * OpenSSL alone has SSL_sendfile only where its own kTLS sends (3.0+; it

@@ -18,6 +18,10 @@
 #                      --key-update, RX may stay in OpenSSL
 #   --all-modes        both one-end modes for every sequence (default: one,
 #                      by the seed's parity; see mode_env below)
+# SEQFUZZ_RUN_TIMEOUT: seconds one run may take (default 60; a run takes a
+# few in the guest): a run that hangs (an end waiting for bytes the other
+# failed to send) ends with "exit 124", a divergence, instead of the guest's
+# whole time.
 # KTLS_TEST_SHIM: what to preload (default build/libktls-shim.so; an ASan
 # build is "libasan.so:build/asan/libktls-shim.so"); SEQFUZZ_PROG: the
 # program (default build/seqfuzz).
@@ -26,6 +30,7 @@
 # and exits 1 when D > 0 (or a run failed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+run_timeout=${SEQFUZZ_RUN_TIMEOUT:-60}
 prog=${SEQFUZZ_PROG:-build/seqfuzz} # another OpenSSL's build: build/ossl-VERSION/seqfuzz
 shim=${KTLS_TEST_SHIM:-$PWD/build/libktls-shim.so}
 seeds=0 minutes=0 first=1 steps=80 key_update=() require_offload=0 all_modes=0
@@ -70,9 +75,9 @@ run_one() {
     local rc=0 env=()
     if [[ -n ${4:-} ]]; then
         read -ra env <<<"LD_PRELOAD=$shim ${mode_env[$4]}"
-        env "${env[@]}" "$prog" "$1" "$2" "$3" "${key_update[@]}" >"$work/raw" 2>"$work/err" || rc=$?
+        timeout "$run_timeout" env "${env[@]}" "$prog" "$1" "$2" "$3" "${key_update[@]}" >"$work/raw" 2>"$work/err" || rc=$?
     else
-        "$prog" "$1" "$2" "$3" "${key_update[@]}" >"$work/raw" 2>"$work/err" || rc=$?
+        timeout "$run_timeout" "$prog" "$1" "$2" "$3" "${key_update[@]}" >"$work/raw" 2>"$work/err" || rc=$?
     fi
     grep -v '^#' "$work/raw" >"$work/out" || true
     echo "exit $rc" >>"$work/out"
@@ -140,7 +145,7 @@ check() { # SEED VERSION
     local mode
     mode=$(cat "$work/diverged")
     echo "!! mode: $mode (shim on: ${mode_env[$mode]:-both ends})"
-    echo "!! replay: LD_PRELOAD=$shim ${mode_env[$mode]:+${mode_env[$mode]} }$prog $1 $lo ${2}${key_update:+ key-update}   (and without LD_PRELOAD)"
+    echo "!! replay: ${SEQFUZZ_SWAP_BIOS:+SEQFUZZ_SWAP_BIOS=$SEQFUZZ_SWAP_BIOS }LD_PRELOAD=$shim ${mode_env[$mode]:+${mode_env[$mode]} }$prog $1 $lo ${2}${key_update:+ key-update}   (and without LD_PRELOAD)"
     rm -f "$work/why"
 }
 
