@@ -133,7 +133,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(SHIM_HDRS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ -lssl -lcrypto -lpthread
 
 $(BUILD)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h tests/progs/own_bio.h \
-	    tests/progs/raw_record.h | $(BUILD)
+	    tests/progs/raw_record.h tests/progs/seqfuzz_ops.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ -lssl -lcrypto -lpthread
 
 # The test programs against another OpenSSL of the matrix, with an RPATH to
@@ -143,7 +143,7 @@ MATRIX_PROGS ?= tls_endpoint sendfile_check tls_threads ossl_ktls_selftest two_o
 ifneq ($(OSSL_PREFIX),)
 MATRIX_BINS := $(addprefix $(PROG_DIR)/,$(MATRIX_PROGS))
 matrix-progs: $(MATRIX_BINS)
-$(filter-out %.so,$(MATRIX_BINS)): $(PROG_DIR)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h
+$(filter-out %.so,$(MATRIX_BINS)): $(PROG_DIR)/%: tests/progs/%.c tests/progs/test_identity.h tests/progs/exchange.h tests/progs/seqfuzz_ops.h
 	mkdir -p $(PROG_DIR)
 	$(CC) $(WARN) $(CFLAGS) -I$(OSSL_PREFIX)/include $< -o $@ -L$(OSSL_PREFIX)/lib \
 	    -Wl,-rpath,$(OSSL_PREFIX)/lib -Wl,--disable-new-dtags -lssl -lcrypto -lpthread

@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # Seeded call sequences (tests/progs/seqfuzz.c, tests/torture/seqfuzz.sh):
 # both ends of one connection in one process, random writes, reads, peeks,
-# blocking switches and (where the kernel can rekey) KeyUpdates, run with
-# and without the shim; what a program sees must be the same. In the guest
-# every shimmed run must have moved all four directions to the kernel. The
+# blocking switches, sendfile, descriptor shuffles, fork/vfork children,
+# held BIOs, signals, reconnects and (where the kernel can rekey)
+# KeyUpdates, run without the shim, with it on both ends and on one end;
+# what a program sees must be the same. In the guest every shimmed run must
+# have moved all four directions of its shimmed ends to the kernel. The
 # fixed seeds run every time, and one seed drawn per run, printed.
 
 load helpers

@@ -7,11 +7,29 @@
  * same line for line. How many bytes one read returns is not printed: the
  * kernel may join records OpenSSL hands over one at a time.
  *
- *   seqfuzz SEED STEPS [12|13] [key-update]
- *   (SEQFUZZ_NO_CHACHA=1: TLS 1.2 sequences use AES-GCM only)
+ * The steps: SSL_write/_ex, SSL_read/_ex, SSL_peek/_ex, SSL_pending,
+ * blocking switches, SSL_key_update (key-update), and (seqfuzz_ops.h)
+ * duplicates of a socket held and closed, fork and vfork+exec children that
+ * close every descriptor, calls on the write BIO the program holds, file
+ * ranges sent with SSL_sendfile, and the connection lost and made again
+ * (both sockets closed under live SSLs, a new pair on the same numbers,
+ * the old SSLs freed after its handshake). Drawn per connection: SSL_set_fd
+ * or split socket BIOs (swapped once before the handshake, or not); per
+ * sequence: an interval timer whose SIGALRM (no SA_RESTART) interrupts
+ * blocking calls, which are retried as a program would (counted in a '#'
+ * line only). Whatever is drawn before the steps is drawn whatever their
+ * number: a sequence of K steps is the first K of a longer one's.
  *
- * Lines starting with '#' (offload per end and direction, the seed) are not
- * part of the transcript. Exit status: 0, or 1 when a read saw wrong bytes
+ *   seqfuzz SEED STEPS [12|13] [key-update]
+ *   (SEQFUZZ_NO_CHACHA=1: TLS 1.2 sequences use AES-GCM only;
+ *    SEQFUZZ_SWAP_BIOS=1: a step also gives an SSL new BIOs mid-connection)
+ *
+ * Lines starting with '#' (offload per end and direction of each
+ * connection, the seed, the cipher, signal counts) are not part of the
+ * transcript; the last '# offload client' line is the last connection's.
+ * The transcript is the same built against OpenSSL 1.1.1 (no SSL_sendfile:
+ * those steps write the range with SSL_write, as 3.x does where its
+ * SSL_sendfile refuses). Exit status: 0, or 1 when a read saw wrong bytes
  * or the set-up failed. */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +43,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "loopback.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "test_identity.h"
 
 #define MAX_OUTSTANDING (48 * 1024) /* written, not yet read: never fills a socket */
@@ -38,6 +59,9 @@ struct end {
     uint64_t written, read; /* of this end's outgoing / incoming stream */
     int nonblocking;
     struct end *peer;
+    BIO *held_wbio; /* the program's own write BIO (split BIOs), or NULL */
+    int dups[4], ndups; /* extra descriptors of the socket (seqfuzz_ops.h) */
+    int file; /* what its sendfile steps send from */
 };
 
 static uint64_t rng;
@@ -70,6 +94,8 @@ static void say_outcome(const struct end *e, const char *what, int ret)
     ERR_clear_error();
 }
 
+#include "seqfuzz_ops.h" /* uses the above */
+
 static int check_bytes(struct end *e, const uint8_t *buf, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -93,7 +119,8 @@ static int do_write(struct end *e)
         buf[i] = pattern_at(e, e->written + i);
     int ex = below(2);
     size_t done = 0;
-    int ret = ex ? SSL_write_ex(e->ssl, buf, n, &done) : SSL_write(e->ssl, buf, (int)n);
+    int ret;
+    RETRY_EINTR(e->ssl, ret, ex ? SSL_write_ex(e->ssl, buf, n, &done) : SSL_write(e->ssl, buf, (int)n));
     if (ret > 0) {
         if (!ex)
             done = (size_t)ret;
@@ -116,17 +143,19 @@ static int read_once(struct end *e, int kind, uint8_t *buf, size_t n, size_t *go
     int ret;
     *got = 0;
 again:
+    errno = 0;
     switch (kind) {
     case 0: ret = SSL_read(e->ssl, buf, (int)n); *got = ret > 0 ? (size_t)ret : 0; break;
     case 1: ret = SSL_read_ex(e->ssl, buf, n, got); break;
     case 2: ret = SSL_peek(e->ssl, buf, (int)n); *got = ret > 0 ? (size_t)ret : 0; break;
     default: ret = SSL_peek_ex(e->ssl, buf, n, got); break;
     }
+    if (interrupted(e->ssl, ret, errno))
+        goto again;
     if (ret <= 0 && e->nonblocking && e->peer->written > e->read
         && SSL_get_error(e->ssl, ret) == SSL_ERROR_WANT_READ) {
-        struct pollfd p = {.fd = e->fd, .events = POLLIN};
         ERR_clear_error();
-        if (poll(&p, 1, 5000) == 1)
+        if (poll_retry(e->fd, POLLIN) == 1)
             goto again;
     }
     if (ret <= 0) {
@@ -211,30 +240,182 @@ static int handshake(struct end *c, struct end *s)
     return cd && sd;
 }
 
-static void step(struct end *ends[2], int key_update)
+/* How an end's SSL reaches its socket, drawn per connection before its
+ * handshake: SSL_set_fd; two socket BIOs on the same descriptor, the write
+ * one held by the program (mod_ssl's shape); or such a pair replaced by a
+ * fresh pair before the first SSL call (the shim documents a BIO changed
+ * after it began watching as a fallback, FB_CUSTOM_BIO_CHANGED, so the
+ * swap stays before the handshake, where both runs must still agree and
+ * the connection must still move). */
+static void attach(struct end *e)
 {
-    struct end *e = ends[below(2)];
+    e->held_wbio = NULL;
+    unsigned how = below(4);
+    if (how < 2) {
+        SSL_set_fd(e->ssl, e->fd);
+        return;
+    }
+    BIO *r = BIO_new_socket(e->fd, BIO_NOCLOSE), *w = BIO_new_socket(e->fd, BIO_NOCLOSE);
+    SSL_set_bio(e->ssl, r, w);
+    if (how == 3) {
+        r = BIO_new_socket(e->fd, BIO_NOCLOSE), w = BIO_new_socket(e->fd, BIO_NOCLOSE);
+        SSL_set_bio(e->ssl, r, w); /* frees the first pair */
+    }
+    e->held_wbio = w; /* valid until SSL_free, as the program's own */
+    printf("%s split bios%s\n", e->name, how == 3 ? ", swapped" : "");
+}
+
+/* A new connection to the listener kept open for this: the client's socket
+ * and the accepted one take the lowest free numbers, which after a
+ * reconnect are the two just closed. */
+static int open_pair(int listener, int *cfd, int *sfd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    *cfd = *sfd = -1;
+    if (getsockname(listener, (struct sockaddr *)&a, &len) != 0
+        || (*cfd = socket(AF_INET, SOCK_STREAM, 0)) < 0
+        || connect(*cfd, (struct sockaddr *)&a, sizeof(a)) != 0
+        || (*sfd = accept(listener, NULL, NULL)) < 0)
+        return -1;
+    /* no Nagle: a small record must not wait for an ACK, so the other
+     * end's bytes are there when its write returns, as often as can be */
+    int one = 1;
+    setsockopt(*cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(*sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return 0;
+}
+
+struct world {
+    SSL_CTX *cctx, *sctx;
+    int listener;
+    struct end c, s;
+    int connections;
+};
+
+/* A connection and its handshake on w->c and w->s; 0 when it failed (said) */
+static int connect_ends(struct world *w)
+{
+    hold_alarm(1); /* connect and accept are the test's plumbing */
+    int cfd, sfd;
+    int ok = open_pair(w->listener, &cfd, &sfd) == 0;
+    hold_alarm(0);
+    if (!ok) {
+        printf("connection FAILED\n");
+        return 0;
+    }
+    struct end *ends[2] = {&w->c, &w->s};
+    for (int i = 0; i < 2; i++) {
+        ends[i]->fd = i ? sfd : cfd;
+        ends[i]->ssl = SSL_new(i ? w->sctx : w->cctx);
+        ends[i]->written = ends[i]->read = 0;
+        attach(ends[i]);
+    }
+    SSL_set_connect_state(w->c.ssl);
+    SSL_set_accept_state(w->s.ssl);
+    w->connections++;
+    if (!handshake(&w->c, &w->s)) {
+        unsigned long code = ERR_peek_error();
+        printf("handshake FAILED lib=%d reason=%d\n", code ? ERR_GET_LIB(code) : 0,
+               code ? ERR_GET_REASON(code) : 0);
+        return 0;
+    }
+    printf("# cipher %s\n", SSL_get_cipher_name(w->c.ssl));
+    return 1;
+}
+
+static int in_kernel(int fd, int dir) /* dir: 1 TLS_TX, 2 TLS_RX */
+{
+    unsigned char info[64];
+    socklen_t len = 4;
+    return getsockopt(fd, 282 /* SOL_TLS */, dir, info, &len) == 0;
+}
+
+static void say_offload(const struct world *w, const char *label)
+{
+    printf("# %s client tx=%d rx=%d server tx=%d rx=%d\n", label, in_kernel(w->c.fd, 1),
+           in_kernel(w->c.fd, 2), in_kernel(w->s.fd, 1), in_kernel(w->s.fd, 2));
+}
+
+/* The connection is lost and made again: both sockets closed while their
+ * SSLs live (a program that closes first and frees later), a new pair on
+ * the same numbers, its handshake, and only then the old SSLs freed. A
+ * shim that kept the closed numbers' state would take the new sockets for
+ * the old connection (not move them, or send with the old keys), and one
+ * whose SSL_free of the old SSL touched the number would break the new. */
+static int reconnect(struct world *w)
+{
+    say_offload(w, "offload before reconnect");
+    int oldc = w->c.fd, olds = w->s.fd;
+    SSL *gone[2] = {w->c.ssl, w->s.ssl};
+    close_dups(&w->c);
+    close_dups(&w->s);
+    close(oldc);
+    close(olds);
+    printf("closed both sockets\n");
+    if (!connect_ends(w))
+        return 0;
+    if (w->c.fd != oldc || w->s.fd != olds)
+        printf("# new connection on other numbers: client %d (was %d) server %d (was %d)\n", w->c.fd, oldc,
+               w->s.fd, olds);
+    SSL_free(gone[0]);
+    SSL_free(gone[1]);
+    printf("reconnected\n");
+    return 1;
+}
+
+static int swap_bios;
+
+static void step(struct world *w, int key_update)
+{
+    struct end *e = below(2) ? &w->s : &w->c;
     unsigned what = below(100);
-    if (what < 40)
+    if (what < 36)
         do_write(e);
-    else if (what < 85) {
+    else if (what < 76) {
         if (!do_read(e, 1 + below(MAX_WRITE)))
             exit(1);
-    } else if (what < 93)
+    } else if (what < 83)
         set_nonblocking(e, !e->nonblocking);
-    else if (what < 96 && key_update) {
+    else if (what < 86 && key_update) {
         int type = below(2) ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED;
         int r = SSL_key_update(e->ssl, type);
         if (r == 1)
             printf("%s key_update %d -> 1 type %d\n", e->name, type, SSL_get_key_update_type(e->ssl));
         else
             say_outcome(e, "key_update", r);
-    } else {
+    } else if (what < 87) {
         /* SSL_pending's number may differ (the kernel holds what OpenSSL
          * would buffer): only that the call is harmless is seen */
         (void)SSL_pending(e->ssl);
         (void)SSL_has_pending(e->ssl);
-    }
+    } else if (what < 88) {
+        /* SEQFUZZ_SWAP_BIOS=1: new BIOs mid-connection. Off by default:
+         * the shim fails a moved connection closed when its BIO is
+         * replaced, even by one on the same socket (it pins the BIO,
+         * design.md "Descriptors are not identities"), where OpenSSL alone
+         * goes on (seed 6, both versions, shortest at 77 steps: the
+         * server's SSL_set_fd again after its TX and RX moved, then its
+         * writes fail, its reads fail with an SSL error and the client's
+         * second shutdown waits for ever; replay in the 6.1 guest:
+         * SEQFUZZ_SWAP_BIOS=1 SEQFUZZ_RUN_TIMEOUT=20
+         * tests/torture/seqfuzz.sh --first 6 --seeds 1 --require-offload). */
+        if (swap_bios)
+            do_swap_bios(e);
+        else
+            (void)SSL_has_pending(e->ssl);
+    } else if (what < 91)
+        do_dup(e);
+    else if (what < 92)
+        do_child(e, 0);
+    else if (what < 93)
+        do_child(e, 1);
+    else if (what < 95)
+        do_held_wbio(e);
+    else if (what < 98)
+        do_sendfile(e, e->file);
+    else if (!reconnect(w))
+        exit(1);
 }
 
 /* Both ends read everything outstanding, then close: what each shutdown
@@ -249,7 +430,8 @@ static int finish(struct end *c, struct end *s)
     for (int i = 0; i < 2; i++)
         if (ends[i]->written - ends[i]->peer->read < MAX_OUTSTANDING) {
             uint8_t b = pattern_at(ends[i], ends[i]->written);
-            int r = SSL_write(ends[i]->ssl, &b, 1);
+            int r;
+            RETRY_EINTR(ends[i]->ssl, r, SSL_write(ends[i]->ssl, &b, 1));
             if (r == 1) {
                 ends[i]->written++;
                 printf("%s last write -> 1\n", ends[i]->name);
@@ -262,15 +444,16 @@ static int finish(struct end *c, struct end *s)
         for (int r = 1; r == 1 && ends[i]->peer->written > ends[i]->read;)
             if ((r = do_read(ends[i], MAX_WRITE)) == 0)
                 return 0;
-    int r = SSL_shutdown(c->ssl);
+    int r;
+    RETRY_EINTR(c->ssl, r, SSL_shutdown(c->ssl));
     printf("client shutdown -> %d\n", r);
     uint8_t b[16];
-    r = SSL_read(s->ssl, b, sizeof(b));
+    RETRY_EINTR(s->ssl, r, SSL_read(s->ssl, b, sizeof(b)));
     if (r <= 0)
         say_outcome(s, "read at close", r);
-    r = SSL_shutdown(s->ssl);
+    RETRY_EINTR(s->ssl, r, SSL_shutdown(s->ssl));
     printf("server shutdown -> %d\n", r);
-    r = SSL_shutdown(c->ssl);
+    RETRY_EINTR(c->ssl, r, SSL_shutdown(c->ssl));
     if (r < 0)
         say_outcome(c, "second shutdown", r);
     else
@@ -278,11 +461,14 @@ static int finish(struct end *c, struct end *s)
     return 1;
 }
 
-static int in_kernel(int fd, int dir) /* dir: 1 TLS_TX, 2 TLS_RX */
+/* an unlinked file per end for its sendfile steps */
+static int temp_file(void)
 {
-    unsigned char info[64];
-    socklen_t len = 4;
-    return getsockopt(fd, 282 /* SOL_TLS */, dir, info, &len) == 0;
+    char path[] = "/tmp/seqfuzz.XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
 }
 
 int main(int argc, char **argv)
@@ -298,52 +484,53 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("# seed %s steps %ld version %s%s\n", argv[1], steps, version == TLS1_3_VERSION ? "1.3" : "1.2",
            key_update ? " key-update" : "");
-    SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
-    int cfd, sfd;
-    if (!sctx || !cctx || loopback_pair(&cfd, &sfd) != 0
-        || !use_self_signed_identity(sctx, test_key(EVP_PKEY_EC, 0), 3600))
+    struct world w = {.sctx = SSL_CTX_new(TLS_server_method()), .cctx = SSL_CTX_new(TLS_client_method())};
+    w.c = (struct end){.name = "client", .peer = &w.s, .file = temp_file()};
+    w.s = (struct end){.name = "server", .peer = &w.c, .file = temp_file()};
+    /* the listener stays open for reconnects, below the connections'
+     * numbers (see open_pair) */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    w.listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (!w.sctx || !w.cctx || w.c.file < 0 || w.s.file < 0 || w.listener < 0
+        || bind(w.listener, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(w.listener, 1) != 0
+        || !use_self_signed_identity(w.sctx, test_key(EVP_PKEY_EC, 0), 3600))
         return 1;
-    /* SEQFUZZ_NO_CHACHA: a kernel without ChaCha20-Poly1305 in kTLS (5.10) */
+    /* Everything drawn before the steps is drawn whatever their number, so
+     * a sequence of K steps is the first K of a longer one's (the runner
+     * shrinks by that). SEQFUZZ_NO_CHACHA: a kernel without
+     * ChaCha20-Poly1305 in kTLS (5.10) */
     int chacha = below(2) && !getenv("SEQFUZZ_NO_CHACHA");
+    swap_bios = getenv("SEQFUZZ_SWAP_BIOS") && atoi(getenv("SEQFUZZ_SWAP_BIOS")) == 1;
     const char *cipher12 = chacha ? "ECDHE-ECDSA-CHACHA20-POLY1305" : "ECDHE-ECDSA-AES128-GCM-SHA256";
-    for (SSL_CTX *x = sctx; x; x = x == sctx ? cctx : NULL) {
+    for (SSL_CTX *x = w.sctx; x; x = x == w.sctx ? w.cctx : NULL) {
         SSL_CTX_set_min_proto_version(x, version);
         SSL_CTX_set_max_proto_version(x, version);
         if (version == TLS1_2_VERSION)
             SSL_CTX_set_cipher_list(x, cipher12);
     }
-    SSL_CTX_set_num_tickets(sctx, below(3));
-    struct end c = {.name = "client", .ssl = SSL_new(cctx), .fd = cfd};
-    struct end s = {.name = "server", .ssl = SSL_new(sctx), .fd = sfd};
-    c.peer = &s, s.peer = &c;
-    /* no Nagle: a small record must not wait for an ACK, so the other
-     * end's bytes are there when its write returns, as often as can be */
-    int one = 1;
-    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    SSL_set_fd(c.ssl, cfd);
-    SSL_set_fd(s.ssl, sfd);
-    SSL_set_connect_state(c.ssl);
-    SSL_set_accept_state(s.ssl);
-    if (!handshake(&c, &s)) {
-        unsigned long code = ERR_peek_error();
-        printf("handshake FAILED lib=%d reason=%d\n", code ? ERR_GET_LIB(code) : 0,
-               code ? ERR_GET_REASON(code) : 0);
+    SSL_CTX_set_num_tickets(w.sctx, below(3));
+    /* half the sequences run under a timer's signals, 1 to 5 ms apart */
+    unsigned timer_us = below(2) ? 1000 + below(4000) : 0;
+    if (!connect_ends(&w))
         return 1;
-    }
-    printf("# cipher %s\n", SSL_get_cipher_name(c.ssl));
-    struct end *ends[2] = {&c, &s};
+    if (timer_us)
+        start_timer(timer_us);
     for (long i = 0; i < steps; i++)
-        step(ends, key_update);
-    int ok = finish(&c, &s);
-    printf("# offload client tx=%d rx=%d server tx=%d rx=%d\n", in_kernel(cfd, 1), in_kernel(cfd, 2),
-           in_kernel(sfd, 1), in_kernel(sfd, 2));
-    printf("streams client->server %" PRIu64 " server->client %" PRIu64 "\n", c.written, s.written);
-    SSL_free(c.ssl);
-    SSL_free(s.ssl);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
-    close(cfd);
-    close(sfd);
+        step(&w, key_update);
+    int ok = finish(&w.c, &w.s);
+    stop_timer();
+    say_offload(&w, "offload");
+    printf("# connections %d, signals every %u us, %lu calls repeated after EINTR\n", w.connections,
+           timer_us, eintr_retries);
+    printf("streams client->server %" PRIu64 " server->client %" PRIu64 "\n", w.c.written, w.s.written);
+    close_dups(&w.c);
+    close_dups(&w.s);
+    SSL_free(w.c.ssl);
+    SSL_free(w.s.ssl);
+    SSL_CTX_free(w.sctx);
+    SSL_CTX_free(w.cctx);
+    close(w.c.fd);
+    close(w.s.fd);
+    close(w.listener);
     return ok ? 0 : 1;
 }
