@@ -48,6 +48,17 @@ no_ktls_here() {
     catches skip_seq --seeds 1
 }
 
+@test "planted: a closed descriptor still taken for its connection (a write after the loss goes out in clear) is found by seqfuzz" {
+    no_ktls_here && return 0
+    catches forget_close --seeds 1
+    grep -q '^> write after loss: in clear on the reused number: YES$' <<<"$output"
+}
+
+@test "planted: a vfork child's closes taken as the parent's are found by seqfuzz" {
+    no_ktls_here && return 0
+    catches vfork_as_parent --seeds 1
+}
+
 @test "planted: a peer's KeyUpdate taken without rekeying RX is found by seqfuzz where the kernel can rekey" {
     no_ktls_here && return 0
     if ! kernel_rekeys; then

@@ -9,7 +9,8 @@
 
 enum planted_fault {
     PLANTED_none,
-    PLANTED_forget_close,      /* close() keeps the descriptor's connection entry */
+    PLANTED_forget_close,      /* close() keeps the number's connection, whose socket is
+                                * then not checked again before a write */
     PLANTED_skip_seq,          /* TX starts one record sequence number too far */
     PLANTED_drop_bio_ref,      /* the program's diverted write BIO is not kept alive */
     PLANTED_ignore_key_update, /* the peer's KeyUpdate is taken without rekeying RX */

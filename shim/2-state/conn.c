@@ -9,6 +9,7 @@
 #include "fdmap.h"
 #include "keysched.h"
 #include "log.h"
+#include "planted.h"
 #include "stats.h"
 #include "stats_publish.h"
 
@@ -230,6 +231,8 @@ void conn_reset(struct conn *c)
 
 int conn_socket_intact(const struct conn *c, int check_identity)
 {
+    if (PLANTED(forget_close))
+        check_identity = 0;
     return c->fd >= 0 && fdmap_owns(c->fd, c)
            && (!check_identity || kernel_same_socket(c->fd, &c->sock));
 }

@@ -337,6 +337,47 @@ static void say_offload(const struct world *w, const char *label)
            in_kernel(w->c.fd, 2), in_kernel(w->s.fd, 1), in_kernel(w->s.fd, 2));
 }
 
+/* The lost client's SSL writes once more while a plain connection holds its
+ * old number (a program that writes after a close it did not mean). OpenSSL
+ * alone puts ciphertext on that socket, the shim refuses (a lost descriptor
+ * fails closed, shim/docs/design.md): how the write went differs by design
+ * and is not printed. What must never differ is that no byte of it arrives
+ * in clear: a shim that still took the number for the connection would send
+ * it with the kernel's keys gone, as plaintext. */
+static void leak_probe(struct world *w, SSL *lost, int old_number)
+{
+    int pfd, peer;
+    hold_alarm(1);
+    int ok = open_pair(w->listener, &pfd, &peer) == 0;
+    hold_alarm(0);
+    if (!ok || pfd != old_number) {
+        printf("# leak probe: the plain socket is not on the lost number (%d, was %d)\n", pfd, old_number);
+        if (pfd >= 0)
+            close(pfd);
+        if (peer >= 0)
+            close(peer);
+        return;
+    }
+    uint8_t clear[512], got[4096];
+    for (size_t i = 0; i < sizeof(clear); i++)
+        clear[i] = pattern_at(&w->c, i);
+    hold_alarm(1);
+    SSL_write(lost, clear, sizeof(clear));
+    ERR_clear_error();
+    shutdown(pfd, SHUT_WR);
+    size_t have = 0;
+    ssize_t n;
+    while (have < sizeof(got) && (n = read(peer, got + have, sizeof(got) - have)) > 0)
+        have += (size_t)n;
+    hold_alarm(0);
+    int leaked = 0;
+    for (size_t at = 0; !leaked && at + sizeof(clear) <= have; at++)
+        leaked = memcmp(got + at, clear, sizeof(clear)) == 0;
+    printf("write after loss: in clear on the reused number: %s\n", leaked ? "YES" : "no");
+    close(pfd);
+    close(peer);
+}
+
 /* The connection is lost and made again: both sockets closed while their
  * SSLs live (a program that closes first and frees later), a new pair on
  * the same numbers, its handshake, and only then the old SSLs freed. A
@@ -353,6 +394,7 @@ static int reconnect(struct world *w)
     close(oldc);
     close(olds);
     printf("closed both sockets\n");
+    leak_probe(w, gone[0], oldc);
     if (!connect_ends(w))
         return 0;
     if (w->c.fd != oldc || w->s.fd != olds)
