@@ -6,7 +6,7 @@
   tclient.py server [options]            the framed protocol's server (the
                                           CPython scenario); prints "PORT n"
 
-Framed protocol: the client sends "UP DOWN\\n", then UP bytes; the server
+Framed protocol: the client sends "UP DOWN INDEX\\n", then UP bytes; the server
 answers with DOWN bytes, then ends as told. Every payload byte comes from a
 seeded generator, so both runs of a seed send the same bytes.
 
@@ -125,7 +125,7 @@ def one_client(args, index, results):
                 t.sendall(head.encode())
                 send_chunked(t, up, args.chunk, args.pause)
         else:
-            t.sendall(b"%d %d\n" % (len(up), args.down))
+            t.sendall(b"%d %d %d\n" % (len(up), args.down, index))
             send_chunked(t, up, args.chunk, args.pause)
         if args.end == "halfclose":
             with socket.socket(fileno=os.dup(t.fileno())) as raw:
@@ -162,7 +162,7 @@ async def one_async(args, index, results):
     up = payload(seed, args.up)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", args.port, ssl=context(args, False))
-        writer.write(b"%d %d\n" % (len(up), args.down))
+        writer.write(b"%d %d %d\n" % (len(up), args.down, index))
         for i in range(0, len(up), args.chunk):
             writer.write(up[i:i + args.chunk])
             await writer.drain()
@@ -206,7 +206,8 @@ def serve_one(conn, args, index):
             if not c:
                 raise ssl.SSLEOFError("eof before the header")
             line += c
-        up, down = map(int, line.split())
+        # the client's index, not the order of accepts, seeds the answer
+        up, down, index = map(int, line.split())
         got = bytearray()
         while len(got) < up:
             c = conn.recv(min(65536, up - len(got)))

@@ -39,7 +39,7 @@ curl_run() {
     NGINX_USER=$user NGINX_PLAIN=$((1 - SHIMMED)) start_nginx "$ngx" >"$D/start.out" 2>&1 || { cat "$D/start.out"; return 1; }
     local master
     master=$(cat "$ngx/logs/nginx.pid")
-    local args=(-sS -k --http1.1 -w '%{http_code} %{size_download} %{size_upload} %{exitcode}\n')
+    local args=(-sS --no-progress-meter -k --http1.1 -w '%{http_code} %{size_download} %{size_upload} %{exitcode}\n')
     if [[ $tls == 1.2 ]]; then args+=(--tlsv1.2 --tls-max 1.2 --ciphers "$cipher"); else args+=(--tlsv1.3); fi
     [[ $mode == parallel ]] && args+=(--parallel --parallel-max 50)
     [[ $rate != none ]] && args+=(--limit-rate "$rate")
