@@ -43,6 +43,8 @@ while (($#)); do
 done
 ((seeds > 0 || minutes > 0)) || seeds=1
 
+have() { command -v "$1" >/dev/null 2>&1; }
+
 for f in "$TORTURE"/scenarios/*.sh; do
     # shellcheck source=/dev/null
     source "$f"
@@ -65,8 +67,6 @@ trap 'rm -rf "$work"' EXIT
 CERTS=$work/certs
 mkdir -p "$CERTS"
 make_ec_cert "$CERTS"
-
-have() { command -v "$1" >/dev/null 2>&1; }
 
 # pick VAR CHOICE...: VAR = one of the choices, drawn from $RANDOM (seeded
 # per scenario), and added to the plan line. No subshell: a subshell would
