@@ -49,7 +49,7 @@ for f in "$TORTURE"/scenarios/*.sh; do
     # shellcheck source=/dev/null
     source "$f"
 done
-ALL_PROGRAMS=(nginx openssl curl python)
+ALL_PROGRAMS=(nginx openssl curl python relay)
 if ((${#programs[@]} == 0)); then
     for p in "${ALL_PROGRAMS[@]}"; do
         if "${p}_available"; then programs+=("$p"); else echo "# programs: $p not installed, skipped"; fi
@@ -113,7 +113,8 @@ norm() {
         -e 's/[0-9]+#[0-9]+: \*[0-9]+ /PID: *C /' \
         -e 's/[0-9]+#[0-9]+: /PID: /' \
         -e 's/^[0-9A-F]{8,}:error:/error:/' \
-        -e 's/:[a-z_/.]+\.c:[0-9]+:/:SRC:/'
+        -e 's/:[a-z_/.]+\.c:[0-9]+:/:SRC:/' \
+        -e 's/ [a-z_/.0-9]+\.c:[0-9]+: / SRC: /'
 }
 
 # a program's stderr without the lines that vary for reasons no shim has
