@@ -91,6 +91,6 @@ relay_run() {
     grep -E 'LOG[0-5]\[[0-9]+\]' "$D/stunnel.log" |
         grep -vE 'stunnel [0-9.]+ on|Compiled|Running|Threading|Reading|Configuration|Binding|Terminated|Service \[svc\] \(FD|Session id|Listening|Initializ|signal|Removed|Daemon|No pid|FIPS|Certificate|cert|Created pid|Server is down|Switching|Loaded|ciphers|Accepted|UTF-8|Ever' |
         norm | sed -E -e 's/^[0-9.]+ [0-9:]+ //' -e 's/\[[0-9]+\]/[N]/' | sort | uniq -c | sed 's/^ */stunnel: /'
-    grep -E ' E ' "$D/socat.err" | norm | sed -E 's/^[0-9/]+ [0-9:]+ socat\[[0-9]+\] //' | sort | uniq -c | sed 's/^ */socat: /' || true
+    grep -E ' E ' "$D/socat.err" | norm | sed -E 's/^TIME socat\[[0-9]+\] //' | sort | uniq -c | sed 's/^ */socat: /' || true
     return 0
 }
