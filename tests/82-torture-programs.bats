@@ -1,11 +1,12 @@
 #!/usr/bin/env bats
 # Real programs under a seeded plan, with and without the shim
 # (tests/torture/programs.sh): nginx, openssl s_server/s_client, curl
-# (direct and through an HTTPS proxy) and CPython (ssl sockets, asyncio,
-# subprocess, signals). What a user could observe must be the same: bytes
-# each way, exits, errors, how connections end, the servers' logs. In the
-# guest every shimmed run must have moved the kernel's TLS counters. A fixed
-# seed of every scenario, then one drawn seed, printed.
+# (direct and through an HTTPS proxy), CPython (ssl sockets, asyncio,
+# subprocess, signals), stunnel and socat (both roles). What a user could
+# observe must be the same: bytes each way, exits, errors, how connections
+# end, the servers' logs. In the guest every shimmed run must have moved the
+# kernel's TLS counters. A fixed seed of every scenario, then one drawn
+# seed, printed.
 
 load helpers
 
@@ -15,7 +16,7 @@ offload_flag() {
 
 # every scenario runs (a program missing is a skip, a failure where skips are)
 all_programs() {
-    requires nginx openssl curl python3
+    requires nginx openssl curl python3 stunnel4 socat
 }
 
 @test "programs: a fixed seed and a drawn seed of every scenario agree with and without the shim" {
@@ -23,12 +24,12 @@ all_programs() {
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --first 1 --seeds 1 $(offload_flag)
     echo "$output"
     [[ $status == 0 ]]
-    [[ "${lines[-1]}" == "programs: 4 scenarios, 0 divergences" ]]
+    [[ "${lines[-1]}" == "programs: 5 scenarios, 0 divergences" ]]
     drawn=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
     echo "# programs drawn seed: $drawn" >&3
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --first "$drawn" --seeds 1 $(offload_flag)
     echo "$output"
-    [[ $status == 0 && "${lines[-1]}" == "programs: 4 scenarios, 0 divergences" ]]
+    [[ $status == 0 && "${lines[-1]}" == "programs: 5 scenarios, 0 divergences" ]]
 }
 
 # The harness itself: a preload that flips one bit of the 3rd SSL_read_ex a
