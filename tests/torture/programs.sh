@@ -11,6 +11,9 @@
 #   --first S          the first seed
 #   --minutes M        random seeds until M minutes have passed (instead)
 #   --program NAME     only this scenario (repeatable; default all available)
+#   --small            plans capped to 64 KiB per transfer and 4 connections
+#                      (make test's budget in the slow guests); printed in
+#                      the plan as small=1
 #   --require-offload  the shimmed run must have moved the kernel's TLS
 #                      counters (TlsTxSw, and TlsRxSw where the scenario
 #                      offloads both ways): a run that fell back proves
@@ -30,7 +33,7 @@ SHIM_PRELOAD=${KTLS_TEST_SHIM:-$PWD/build/libktls-shim.so}
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 
-seeds=0 minutes=0 first=1 require_offload=0 programs=()
+seeds=0 minutes=0 first=1 require_offload=0 programs=() SMALL=0
 while (($#)); do
     case $1 in
     --seeds) seeds=$2; shift 2 ;;
@@ -38,6 +41,7 @@ while (($#)); do
     --minutes) minutes=$2; shift 2 ;;
     --program) programs+=("$2"); shift 2 ;;
     --require-offload) require_offload=1; shift ;;
+    --small) SMALL=1; shift ;;
     *) echo "programs.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -75,9 +79,16 @@ PLAN=""
 pick() {
     local var=$1
     shift
-    local choices=("$@")
-    printf -v "$var" '%s' "${choices[RANDOM % ${#choices[@]}]}"
-    PLAN+="$var=${!var} "
+    local choices=("$@") value
+    value=${choices[RANDOM % ${#choices[@]}]}
+    if ((SMALL)); then
+        case $var in
+        size | up | down | blob) ((value <= 65536)) || value=65536 ;;
+        conns | transfers) ((value <= 4)) || value=4 ;;
+        esac
+    fi
+    printf -v "$var" '%s' "$value"
+    PLAN+="$var=$value "
 }
 
 # what a shimmed connection can count on here: KeyUpdates are followed only
@@ -153,6 +164,7 @@ check() {
     local p=$1 seed=$2 why=""
     scenarios=$((scenarios + 1))
     PLAN=""
+    ((SMALL)) && PLAN="small=1 "
     RANDOM=$seed SEED=$seed
     "${p}_plan"
     echo "# seed $seed program $p plan $PLAN"
@@ -173,7 +185,9 @@ check() {
     divergences=$((divergences + 1))
     echo "!! torture: divergence: program $p seed $seed: $why"
     diff "$work/plain/obs" "$work/shim/obs" | head -n 40 || true
-    echo "!! replay: tests/torture/programs.sh --program $p --first $seed --seeds 1"
+    local small=""
+    ((SMALL)) && small=" --small"
+    echo "!! replay: tests/torture/programs.sh --program $p --first $seed --seeds 1$small"
     # keep the runs for a look
     if [[ -n ${TORTURE_KEEP:-} ]]; then
         mkdir -p "$TORTURE_KEEP/$p-$seed" && cp -r "$work/plain" "$work/shim" "$TORTURE_KEEP/$p-$seed/"

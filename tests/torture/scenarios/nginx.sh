@@ -13,8 +13,10 @@ nginx_plan() {
     pick_client_end
     if [[ $end == reset ]]; then
         # mid-transfer needs a transfer that cannot sit in socket buffers
+        # (not capped by --small: what fits in the socket buffers may be
+        # all sent before the reset, or not)
         kind=get
-        pick size 1048576 3145728
+        if ((SMALL)); then size=1048576 PLAN+="size=$size "; else pick size 1048576 3145728; fi
     else
         pick kind get put
         if ((conns > 1)); then
