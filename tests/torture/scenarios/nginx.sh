@@ -28,7 +28,9 @@ nginx_plan() {
     pick chunk 100 4096 16384 65536
     # pauses between writes only where they are few (a guest is slow)
     if ((size / chunk <= 200)); then pick pause 0 0 0.001 0.01; else pause=0; fi
-    pick slow 0 0 1
+    # a reset mid-transfer needs a reader slow enough that nginx is still
+    # writing (loopback's buffers hold a MiB or more)
+    if [[ $end == reset ]]; then slow=1 PLAN+="slow=1 "; else pick slow 0 0 1; fi
     pick sig none none usr1
 }
 
