@@ -96,6 +96,7 @@ pick() {
 # (shim/docs/compatibility.md), and a TLS 1.2 renegotiation ends it on any
 # kTLS kernel: no parity is promised for those, so plans draw them only
 # where they are promised the same (no kTLS here, or a rekeying kernel)
+# shellcheck disable=SC2034 # (read by the scenarios)
 KTLS_HERE=0 REKEY_HERE=0 CHACHA_HERE=1
 if have_ktls; then
     KTLS_HERE=1
@@ -114,7 +115,11 @@ under_test() {
 }
 
 # norm: what varies run to run, made alike: this run's directory, ports,
-# pids, times, OpenSSL's thread-id prefix of error lines, connection numbers
+# pids, times, OpenSSL's thread-id prefix of error lines, connection
+# numbers. Also the function and source location of an OpenSSL error (the
+# code, library and reason stay): they say where the error was raised, and
+# an error the shim raises for the kernel's answer names the shim there by
+# design (shim/3-datapath/fail.c: "ktls-shim", line 0)
 norm() {
     sed -E -e "s|$D|DIR|g" \
         -e 's/(127\.0\.0\.1|localhost)[:#][0-9]+/\1:PORT/g' \
@@ -124,8 +129,8 @@ norm() {
         -e 's/[0-9]+#[0-9]+: \*[0-9]+ /PID: *C /' \
         -e 's/[0-9]+#[0-9]+: /PID: /' \
         -e 's/^[0-9A-F]{8,}:error:/error:/' \
-        -e 's/:[a-z_/.]+\.c:[0-9]+:/:SRC:/' \
-        -e 's/ [a-z_/.0-9]+\.c:[0-9]+: / SRC: /'
+        -e 's/(error:[0-9A-F]{8}:[^:]*):[^:]*:/\1:FUNC:/g' \
+        -e 's/([: ])(ktls-shim|[^: ]+\.c):[0-9]+:/\1SRC:/g'
 }
 
 # a program's stderr without the lines that vary for reasons no shim has
@@ -185,6 +190,11 @@ check() {
     divergences=$((divergences + 1))
     echo "!! torture: divergence: program $p seed $seed: $why"
     diff "$work/plain/obs" "$work/shim/obs" | head -n 40 || true
+    # the shimmed run's stderr, for a first look
+    local f
+    for f in "$work"/shim/*.err; do
+        [[ -s $f ]] && head -n 8 "$f" | sed "s|^|!! ${f##*/}: |"
+    done
     local small=""
     ((SMALL)) && small=" --small"
     echo "!! replay: tests/torture/programs.sh --program $p --first $seed --seeds 1$small"

@@ -37,6 +37,7 @@ else
     for cell in "6.1:" "7.3:--key-update"; do
         kernel=${cell%%:*} extra=${cell#*:}
         echo "=== torture: $((2 * quarter)) min in the $kernel guest ${extra:+($extra)}"
+        # shellcheck disable=SC2086 # ($extra is empty in the 6.1 cell: no argument)
         KTLS_VM_KERNEL=$kernel KTLS_VM_ENV="KTLS_TEST_SHIM ASAN_OPTIONS" \
             tests/vm/run-in-guest.sh --timeout $((2 * quarter * 60 + 900)) -- \
             bash -c "$(both "$quarter" $extra)" 2>&1 | tee -a "$log" || status=1

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154
 # Pieces the scenarios share (sourced by programs.sh after helpers.bash).
 
 # payload_file FILE SIZE SEED: SIZE bytes that only SEED decides

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154
 # curl (its own BIO over its connection filters), shimmed, against nginx
 # (shimmed as well in the shimmed run), directly or through an HTTPS proxy
 # (tests/progs/https_proxy.py, the harness's, never shimmed: TLS to the

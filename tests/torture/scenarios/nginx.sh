@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154
 # nginx: a stock-ish server block (no kTLS directive; started as root its
 # workers run as nobody, as a packaged nginx does), GET of a seeded file or
 # PUT of a seeded body through tclient.py, with the client's perturbations.
@@ -15,7 +16,7 @@ nginx_plan() {
         # mid-transfer needs a transfer that cannot sit in socket buffers
         # (not capped by --small: what fits in the socket buffers may be
         # all sent before the reset, or not)
-        kind=get
+        kind="get"
         if ((SMALL)); then size=1048576 PLAN+="size=$size "; else pick size 1048576 3145728; fi
     else
         pick kind get put

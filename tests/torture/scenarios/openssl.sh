@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154
 # openssl s_server and s_client, both shimmed, fed through FIFOs with
 # timing: seeded data lines (and a seeded blob) each way, command letters
 # (k, K: TLS 1.3 KeyUpdates; R: a TLS 1.2 renegotiation) where parity is

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154
 # CPython's ssl module as the program under test, both ends shimmed: a
 # threaded ssl-socket server (tclient.py server) that may run subprocess
 # (vfork, then the child closes every fd above 2 before exec) between
