@@ -114,6 +114,17 @@ under_test() {
     fi
 }
 
+# under_test_bg CMD... &: the same for a program started in the
+# background, which must be the PID that $! names (a function run with &
+# is a subshell of its own: exec, so that a kill of $! reaches the program)
+under_test_bg() {
+    if ((SHIMMED)); then
+        LD_PRELOAD="$SHIM_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}" exec "$@"
+    else
+        exec "$@"
+    fi
+}
+
 # norm: what varies run to run, made alike: this run's directory, ports,
 # pids, times, OpenSSL's thread-id prefix of error lines, connection
 # numbers. Also the function and source location of an OpenSSL error (the

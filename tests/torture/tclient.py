@@ -220,7 +220,16 @@ def serve_one(conn, args, index):
         send_chunked(conn, payload(args.seed * 7 + index, down), args.chunk, args.pause)
         how = "sent"
         if args.end == "close_notify":
-            conn.unwrap()
+            # SSL_shutdown waiting for the peer's close_notify returns
+            # WANT_READ when a signal interrupts its read, and Python then
+            # raises even on a blocking socket: a careful program calls it
+            # again (how often a signal lands there is timing)
+            for _ in range(10000):
+                try:
+                    conn.unwrap()
+                    break
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    continue
         elif args.end == "reset":
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         print("server conn: got=%d sha=%s end=%s" % (len(got), hashlib.sha256(got).hexdigest()[:16], how), flush=True)
@@ -234,12 +243,23 @@ def server(args):
     ctx = context(args, True)
     listener = socket.create_server(("127.0.0.1", 0))
     print("PORT", listener.getsockname()[1], flush=True)
-    if args.signals:
-        # a signal every millisecond while connections run: each I/O call
-        # may be interrupted (PEP 475 retries them)
-        signal.signal(signal.SIGALRM, lambda *_: None)
-        signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
     threads = []
+    if args.signals:
+        # a signal every millisecond to every connection's thread while
+        # they run: their I/O calls are interrupted (EINTR; PEP 475 and
+        # OpenSSL's retries). Sent to each thread: a signal to the process
+        # would mostly land on the main thread, idle in join()
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        def signaller():
+            while True:
+                for th in list(threads):
+                    if th.is_alive():
+                        try:
+                            signal.pthread_kill(th.ident, signal.SIGALRM)
+                        except (ProcessLookupError, OSError):
+                            pass
+                time.sleep(0.001)
+        threading.Thread(target=signaller, daemon=True).start()
     for i in range(args.conns):
         raw, _ = listener.accept()
         try:
@@ -253,7 +273,6 @@ def server(args):
         threads.append(th)
     for th in threads:
         th.join()
-    signal.setitimer(signal.ITIMER_REAL, 0, 0)
 
 
 def main():

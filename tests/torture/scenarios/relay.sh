@@ -50,7 +50,8 @@ relay_stunnel_conf() {
 relay_run() {
     local common=(--seed "$SEED" --tls "$tls" --conns "$conns" --chunk "$chunk" --pause "$pause")
     [[ -n $cipher ]] && common+=(--cipher "$cipher")
-    tclient server "${common[@]}" --end "$send_end" --cert "$CERTS/ec.pem" --key "$CERTS/ec.key" \
+    # (not through tclient(): $! must be the program, for the kill below)
+    timeout 300 "$PY" "$TORTURE/tclient.py" server "${common[@]}" --end "$send_end" --cert "$CERTS/ec.pem" --key "$CERTS/ec.key" \
         >"$D/server.out" 2>"$D/server.err" &
     local spid=$! p3 p1 p2 rc=0
     p3=$(announced_port "$spid" "$D/server.out") || { echo "server did not start"; return 1; }
@@ -60,15 +61,15 @@ relay_run() {
     if [[ $tls == 1.3 ]]; then sslopts+=,openssl-min-proto-version=TLS1.3; else sslopts+=",openssl-max-proto-version=TLS1.2,cipher=$cipher"; fi
     if [[ $chain == a ]]; then
         relay_stunnel_conf "$D/stunnel.conf" "$p1" "$p2" server
-        under_test stunnel4 "$D/stunnel.conf" 2>"$D/stunnel.err" &
+        under_test_bg stunnel4 "$D/stunnel.conf" 2>"$D/stunnel.err" &
         local st=$!
-        under_test socat "TCP-LISTEN:$p2,bind=127.0.0.1,reuseaddr,fork" "OPENSSL:127.0.0.1:$p3,$sslopts" 2>"$D/socat.err" &
+        under_test_bg socat "TCP-LISTEN:$p2,bind=127.0.0.1,reuseaddr,fork" "OPENSSL:127.0.0.1:$p3,$sslopts" 2>"$D/socat.err" &
         local so=$!
     else
-        under_test socat "OPENSSL-LISTEN:$p1,bind=127.0.0.1,reuseaddr,fork,cert=$CERTS/ec.pem,key=$CERTS/ec.key,$sslopts" "TCP:127.0.0.1:$p2" 2>"$D/socat.err" &
+        under_test_bg socat "OPENSSL-LISTEN:$p1,bind=127.0.0.1,reuseaddr,fork,cert=$CERTS/ec.pem,key=$CERTS/ec.key,$sslopts" "TCP:127.0.0.1:$p2" 2>"$D/socat.err" &
         local so=$!
         relay_stunnel_conf "$D/stunnel.conf" "$p2" "$p3" client
-        under_test stunnel4 "$D/stunnel.conf" 2>"$D/stunnel.err" &
+        under_test_bg stunnel4 "$D/stunnel.conf" 2>"$D/stunnel.err" &
         local st=$!
     fi
     # (bash's /dev/tcp probe of the first relay would be a connection of
