@@ -198,6 +198,17 @@ def client(args):
         print(line)
 
 
+PRINT = threading.Lock()
+
+
+def say(line):
+    """one whole line from a connection's thread (print() writes the line
+    and its newline apart: two threads' lines could mix)"""
+    with PRINT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def serve_one(conn, args, index):
     try:
         line = b""
@@ -232,9 +243,9 @@ def serve_one(conn, args, index):
                     continue
         elif args.end == "reset":
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        print("server conn: got=%d sha=%s end=%s" % (len(got), hashlib.sha256(got).hexdigest()[:16], how), flush=True)
+        say("server conn: got=%d sha=%s end=%s" % (len(got), hashlib.sha256(got).hexdigest()[:16], how))
     except Exception as exc:
-        print("server conn: end=%s" % end_of(exc), flush=True)
+        say("server conn: end=%s" % end_of(exc))
     finally:
         conn.close()
 
@@ -244,6 +255,10 @@ def server(args):
     listener = socket.create_server(("127.0.0.1", 0))
     print("PORT", listener.getsockname()[1], flush=True)
     threads = []
+    # the signaller stops before the interpreter ends: its exit puts the
+    # default action back, and a late SIGALRM would kill the process
+    stop = threading.Event()
+    signaller_thread = None
     if args.signals:
         # a signal every millisecond to every connection's thread while
         # they run: their I/O calls are interrupted (EINTR; PEP 475 and
@@ -251,7 +266,7 @@ def server(args):
         # would mostly land on the main thread, idle in join()
         signal.signal(signal.SIGALRM, lambda *_: None)
         def signaller():
-            while True:
+            while not stop.is_set():
                 for th in list(threads):
                     if th.is_alive():
                         try:
@@ -259,13 +274,14 @@ def server(args):
                         except (ProcessLookupError, OSError):
                             pass
                 time.sleep(0.001)
-        threading.Thread(target=signaller, daemon=True).start()
+        signaller_thread = threading.Thread(target=signaller, daemon=True)
+        signaller_thread.start()
     for i in range(args.conns):
         raw, _ = listener.accept()
         try:
             conn = ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False)
         except Exception as exc:
-            print("server conn: handshake end=%s" % end_of(exc), flush=True)
+            say("server conn: handshake end=%s" % end_of(exc))
             raw.close()
             continue
         th = threading.Thread(target=serve_one, args=(conn, args, i))
@@ -273,6 +289,9 @@ def server(args):
         threads.append(th)
     for th in threads:
         th.join()
+    stop.set()
+    if signaller_thread:
+        signaller_thread.join()
 
 
 def main():
