@@ -221,9 +221,10 @@ run_seed() {
 }
 
 if ((minutes > 0)); then
-    end=$((SECONDS + minutes * 60))
+    # (not "end": plans draw variables of that name)
+    deadline=$((SECONDS + minutes * 60))
     echo "# programs: random seeds for $minutes min: ${programs[*]}"
-    while ((SECONDS < end)); do
+    while ((SECONDS < deadline)); do
         run_seed "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"
     done
 else
