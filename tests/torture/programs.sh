@@ -141,8 +141,19 @@ norm() {
         -e 's/[0-9]+#[0-9]+: /PID: /' \
         -e 's/^[0-9A-F]{8,}:error:/error:/' \
         -e 's/(error:[0-9A-F]{8}:[^:]*):[^:]*:/\1:FUNC:/g' \
-        -e 's/([: ])(ktls-shim|[^: ]+\.c):[0-9]+:/\1SRC:/g'
+        -e 's/([: ])(ktls-shim|[^: ]+\.c):[0-9]+:/\1SRC:/g' \
+        -e "$SHIM_DETAIL_RULE"
 }
+# The shim adds a detail to the errors it raises for the kernel's answers
+# (shim/3-datapath/kio.c, e.g. ":kTLS: record failed authentication
+# (EBADMSG)"), and programs that print an error's data show it: nginx's
+# error log line for a bad record differs from OpenSSL's by it (found in
+# the 6.1 guest, nginx seed 953281810, garbage after the handshake). A
+# known difference, reported, not a new one: made alike unless
+# TORTURE_SHIM_DETAIL=keep (the replay of that seed shows it then).
+SHIM_DETAIL_RULE='s/:kTLS: [^():]*( \([A-Z0-9]+\))?//'
+[[ ${TORTURE_SHIM_DETAIL:-} == keep ]] && SHIM_DETAIL_RULE='s/^$//'
+
 
 # a program's stderr without the lines that vary for reasons no shim has
 # (nothing yet), with sanitizer reports kept: the comparison sees them
