@@ -3,7 +3,7 @@
 
 # payload_file FILE SIZE SEED: SIZE bytes that only SEED decides
 payload_file() {
-    head -c "$2" /dev/zero | openssl enc -aes-128-ctr -nosalt -K "$(printf %032x "$3")" -iv 0 >"$1"
+    head -c "$2" /dev/zero | openssl enc -aes-128-ctr -nosalt -K "$(printf %032x "$3")" -iv 00000000000000000000000000000000 >"$1"
 }
 
 # sha_of FILE: the first 16 hex digits of its sha256

@@ -51,7 +51,10 @@ openssl_feed() {
         if [[ $letter != none ]]; then echo "$letter"; sleep "$gap"; fi
     done
     if [[ $who == C ]] && ((blob)); then
-        base64 -w 64 "$D/blob" | sed 's/^/D /'
+        # hex, not base64: s_client reads its stdin as the pipe has it, a
+        # read may start inside a line, and a base64 K, R or Q there is a
+        # command (a guest run met a KeyUpdate and a renegotiation so)
+        od -An -v -tx1 -w32 "$D/blob" | tr -d ' ' | sed 's/^/D /'
         sleep "$gap"
     fi
     sleep 0.5
