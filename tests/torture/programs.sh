@@ -22,6 +22,8 @@
 # uses "libasan.so:build/asan/libktls-shim.so"). An ASan or UBSan report in
 # any program's stderr is a divergence too.
 # Ends with "programs: N scenarios, D divergences"; exits 1 when D > 0.
+# (variables the scenarios read, set here: shellcheck does not follow them)
+# shellcheck disable=SC2034
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../helpers.bash
