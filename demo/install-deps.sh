@@ -50,7 +50,8 @@ test)
     packages=("${build[@]}" "${guest[@]}" "${matrix[@]}" bats nginx gnutls-bin python3 strace procps
               clang-14 libclang-rt-14-dev valgrind file wrk curl gnuplot-nox
               iproute2 systemd groff-base man-db python3-yaml jq
-              postgresql apache2 haproxy lighttpd lighttpd-mod-openssl redis-server redis-tools)
+              postgresql apache2 haproxy lighttpd lighttpd-mod-openssl redis-server redis-tools
+              stunnel4 socat)
     ;;
 esac
 

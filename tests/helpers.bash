@@ -414,13 +414,14 @@ http {
 
 # nginx with an ordinary TLS server block (no kTLS directive), shimmed.
 # start_nginx DIR [extra http-level directives]; sets NGINX_PORT, NGINX_DIR
-# NGINX_PLAIN=1: no shim; NGINX_SSL="": a plain HTTP listener
+# NGINX_PLAIN=1: no shim; NGINX_SSL="": a plain HTTP listener; NGINX_USER="":
+# no user line (started as root, the workers run as nobody, as stock nginx)
 start_nginx() {
     NGINX_DIR=$1
     NGINX_PORT=$(free_port)
     mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/html" "$NGINX_DIR/tmp"
     make_cert "$NGINX_DIR"
-    nginx_conf "$NGINX_DIR" workers="${NGINX_WORKERS:-1}" error_level=info port="$NGINX_PORT" \
+    nginx_conf "$NGINX_DIR" user="${NGINX_USER-root}" workers="${NGINX_WORKERS:-1}" error_level=info port="$NGINX_PORT" \
         listen="${NGINX_SSL-ssl}" http="access_log $NGINX_DIR/logs/access.log;
     client_body_temp_path $NGINX_DIR/tmp/body;
     proxy_temp_path $NGINX_DIR/tmp/proxy;

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# run.sh MINUTES: make torture. Random seeds through seqfuzz.sh for MINUTES
-# on kernels with kTLS: this one if it has kTLS, else QEMU guests (6.1, then
-# 7.3 with KeyUpdates, half the time each). Every shimmed run must have moved
-# all four directions to the kernel. The shim preloaded is the ASan+UBSan
-# build, after libasan (KTLS_TEST_SHIM overrides). Prints each seed, and
-# "seqfuzz: N sequences, D divergences" per kernel; exits 1 on any.
+# run.sh MINUTES: make torture. Random seeds for MINUTES on kernels with
+# kTLS: this one if it has kTLS, else QEMU guests (6.1, then 7.3 with
+# KeyUpdates, half the time each). In each, half the time goes to real
+# programs (programs.sh: nginx, openssl s_server/s_client, curl, CPython,
+# with and without the shim) and half to seeded call sequences
+# (seqfuzz.sh). Every shimmed run must have moved its directions to the
+# kernel. The shim preloaded is the ASan+UBSan build, after libasan
+# (KTLS_TEST_SHIM overrides). Prints each seed, "programs: N scenarios, D
+# divergences" and "seqfuzz: N sequences, D divergences" per kernel, and at
+# the end "torture: N scenarios, N sequences, D divergences"; exits 1 on any.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 minutes=${1:-10}
@@ -12,16 +16,38 @@ minutes=${1:-10}
 make -s all asan
 export KTLS_TEST_SHIM=${KTLS_TEST_SHIM:-$(cc -print-file-name=libasan.so):$PWD/build/asan/libktls-shim.so}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:exitcode=99}
-if tests/have-ktls.sh; then
-    exec tests/torture/seqfuzz.sh --minutes "$minutes" --require-offload
-fi
-half=$(((minutes + 1) / 2))
+log=$(mktemp)
+trap 'rm -rf "$log"' EXIT
+
+# both ARGS MINUTES [SEQFUZZ ARGS...]: the programs, then the sequences,
+# MINUTES each (at least 1)
+both() {
+    local m=$1
+    shift
+    echo "tests/torture/programs.sh --minutes $m --require-offload; p=\$?;" \
+        "tests/torture/seqfuzz.sh --minutes $m --require-offload $*; s=\$?; exit \$((p | s))"
+}
+
 status=0
-for cell in "6.1:" "7.3:--key-update"; do
-    kernel=${cell%%:*} extra=${cell#*:}
-    echo "=== torture: $half min in the $kernel guest ${extra:+($extra)}"
-    KTLS_VM_KERNEL=$kernel KTLS_VM_ENV="KTLS_TEST_SHIM ASAN_OPTIONS" \
-        tests/vm/run-in-guest.sh --timeout $((half * 60 + 600)) -- \
-        tests/torture/seqfuzz.sh --minutes "$half" --require-offload $extra || status=1
-done
+if tests/have-ktls.sh; then
+    half=$(((minutes + 1) / 2))
+    bash -c "$(both "$half")" 2>&1 | tee "$log" || status=1
+else
+    quarter=$(((minutes + 3) / 4))
+    for cell in "6.1:" "7.3:--key-update"; do
+        kernel=${cell%%:*} extra=${cell#*:}
+        echo "=== torture: $((2 * quarter)) min in the $kernel guest ${extra:+($extra)}"
+        # shellcheck disable=SC2086 # ($extra is empty in the 6.1 cell: no argument)
+        KTLS_VM_KERNEL=$kernel KTLS_VM_ENV="KTLS_TEST_SHIM ASAN_OPTIONS" \
+            tests/vm/run-in-guest.sh --timeout $((2 * quarter * 60 + 900)) -- \
+            bash -c "$(both "$quarter" $extra)" 2>&1 | tee -a "$log" || status=1
+    done
+fi
+# the totals of every kernel's summary lines
+sum() { # PREFIX: the sum of field 2 and of field 4 over "PREFIX: N things, D divergences"
+    awk -v p="$1:" '$1 == p { n += $2; d += $4 } END { print n + 0, d + 0 }' "$log"
+}
+read -r scenarios pdiv < <(sum programs)
+read -r sequences sdiv < <(sum seqfuzz)
+echo "torture: $scenarios scenarios, $sequences sequences, $((pdiv + sdiv)) divergences"
 exit $status
