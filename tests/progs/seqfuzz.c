@@ -94,6 +94,19 @@ static void say_outcome(const struct end *e, const char *what, int ret)
     ERR_clear_error();
 }
 
+/* The next bytes of e's stream, of a drawn size that never lets what is
+ * written and not yet read fill a socket: their count (0: no room now). */
+static size_t next_chunk(const struct end *e, uint8_t buf[MAX_WRITE])
+{
+    uint64_t room = MAX_OUTSTANDING - (e->written - e->peer->read);
+    size_t n = 1 + below(MAX_WRITE);
+    if (n > room)
+        n = (size_t)room;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = pattern_at(e, e->written + i);
+    return n;
+}
+
 #include "seqfuzz_ops.h" /* uses the above */
 
 static int check_bytes(struct end *e, const uint8_t *buf, size_t n)
@@ -109,14 +122,9 @@ static int check_bytes(struct end *e, const uint8_t *buf, size_t n)
 static int do_write(struct end *e)
 {
     static uint8_t buf[MAX_WRITE];
-    uint64_t room = MAX_OUTSTANDING - (e->written - e->peer->read);
-    size_t n = 1 + below(MAX_WRITE);
-    if (n > room)
-        n = (size_t)room;
+    size_t n = next_chunk(e, buf);
     if (n == 0)
         return 1;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = pattern_at(e, e->written + i);
     int ex = below(2);
     size_t done = 0;
     int ret;

@@ -220,14 +220,9 @@ static void do_swap_bios(struct end *e)
 static void do_sendfile(struct end *e, int file)
 {
     static uint8_t buf[MAX_WRITE];
-    uint64_t room = MAX_OUTSTANDING - (e->written - e->peer->read);
-    size_t n = 1 + below(MAX_WRITE);
-    if (n > room)
-        n = (size_t)room;
+    size_t n = next_chunk(e, buf);
     if (n == 0)
         return;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = pattern_at(e, e->written + i);
     if (pwrite(file, buf, n, (off_t)e->written) != (ssize_t)n) {
         printf("%s sendfile: file FAILED\n", e->name);
         exit(1);
