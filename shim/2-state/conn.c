@@ -87,6 +87,7 @@ static void drop_kept_wbio(struct conn *c, int restore)
 }
 
 static int ssl_index = -1;
+static int bio_index = -1;
 static int module_ready;
 static pthread_once_t module_once = PTHREAD_ONCE_INIT;
 
@@ -134,7 +135,9 @@ static void module_init(void)
         return;
     ssl_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, conn_ex_dup,
                                            conn_ex_free);
-    module_ready = ssl_index >= 0 && registry;
+    /* a mark only (conn_bio_mark): nothing to free or copy with the BIO */
+    bio_index = o->CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_BIO, 0, NULL, NULL, NULL, NULL);
+    module_ready = ssl_index >= 0 && bio_index >= 0 && registry;
 }
 
 int conn_module_ready(void)
@@ -291,4 +294,14 @@ void conn_end(struct conn *c)
     for (int d = CONN_TX; d >= CONN_RX; d--)
         conn_fall_back(c, d, FB_ENDED_BEFORE_MOVE, 0);
     stats_tick();
+}
+
+int conn_bio_mark(BIO *b, const struct conn_dir *d)
+{
+    return ossl()->BIO_set_ex_data(b, bio_index, (void *)d);
+}
+
+int conn_bio_marked(const BIO *b, const struct conn_dir *d)
+{
+    return ossl()->BIO_get_ex_data(b, bio_index) == d;
 }

@@ -42,7 +42,9 @@ struct conn_dir {
     struct recseq seq;          /* records under the current keys */
     uint64_t bio_base;          /* TX: the BIO's byte count before the first record seen */
     int bio_base_set;
-    const void *based_bio;      /* TX: the BIO that count is of (compared, never used) */
+    int bio_unmarked;           /* TX: conn_bio_mark failed: no exact base, TX stays */
+    const void *based_bio;      /* TX: the BIO that count is of (compared, never used;
+                                 * conn_bio_mark tells a new BIO at its address) */
     unsigned ccs_at_decide;     /* seq.ccs_count when the keys were derived */
     uint64_t seq_at_install;
 };
@@ -179,5 +181,12 @@ void conn_scrub(struct conn *c);
  * dup2 or reuse seen), and with check_identity it still names the socket
  * pinned when the connection was decided (a close the shim could not see). */
 int conn_socket_intact(const struct conn *c, int check_identity);
+
+/* A mark in the BIO's own ex_data naming the direction whose byte count is
+ * based on it: the BIO's address alone does not tell it from a later BIO
+ * that malloc put at the same address. conn_bio_mark: 0 when OpenSSL could
+ * not store it. */
+int conn_bio_mark(BIO *b, const struct conn_dir *d);
+int conn_bio_marked(const BIO *b, const struct conn_dir *d);
 
 #endif

@@ -407,12 +407,16 @@ static void install(struct conn *c, int d)
     uint64_t carried = d == CONN_TX ? o->BIO_number_written(c->bio) : 0;
     /* a BIO given after the last record was written (SSL_set_fd before the
      * last, read-only, handshake step) carried none of them, and can have
-     * carried nothing: a write through it would have been seen (observe.c on_msg) */
-    if (d == CONN_TX && dir->bio_base_set && dir->based_bio != c->bio && carried == 0) {
+     * carried nothing: a write through it would have been seen (observe.c
+     * on_msg). It may sit at the address of the BIO the records went
+     * through (malloc reuses it): a count of 0 where records were counted
+     * is a new BIO whatever its address. */
+    if (d == CONN_TX && dir->bio_base_set && carried == 0) {
         dir->bio_base = carried - dir->seq.bytes;
         dir->based_bio = c->bio;
     }
-    if (d == CONN_TX && (!dir->bio_base_set || dir->bio_base + dir->seq.bytes != carried)) {
+    if (d == CONN_TX
+        && (!dir->bio_base_set || dir->bio_unmarked || dir->bio_base + dir->seq.bytes != carried)) {
         LOG_DEBUG("fd=%d %s: records add up to %llu bytes, the socket BIO carried %llu", c->fd,
                   dir_name[d], (unsigned long long)(dir->bio_base + dir->seq.bytes),
                   (unsigned long long)carried);

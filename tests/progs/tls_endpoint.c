@@ -14,7 +14,7 @@
  *   [--key-update-burst K] [--inject TYPE:HEX[*COUNT][,...] [--inject-after N]]
  *   [--max-send-fragment N] [--block-padding N] [--padding-cb N]
  *   [--bio socket|custom|split|wait|readahead|xor|apr] [--no-reneg] [--keep-serving]
- *   [--pause-after-inject MS] [--pause-after-ccs MS]
+ *   [--pause-after-inject MS] [--pause-after-ccs MS] [--set-fd-each-retry N]
  * --payload-only prints "PAYLOAD bytes= sha256=" of what --send would send,
  * without connecting. --dup N sets a message callback on the SSL (counted in
  * msgcb_calls) and replaces the SSL with SSL_dup of it N times before use.
@@ -37,7 +37,10 @@
  * --bio apr reads as mod_ssl after keep-alive (see apr_read). --pause-after-inject
  * and --pause-after-ccs (once this side's ChangeCipherSpec and Finished are on
  * the wire; --bio other than socket): a sleep there, so what the peer sends
- * meanwhile arrives in one burst.
+ * meanwhile arrives in one burst. --set-fd-each-retry N (--nonblock): SSL_set_fd
+ * N times before every retry of the handshake, as wrk does once; with 2,
+ * malloc puts each retry's new BIO where the one before it was (RESULT
+ * bio_same_address= counts the retries where it did).
  * --no-reneg: SSL_OP_NO_RENEGOTIATION, as mod_ssl sets it. --key-update-burst K:
  * K KeyUpdates back to back at --key-update-after (each sent before the next).
  * --inject: records of any type written raw once --inject-after bytes are
@@ -83,13 +86,14 @@ static struct {
     size_t key_update_every, key_updates;
     size_t dup;
     size_t max_send_fragment, block_padding, padding_cb;
-    unsigned seed, timeout, conns;
+    unsigned seed, timeout, conns, set_fd_each_retry;
     int seclevel; /* -1: the library's default */
 } opt = {.host = "127.0.0.1", .chunk = 16384, .read_chunk = 16384, .seed = 1, .timeout = 120,
          .conns = 1, .seclevel = -1};
 static SSL_SESSION *resume_from; /* the client's previous session (--conns) */
 
 static long msgcb_calls;
+static int bio_same_address; /* --set-fd-each-retry: retries whose new BIO sat where the old one was */
 static unsigned rec_in_min, rec_in_max;
 static FILE *keylog_file;
 /* Set once records were injected without the kernel's TX: every later
@@ -305,6 +309,10 @@ static int handshake(SSL *ssl, int fd)
         int e = SSL_get_error(ssl, r);
         if (opt.nonblock && (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)) {
             wait_for(fd, e);
+            const BIO *before = SSL_get_wbio(ssl);
+            for (unsigned i = 0; i < opt.set_fd_each_retry; i++)
+                SSL_set_fd(ssl, fd);
+            bio_same_address += opt.set_fd_each_retry && SSL_get_wbio(ssl) == before;
             continue;
         }
         ssl_error(ssl, r, "handshake");
@@ -718,11 +726,12 @@ static int run_connection(SSL_CTX *ctx, int fd)
     printf("RESULT role=%s version=%s cipher=%s sent=%zu sent_sha256=%s received=%zu "
            "received_sha256=%s ktls_tx=%d ktls_rx=%d ulp=%s shutdown=%d msgcb_calls=%ld error=%s "
            "last_error=%s error_code=%s errors=%s reused=%d key_updates=%zu ku_view=%s ku_owed=%d "
-           "rec_in_min=%u rec_in_max=%u bios_live=%d\n",
+           "rec_in_min=%u rec_in_max=%u bios_live=%d bio_same_address=%d\n",
            opt.server ? "server" : "client", SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
            f.sent, out_hex, f.received, in_hex, tx, rx, ulp, SSL_get_shutdown(ssl), msgcb_calls,
            error_text, last_error, error_code, error_queue, (int)SSL_session_reused(ssl),
-           key_updates_done, ku_view, ku_owed, rec_in_min, rec_in_max, own_bios_live);
+           key_updates_done, ku_view, ku_owed, rec_in_min, rec_in_max, own_bios_live,
+           bio_same_address);
     fflush(stdout);
     if (!opt.server) { /* a TLS 1.3 ticket came with the data: resumable now */
         SSL_SESSION_free(resume_from);
@@ -821,6 +830,8 @@ int main(int argc, char **argv)
             opt.bio = own_bio_mode_of(VALUE());
             if (opt.bio < 0) usage("bad --bio (socket|custom|split|wait|readahead|xor|apr)");
         }
+        else if (!strcmp(a, "--set-fd-each-retry"))
+            opt.set_fd_each_retry = (unsigned)number(VALUE(), "bad --set-fd-each-retry");
         else if (!strcmp(a, "--conns")) {
             opt.conns = (unsigned)number(VALUE(), "bad --conns");
             if (!opt.conns) usage("--conns must be > 0");
