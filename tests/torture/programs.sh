@@ -145,7 +145,8 @@ norm() {
         -e 's/(error:[0-9A-F]{8}:[^:]*):[^:]*:/\1:FUNC:/g' \
         -e 's/([: ])(ktls-shim|[^: ]+\.c):[0-9]+:/\1SRC:/g' \
         -e "$SHIM_DETAIL_RULE" \
-        -e "$NGINX_EIO_RULE"
+        -e "$NGINX_EIO_RULE" \
+        -e "$(truncation_rule)"
 }
 # The shim adds a detail to the errors it raises for the kernel's answers
 # (shim/3-datapath/kio.c, e.g. ":kTLS: record failed authentication
@@ -164,6 +165,23 @@ SHIM_DETAIL_RULE='s/:kTLS: [^():]*( \([A-Z0-9]+\))?//'
 # 30932825 --small). Made alike unless TORTURE_NGINX_EIO=keep.
 NGINX_EIO_RULE='/\[alert\] .*recv\(\) failed \(5: Input\/output error\)/d'
 [[ ${TORTURE_NGINX_EIO:-} == keep ]] && NGINX_EIO_RULE='s/^$//'
+# A known limit of kTLS itself (shim/docs/compatibility.md, OpenSSL's own
+# kTLS alike): the kernel keeps the bytes of a record it has not seen whole
+# in the socket, so when the peer's stream ends inside a record the program
+# reads EOF as before, but its close() then finds unread bytes and Linux
+# answers with a reset where OpenSSL alone, which had read them, closed with
+# a FIN. The peer, which cut its own record short, sees ECONNRESET instead of
+# an EOF (nginx, truncate plans: 6.1 seed 3171734066 --small, 7.3 seed
+# 3981717583). In plans whose client truncates, how its read ended (EOF,
+# reset, OpenSSL's unexpected EOF) is made alike unless
+# TORTURE_TRUNCATE_RST=keep.
+truncation_rule() {
+    if [[ ${end:-} == truncate && ${TORTURE_TRUNCATE_RST:-} != keep ]]; then
+        echo 's/^(conn [0-9]+: .*) end=(eof|rst|error:UNEXPECTED_EOF_WHILE_READING)$/\1 end=closed-after-its-truncated-record/'
+    else
+        echo 's/^$//'
+    fi
+}
 
 
 # a program's stderr without the lines that vary for reasons no shim has
@@ -204,6 +222,7 @@ check() {
     PLAN=""
     ((SMALL)) && PLAN="small=1 "
     RANDOM=$seed SEED=$seed
+    end="" # a plan's own (truncation_rule reads it): none left from the one before
     "${p}_plan"
     echo "# seed $seed program $p plan $PLAN"
     run_side plain "$p"

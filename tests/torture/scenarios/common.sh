@@ -36,16 +36,6 @@ tclient() {
 # pick_client_end: how the client ends its connection, and what it sends
 pick_client_end() {
     pick end normal normal normal halfclose reset garbage truncate
-    # An open finding, not fixed yet: after a truncated TLS 1.2 record and
-    # the client's EOF, nginx sends close_notify without the shim and not
-    # with it (6.1: seed 3171734066 --small; 7.3: seed 3981717583). Kept
-    # out of the --small plans (make test's budget, 82-torture-programs)
-    # until it is fixed, so that CI stays a regression gate; make torture
-    # still draws it.
-    if ((SMALL)) && [[ $end == truncate ]]; then
-        end=normal
-        PLAN=${PLAN/end=truncate /end=normal(truncate-held-back) }
-    fi
 }
 
 # wait_gone PID: waits up to 10 s for PID to end
