@@ -43,7 +43,7 @@
     X(SSL_get_ex_data) X(SSL_set_ex_data) X(SSL_CTX_get_ex_data)                  \
     X(SSL_CTX_set_ex_data) X(SSL_get_quiet_shutdown) X(SSL_rstate_string)          \
     X(SSL_want) X(CRYPTO_get_ex_new_index) X(CRYPTO_get_ex_data) X(BIO_method_type) \
-    X(BIO_next) X(BIO_number_read) X(BIO_number_written) X(BIO_read) X(BIO_test_flags) X(BIO_method_name) X(BIO_new) X(BIO_s_null) X(BIO_up_ref) X(BIO_free_all) X(BIO_set_ex_data) X(BIO_get_ex_data) X(ERR_set_mark) X(ERR_pop_to_mark) X(SSL_get_verify_mode) X(HMAC) X(OPENSSL_cleanse)               \
+    X(BIO_next) X(BIO_number_read) X(BIO_number_written) X(BIO_read) X(BIO_test_flags) X(BIO_method_name) X(BIO_new) X(BIO_s_null) X(BIO_up_ref) X(BIO_free_all) X(SSL_get_info_callback) X(SSL_CTX_get_info_callback) X(BIO_set_ex_data) X(BIO_get_ex_data) X(ERR_set_mark) X(ERR_pop_to_mark) X(SSL_get_verify_mode) X(HMAC) X(OPENSSL_cleanse)               \
     X(OpenSSL_version_num)
 
 typedef int (*evp_md_size_fn)(const EVP_MD *md);

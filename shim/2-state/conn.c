@@ -121,8 +121,10 @@ static int conn_ex_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **fr
     (void)from, (void)argl, (void)argp;
     const struct conn *src = *from_d;
     struct conn *dst = ossl()->CRYPTO_get_ex_data(to, idx);
-    if (dst && src && src->observed && dst->observed)
+    if (dst && src && src->observed && dst->observed) {
         dst->app_msg_cb = src->app_msg_cb;
+        dst->app_msg_arg = src->app_msg_arg;
+    }
     *from_d = dst;
     return 1;
 }

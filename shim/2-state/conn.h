@@ -98,6 +98,7 @@ struct conn {
     uint8_t client_secret[48], server_secret[48];
     size_t client_secret_len, server_secret_len;
     msg_cb_fn app_msg_cb;
+    void *app_msg_arg;          /* what OpenSSL last passed the callback (tell.c) */
     struct record_shape shape;  /* how OpenSSL was told to build records */
     /* I/O on kernel-owned directions */
     int err_override;           /* SSL_get_error answer for our last call; -1 none */

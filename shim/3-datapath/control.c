@@ -6,6 +6,7 @@
 #include "key_update.h"
 #include "rekey.h"
 #include "stats.h"
+#include "tell.h"
 
 /* OpenSSL's record layer: a fatal error at the 5th warning alert in a row
  * (MAX_WARN_ALERT_COUNT); the count restarts at a record that is not an
@@ -66,6 +67,7 @@ static enum ctl_event on_alert(void *ctx, uint8_t level, uint8_t desc)
     struct conn *c = ((struct call *)ctx)->c;
     SSL *s = ((struct call *)ctx)->s;
     int tls13 = c->version == TLS1_3_VERSION;
+    tell_alert(c, s, 0, level, desc);
     if (level == ALERT_WARNING || (tls13 && desc == ALERT_USER_CANCELED)) {
         if (++c->warn_alerts == MAX_WARN_ALERTS)
             return fatal(c, s, SSL_R_TOO_MANY_WARN_ALERTS, ALERT_UNEXPECTED_MESSAGE,

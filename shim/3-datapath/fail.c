@@ -5,6 +5,7 @@
 #include "ctl_parse.h"
 #include "kernel.h"
 #include "log.h"
+#include "tell.h"
 
 static void push_error(int lib, int reason, const char *detail)
 {
@@ -57,7 +58,8 @@ void fail_send_alert(struct conn *c, SSL *s, uint8_t level, uint8_t desc)
         return;
     uint8_t alert[2] = {level, desc};
     int saved = errno;
-    (void)kernel_send_alert(c->fd, alert);
+    if (kernel_send_alert(c->fd, alert) == 2)
+        tell_alert(c, s, 1, level, desc);
     errno = saved;
     if (level == ALERT_FATAL)
         fail_add_shutdown(s, SSL_SENT_SHUTDOWN);

@@ -14,6 +14,7 @@
 #include "sockwatch.h"
 #include "stats.h"
 #include "stats_publish.h"
+#include "tell.h"
 
 /* Apache httpd's built-in Timeout, for a layer whose poll() the shim never
  * saw (it waited some other way, or never had to during the handshake) */
@@ -406,6 +407,7 @@ int kio_shutdown(struct conn *c, SSL *s)
                 return -1;
             }
             fail_add_shutdown(s, SSL_SENT_SHUTDOWN);
+            tell_alert(c, s, 1, ALERT_WARNING, ALERT_CLOSE_NOTIFY);
         } else {
             shim_openssl_enter(s);
             int r = REAL(SSL_shutdown)(s);

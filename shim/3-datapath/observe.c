@@ -46,6 +46,7 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
 {
     struct conn *c = conn_get(ssl);
     if (c) {
+        c->app_msg_arg = arg;
         struct conn_dir *d = &c->dir[write_p ? CONN_TX : CONN_RX];
         if (content_type == SSL3_RT_HEADER && write_p && c->dir[CONN_TX].state == DIR_KERNEL)
             divert_openssl_writes(c, ssl);

@@ -188,3 +188,50 @@ TEST(fake_kernel_12_thirty_third_empty_record_in_a_row_is_record_too_small)
 {
     check_limit(TLS_RECORD_HANDSHAKE, "", 0, 32, SSL_R_RECORD_TOO_SMALL);
 }
+
+/* The program's info callback hears of the alerts the kernel carries as
+ * OpenSSL tells it of its own (ssl3_read_bytes, ssl3_dispatch_alert):
+ * stunnel's keeps the TLS socket from a reset after a fatal alert, and
+ * without it stunnel logged "Connection reset" where OpenSSL alone gave
+ * "Connection reset/closed" (the real-program torture, relay scenario). A
+ * received alert is SSL_CB_READ_ALERT, one sent back SSL_CB_WRITE_ALERT,
+ * level << 8 | description; the SSL's callback, else its context's. */
+static int alert_calls, alert_where, alert_value;
+
+static void on_info(const SSL *s, int where, int value)
+{
+    (void)s;
+    if (!(where & SSL_CB_ALERT))
+        return;
+    alert_calls++;
+    alert_where = where;
+    alert_value = value;
+}
+
+TEST(fake_kernel_alerts_reach_the_programs_info_callback)
+{
+    struct kio_pair k;
+    size_t got;
+    REQUIRE(kio_pair_open(&k, KIO_V13, 1) == 0);
+    alert_calls = 0;
+    SSL_set_info_callback(k.p.client, on_info);
+    kio_pair_push(&k, TLS_RECORD_ALERT, "\2\50", 2); /* fatal handshake_failure */
+    CHECK_EQ_INT(kio_pair_client_read(&k, 64, &got), 0);
+    CHECK_EQ_INT(alert_calls, 1);
+    CHECK_EQ_INT(alert_where, SSL_CB_READ_ALERT);
+    CHECK_EQ_INT(alert_value, SSL3_AL_FATAL << 8 | SSL_AD_HANDSHAKE_FAILURE);
+    ERR_clear_error();
+    kio_pair_close(&k);
+
+    REQUIRE(kio_pair_open(&k, KIO_V12, 1) == 0);
+    alert_calls = 0;
+    SSL_CTX_set_info_callback(SSL_get_SSL_CTX(k.p.client), on_info);
+    fake_records_push_error(k.p.client_fd, EBADMSG);
+    CHECK_EQ_INT(kio_pair_client_read(&k, 64, &got), 0);
+    CHECK_EQ_INT(alert_calls, 1);
+    CHECK_EQ_INT(alert_where, SSL_CB_WRITE_ALERT);
+    CHECK_EQ_INT(alert_value, SSL3_AL_FATAL << 8 | SSL_AD_BAD_RECORD_MAC);
+    ERR_clear_error();
+    SSL_CTX_set_info_callback(SSL_get_SSL_CTX(k.p.client), NULL);
+    kio_pair_close(&k);
+}

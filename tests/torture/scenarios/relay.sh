@@ -22,15 +22,6 @@ relay_plan() {
     # ends, and socat ends the whole channel 0.5 s later: what still flows
     # then is timing)
     pick end normal normal garbage
-    # An open finding, not fixed yet: after a garbage record stunnel logs
-    # "Connection reset" with the shim where OpenSSL alone gives "Connection
-    # reset/closed" (6.1: seed 2933036283; 7.3: 3608778861, 3981717583).
-    # Held out of the --small plans (make test) until fixed; make torture
-    # still draws it.
-    if ((SMALL)) && [[ $end == garbage ]]; then
-        end=normal
-        PLAN=${PLAN/end=garbage /end=normal(garbage-held-back) }
-    fi
     pick send_end close_notify eof
     pick slow 0 0 1
 }
@@ -102,10 +93,15 @@ relay_run() {
     kill "$st" "$so" 2>/dev/null || true
     wait "$st" "$so" 2>/dev/null || true
     # connection lines: the thread and connection numbers, the
-    # timestamps and the ports vary
-    grep -E 'LOG[0-5]\[[0-9]+\]' "$D/stunnel.log" |
+    # timestamps and the ports vary. Normalised before the start-up lines
+    # are dropped: an OpenSSL error names its source file, and the words
+    # below must not meet a path (OpenSSL's AES-GCM failure comes from
+    # providers/implementations/ciphers/, and was dropped as a "ciphers"
+    # line where the shim's own, from "ktls-shim", was kept: 7.3 relay seed
+    # 3981717583, a divergence of the harness)
+    grep -E 'LOG[0-5]\[[0-9]+\]' "$D/stunnel.log" | norm |
         grep -vE 'stunnel [0-9.]+ on|Compiled|Running|Threading|Reading|Configuration|Binding|Terminated|Service \[svc\] \(FD|Session id|Listening|Initializ|signal|Removed|Daemon|No pid|FIPS|Certificate|cert|Created pid|Server is down|Switching|Loaded|ciphers|Accepted|UTF-8|Ever' |
-        norm | sed -E -e 's/^[0-9.]+ [0-9:]+ //' -e 's/\[[0-9]+\]/[N]/' | sort | uniq -c | sed 's/^ */stunnel: /'
+        sed -E -e 's/^[0-9.]+ [0-9:]+ //' -e 's/\[[0-9]+\]/[N]/' | sort | uniq -c | sed 's/^ */stunnel: /'
     grep -E ' E ' "$D/socat.err" | norm | sed -E 's/^TIME socat\[[0-9]+\] //' | sort | uniq -c | sed 's/^ */socat: /' || true
     return 0
 }
