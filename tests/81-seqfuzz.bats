@@ -50,23 +50,13 @@ setup() {
 # (the 3rd, as a clean close) must be reported, shrunk and given a replay.
 @test "seqfuzz.sh reports a planted divergence with its seed, its shortest length and a replay" {
     host_only && return 0
-    cat >"$BATS_TEST_TMPDIR/fault.c" <<'C'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stddef.h>
-typedef struct ssl_st SSL;
-int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *got)
-{
-    static int calls;
-    int (*real)(SSL *, void *, size_t, size_t *) = (int (*)(SSL *, void *, size_t, size_t *))dlsym(RTLD_NEXT, "SSL_read_ex");
+    read_ex_fault "$BATS_TEST_TMPDIR/fault.so" <<'C'
     if (++calls == 3) {
         *got = 0;
         return 0;
     }
     return real(s, buf, num, got);
-}
 C
-    cc -shared -fPIC -o "$BATS_TEST_TMPDIR/fault.so" "$BATS_TEST_TMPDIR/fault.c" -ldl
     KTLS_TEST_SHIM=$BATS_TEST_TMPDIR/fault.so run "$REPO/tests/torture/seqfuzz.sh" --seeds 2
     echo "$output"
     [[ $status == 1 ]]

@@ -37,22 +37,12 @@ all_programs() {
 # program makes must be reported as a divergence with a replay line.
 @test "programs.sh reports a planted divergence with its seed and a replay" {
     host_only && return 0
-    cat >"$BATS_TEST_TMPDIR/fault.c" <<'C'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stddef.h>
-typedef struct ssl_st SSL;
-int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *got)
-{
-    static int calls;
-    int (*real)(SSL *, void *, size_t, size_t *) = (int (*)(SSL *, void *, size_t, size_t *))dlsym(RTLD_NEXT, "SSL_read_ex");
+    read_ex_fault "$BATS_TEST_TMPDIR/fault.so" <<'C'
     int rc = real(s, buf, num, got);
     if (rc == 1 && *got > 0 && ++calls == 3)
         ((unsigned char *)buf)[0] ^= 1;
     return rc;
-}
 C
-    cc -shared -fPIC -o "$BATS_TEST_TMPDIR/fault.so" "$BATS_TEST_TMPDIR/fault.c" -ldl
     # seed 1's plan moves 2 MiB down: many reads
     KTLS_TEST_SHIM=$BATS_TEST_TMPDIR/fault.so run "$REPO/tests/torture/programs.sh" --program python --first 1 --seeds 1
     echo "$output"

@@ -463,3 +463,25 @@ host_only() {
     [[ ${KTLS_IN_GUEST:-0} == 1 ]] || return 1
     echo "# host test (nothing kernel-specific): $BATS_TEST_DESCRIPTION" >&3
 }
+
+# read_ex_fault SO < BODY: builds SO, a preload whose SSL_read_ex runs BODY
+# (C statements; `calls` counts from 0, `real` is OpenSSL's): the torture
+# harness's own tests plant a wrong answer with it
+read_ex_fault() {
+    local src=${1%.so}.c
+    {
+        cat <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stddef.h>
+typedef struct ssl_st SSL;
+int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *got)
+{
+    static int calls;
+    int (*real)(SSL *, void *, size_t, size_t *) = (int (*)(SSL *, void *, size_t, size_t *))dlsym(RTLD_NEXT, "SSL_read_ex");
+C
+        cat
+        echo "}"
+    } >"$src"
+    cc -shared -fPIC -o "$1" "$src" -ldl
+}
