@@ -55,7 +55,7 @@ for f in "$TORTURE"/scenarios/*.sh; do
     # shellcheck source=/dev/null
     source "$f"
 done
-ALL_PROGRAMS=(nginx openssl curl python relay)
+ALL_PROGRAMS=(nginx openssl curl python relay apache haproxy)
 if ((${#programs[@]} == 0)); then
     for p in "${ALL_PROGRAMS[@]}"; do
         if "${p}_available"; then programs+=("$p"); else echo "# programs: $p not installed, skipped"; fi
@@ -66,8 +66,8 @@ for p in "${programs[@]}"; do
 done
 
 work=$(mktemp -d)
-# servers started as root hand their workers to nobody (nginx): they must
-# reach what is in here
+# servers started as root hand their workers to nobody (nginx, Apache,
+# HAProxy): they must reach what is in here
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 CERTS=$work/certs

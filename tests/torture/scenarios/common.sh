@@ -38,9 +38,63 @@ pick_client_end() {
     pick end normal normal normal halfclose reset garbage truncate
 }
 
+# pick_web_transfer: an HTTPS server's plan after pick_tls: conns, how the
+# client ends, a GET of a seeded file or a PUT of a seeded body (kind, size),
+# the client's writes (chunk, pause) and reads (slow)
+pick_web_transfer() {
+    pick conns 1 1 1 4 8
+    pick_client_end
+    if [[ $end == reset ]]; then
+        # mid-transfer needs a transfer that cannot sit in socket buffers
+        # (see nginx_plan)
+        kind="get"
+        if ((SMALL)); then size=1048576 PLAN+="size=$size "; else pick size 1048576 3145728; fi
+    else
+        pick kind get put
+        if ((conns > 1)); then
+            pick size 0 1 16384 16385 100000
+        else
+            pick size 0 1 1000 16384 16385 100000 1048576 3145728
+        fi
+    fi
+    pick chunk 100 4096 16384 65536
+    if ((size / chunk <= 200)); then pick pause 0 0 0.001 0.01; else pause=0; fi
+    # a reset mid-transfer needs a reader slow enough that the server is
+    # still writing
+    if [[ $end == reset ]]; then slow=1 PLAN+="slow=1 "; else pick slow 0 0 1; fi
+}
+
+# web_client PORT: tclient.py's HTTP client on the plan pick_web_transfer
+# drew (GET /f.bin, or PUT /upload/uI.bin); prints its results and exit
+web_client() {
+    local args=(--port "$1" --seed "$SEED" --tls "$tls" --http --conns "$conns" --end "$end"
+        --chunk "$chunk" --pause "$pause") rc=0
+    [[ -n $cipher ]] && args+=(--cipher "$cipher")
+    if [[ $kind == get ]]; then args+=(--path /f.bin); else args+=(--up "$size"); fi
+    ((slow)) && args+=(--rcvbuf 4096 --read-pause 0.001)
+    tclient client "${args[@]}" 2>"$D/tclient.err" || rc=$?
+    echo "client exit $rc"
+}
+
 # wait_gone PID: waits up to 10 s for PID to end
 wait_gone() {
     local i
     for ((i = 0; i < 100; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    return 1
+}
+
+# wait_listening PORT...: waits up to 60 s until something listens on each
+# 127.0.0.1:PORT, read from /proc (bash's /dev/tcp probe would be a
+# connection of its own, in the server's logs)
+wait_listening() {
+    local i p ok
+    for ((i = 0; i < 600; i++)); do
+        ok=1
+        for p in "$@"; do
+            grep -q "$(printf ':%04X' "$p") 00000000:0000 0A" /proc/net/tcp || { ok=0; break; }
+        done
+        ((ok)) && return 0
+        sleep 0.1
+    done
     return 1
 }

@@ -82,14 +82,9 @@ relay_run() {
         under_test_bg stunnel4 "$D/stunnel.conf" 2>"$D/stunnel.err" &
         local st=$!
     fi
-    # (bash's /dev/tcp probe of the first relay would be a connection of
-    # its own: wait for the listeners in /proc instead)
-    local i hex1 hex2
-    hex1=$(printf ':%04X' "$p1") hex2=$(printf ':%04X' "$p2")
-    for ((i = 0; i < 600; i++)); do
-        grep -q "$hex1 00000000:0000 0A" /proc/net/tcp && grep -q "$hex2 00000000:0000 0A" /proc/net/tcp && break
-        sleep 0.1
-    done
+    # (not wait_port: its probe of the first relay would be a connection
+    # of its own)
+    wait_listening "$p1" "$p2" || echo "relays did not start"
     local cargs=(--port "$p1" --up "$up" --down "$down" --end "$end")
     ((slow)) && cargs+=(--rcvbuf 4096 --read-pause 0.001)
     tclient client "${common[@]}" "${cargs[@]}" 2>"$D/client.err" || rc=$?
