@@ -235,6 +235,17 @@ static int route_read_openssl(struct conn *c, SSL *s, void *buf, size_t len, siz
             *done = 0;
         return ex ? 0 : -1;
     }
+    /* OpenSSL's SSL_read and SSL_peek send the KeyUpdate SSL_key_update
+     * left owed before they read (the connection is back in init); where
+     * the kernel owns TX the shim owes it, and sends it here as kio_read
+     * does (a TLS 1.3 client's RX stays OpenSSL's until its first data:
+     * seqfuzz 164331743936852 --key-update on 7.3, whose next
+     * SSL_key_update met STILL_IN_INIT) */
+    if (kernel_owns(c, CONN_TX) && !key_update_send_owed(c, s)) {
+        if (done)
+            *done = 0;
+        return ex ? 0 : kio_failure_return(c);
+    }
     c->err_override = -1;
     int was = finished_before(c, s);
     int ret, num = len > INT_MAX ? INT_MAX : (int)len;
