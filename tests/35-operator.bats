@@ -768,7 +768,10 @@ run_counted() {
     local tmp=$BATS_TEST_TMPDIR/tmp codes
     mkdir "$tmp"
     codes=$(TMPDIR=$tmp python3 - "$KTLS_RUN" <<'PY'
-import subprocess, sys
+import signal, subprocess, sys
+# a suite started in the background by a shell without job control inherits
+# SIGINT ignored, and a shell that ignores it is not killed by it
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 plain = subprocess.run(["sh", "-c", "kill -INT $$"]).returncode
 wrapped = subprocess.run([sys.argv[1], "--quiet", "--", "sh", "-c", "kill -INT $$"]).returncode
 print(plain, wrapped)
