@@ -15,7 +15,7 @@ apache_offload() { echo txrx; }
 
 apache_plan() {
     pick_tls
-    pick_web_transfer
+    pick_web_transfer "1 1 1 4 8" "0 1 16384 16385 100000"
     pick sig none none graceful
 }
 

@@ -38,21 +38,25 @@ pick_client_end() {
     pick end normal normal normal halfclose reset garbage truncate
 }
 
-# pick_web_transfer: an HTTPS server's plan after pick_tls: conns, how the
-# client ends, a GET of a seeded file or a PUT of a seeded body (kind, size),
-# the client's writes (chunk, pause) and reads (slow)
+# pick_web_transfer CONNS SIZES: an HTTPS server's plan after pick_tls: conns
+# (drawn from CONNS), how the client ends, a GET of a seeded file or a PUT of
+# a seeded body (kind; size from SIZES where there are several connections,
+# up to 3 MiB for one), the client's writes (chunk, pause) and reads (slow)
 pick_web_transfer() {
-    pick conns 1 1 1 4 8
+    # shellcheck disable=SC2086 # (the lists are words)
+    pick conns $1
     pick_client_end
     if [[ $end == reset ]]; then
         # mid-transfer needs a transfer that cannot sit in socket buffers
-        # (see nginx_plan)
+        # (not capped by --small: what fits in the socket buffers may be
+        # all sent before the reset, or not)
         kind="get"
         if ((SMALL)); then size=1048576 PLAN+="size=$size "; else pick size 1048576 3145728; fi
     else
         pick kind get put
         if ((conns > 1)); then
-            pick size 0 1 16384 16385 100000
+            # shellcheck disable=SC2086
+            pick size $2
         else
             pick size 0 1 1000 16384 16385 100000 1048576 3145728
         fi

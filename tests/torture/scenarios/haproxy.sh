@@ -14,7 +14,7 @@ haproxy_offload() { echo txrx; }
 
 haproxy_plan() {
     pick_tls
-    pick_web_transfer
+    pick_web_transfer "1 1 1 4 8" "0 1 16384 16385 100000"
 }
 
 # haproxy_conf FILE PORT BACKEND_PORT PEM

@@ -10,33 +10,12 @@ nginx_offload() { echo txrx; }
 
 nginx_plan() {
     pick_tls
-    pick conns 1 1 1 1 8 30
-    pick_client_end
-    if [[ $end == reset ]]; then
-        # mid-transfer needs a transfer that cannot sit in socket buffers
-        # (not capped by --small: what fits in the socket buffers may be
-        # all sent before the reset, or not)
-        kind="get"
-        if ((SMALL)); then size=1048576 PLAN+="size=$size "; else pick size 1048576 3145728; fi
-    else
-        pick kind get put
-        if ((conns > 1)); then
-            pick size 0 1 1000 16384 16385 100000
-        else
-            pick size 0 1 1000 16384 16385 100000 1048576 3145728
-        fi
-    fi
-    pick chunk 100 4096 16384 65536
-    # pauses between writes only where they are few (a guest is slow)
-    if ((size / chunk <= 200)); then pick pause 0 0 0.001 0.01; else pause=0; fi
-    # a reset mid-transfer needs a reader slow enough that nginx is still
-    # writing (loopback's buffers hold a MiB or more)
-    if [[ $end == reset ]]; then slow=1 PLAN+="slow=1 "; else pick slow 0 0 1; fi
+    pick_web_transfer "1 1 1 1 8 30" "0 1 1000 16384 16385 100000"
     pick sig none none usr1
 }
 
 nginx_run() {
-    local ngx=$D/ngx rc=0 user=root f
+    local ngx=$D/ngx user=root f
     mkdir -p "$ngx/html/upload" "$ngx/logs" "$ngx/tmp"
     cp "$CERTS/ec.pem" "$ngx/cert.pem"
     cp "$CERTS/ec.key" "$ngx/key.pem"
@@ -60,13 +39,7 @@ nginx_run() {
         # in the middle of their I/O
         (sleep 0.3; kill -USR1 "$master" 2>/dev/null || true) &
     fi
-    local args=(--port "$NGINX_PORT" --seed "$SEED" --tls "$tls" --http --conns "$conns" --end "$end"
-        --chunk "$chunk" --pause "$pause")
-    [[ -n $cipher ]] && args+=(--cipher "$cipher")
-    if [[ $kind == get ]]; then args+=(--path /f.bin); else args+=(--up "$size"); fi
-    ((slow)) && args+=(--rcvbuf 4096 --read-pause 0.001)
-    tclient client "${args[@]}" 2>"$D/tclient.err" || rc=$?
-    echo "client exit $rc"
+    web_client "$NGINX_PORT"
     wait
     stop_nginx
     wait_gone "$master" || echo "nginx did not stop"
