@@ -98,6 +98,11 @@ static int sys_poll(struct pollfd *fds, nfds_t nfds, int timeout)
     return (int)syscall(SYS_ppoll, fds, nfds, timeout < 0 ? NULL : &ts, NULL, (size_t)8);
 }
 
+static int sys_ioctl(int fd, unsigned long request, void *arg)
+{
+    return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
 static int no_fclose(FILE *stream)
 {
     (void)stream;
@@ -155,6 +160,7 @@ static void resolve(void)
     RESOLVE(recvmsg, sys_recvmsg);
     RESOLVE(sendmsg, sys_sendmsg);
     RESOLVE(poll, sys_poll);
+    RESOLVE(ioctl, sys_ioctl);
     RESOLVE(sigaction, no_sigaction);
     RESOLVE(signal, no_signal);
     atomic_store_explicit(&libc_functions_ready, 1, memory_order_release);

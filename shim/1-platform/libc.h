@@ -35,6 +35,7 @@ struct libc_table {
     ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
     ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
     int (*poll)(struct pollfd *fds, nfds_t nfds, int timeout);
+    int (*ioctl)(int fd, unsigned long request, void *arg);
     int (*sigaction)(int sig, const struct sigaction *act, struct sigaction *old);
     sighandler_t (*signal)(int sig, sighandler_t handler);
 };

@@ -1,6 +1,7 @@
 #include "kio.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -442,4 +443,36 @@ int kio_shutdown(struct conn *c, SSL *s)
     }
     c->err_override = SSL_ERROR_NONE;
     return 1;
+}
+
+/* With OpenSSL alone, the records a program has not read yet wait in TCP's
+ * queue, so FIONREAD counts them. With the kernel's TLS, the rest of a
+ * record that a read took only part of waits decrypted, out of that queue,
+ * and FIONREAD says 0 while a read would return data. stunnel takes a read
+ * hangup with FIONREAD 0 as the end of the stream and dropped the end of it
+ * (torture relay seed 804847581). A peek counts those bytes: the rest of one
+ * record, or the next control record (its bytes were in TCP's queue too). A
+ * peek that fails for any reason but "nothing there" counts 1: OpenSSL alone
+ * would have the offending bytes queued, and the program's next read meets
+ * the error. */
+int kio_unread_decrypted(int fd)
+{
+    int saved = errno, count = 0;
+    struct conn *c = conn_acquire_fd(fd);
+    if (c && kernel_owns(c, CONN_RX) && kernel_same_socket(fd, &c->sock)) {
+        enum { ONE_RECORD = 16384 };
+        char *buf = malloc(ONE_RECORD);
+        uint8_t type;
+        int record_end;
+        ssize_t n = buf ? kernel_recv(fd, buf, ONE_RECORD, MSG_PEEK | MSG_DONTWAIT, &type, &record_end) : -1;
+        if (n > 0)
+            count = (int)n;
+        else if ((n == 0 && type) || (n < 0 && buf && !is_eagain(errno)))
+            count = 1; /* an empty control record, or an error to meet */
+        free(buf);
+    }
+    if (c)
+        conn_release(c);
+    errno = saved;
+    return count;
 }

@@ -12,6 +12,9 @@ int kio_read(struct conn *c, SSL *s, void *buf, size_t len, size_t *done, int pe
 int kio_write(struct conn *c, SSL *s, const void *buf, size_t len, size_t *done);
 /* SSL_shutdown's return convention: 1, 0 or -1. */
 int kio_shutdown(struct conn *c, SSL *s);
+/* What FIONREAD leaves out on a socket whose RX the kernel owns: bytes
+ * decrypted and not yet read (0 for any other descriptor). Keeps errno. */
+int kio_unread_decrypted(int fd);
 /* The int that SSL_read/SSL_write return after kio_* failed. */
 int kio_failure_return(const struct conn *c);
 

@@ -12,12 +12,16 @@
  * no frame of its own); everything else is in the *_noted functions. */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fdmap.h"
 #include "hooks.h"
+#include "kio.h"
 #include "libc.h"
 #include "sockwatch.h"
 
@@ -171,3 +175,22 @@ EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
     return libc()->poll(fds, nfds, timeout);
 }
 #pragma GCC diagnostic pop
+
+/* FIONREAD on a socket whose RX the kernel's TLS owns also counts what the
+ * kernel decrypted and has not handed over yet (kio_unread_decrypted says
+ * why). Only when TCP's queue is empty: the answer that matters is whether
+ * anything is left, and only then can the two differ on it. ioctl's third
+ * argument is read whatever the request, as glibc's own wrapper does. */
+EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    const struct libc_table *l = libc_if_resolved();
+    int r = (l ? l : libc())->ioctl(fd, request, arg);
+    if (__builtin_expect(request == FIONREAD && r == 0 && fdmap_active(), 0) && arg && !shim_depth
+        && *(int *)arg == 0)
+        *(int *)arg = kio_unread_decrypted(fd);
+    return r;
+}

@@ -145,3 +145,35 @@ TEST(fake_kernel_write_fails_closed_on_a_reused_descriptor)
 {
     kio_case_write_fails_closed_on_a_reused_descriptor(1);
 }
+
+/* What FIONREAD leaves out on a kernel-owned RX: the rest of a record a read
+ * took part of, then the next control record, then nothing at the end of
+ * the stream; another descriptor counts 0, and errno is kept. stunnel took
+ * a read hangup with FIONREAD 0 for the end of the stream and dropped the
+ * rest (torture relay seed 804847581). */
+TEST(fake_kernel_unread_decrypted_counts_what_a_read_left_of_a_record)
+{
+    struct kio_pair k;
+    REQUIRE(kio_pair_open(&k, KIO_V13, 1) == 0);
+    CHECK_EQ_INT(kio_unread_decrypted(k.p.client_fd), 0);
+    kio_pair_push(&k, TLS_RECORD_APPLICATION_DATA, "0123456789", 10);
+    CHECK_EQ_INT(kio_unread_decrypted(k.p.client_fd), 10);
+    size_t got;
+    CHECK_EQ_INT(kio_pair_client_read(&k, 4, &got), 1);
+    CHECK_EQ_INT(got, 4);
+    errno = EPERM;
+    CHECK_EQ_INT(kio_unread_decrypted(k.p.client_fd), 6);
+    CHECK_EQ_INT(errno, EPERM);
+    CHECK_EQ_INT(kio_unread_decrypted(k.p.server_fd), 0);
+    CHECK_EQ_INT(kio_unread_decrypted(-1), 0);
+    CHECK_EQ_INT(kio_pair_client_read(&k, 64, &got), 1);
+    CHECK_EQ_INT(got, 6);
+    kio_pair_push(&k, TLS_RECORD_ALERT, "\1\0", 2); /* close_notify */
+    CHECK_EQ_INT(kio_unread_decrypted(k.p.client_fd), 2);
+    CHECK_EQ_INT(kio_pair_client_read(&k, 64, &got), 0);
+    CHECK_EQ_INT(k.client->err_override, SSL_ERROR_ZERO_RETURN);
+    fake_records_push_eof(k.p.client_fd);
+    CHECK_EQ_INT(kio_unread_decrypted(k.p.client_fd), 0);
+    ERR_clear_error();
+    kio_pair_close(&k);
+}

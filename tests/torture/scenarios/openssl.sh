@@ -60,9 +60,35 @@ openssl_feed() {
     sleep 0.5
     # EOF: stdin ends here (s_client then closes)
     [[ $last == EOF ]] && return 0
+    # A quit waits until everything the other side sent is in: how much of
+    # a stream a quitting program had read, and so whether its close sent
+    # a FIN or (unread bytes queued) a reset, was the machine's speed (the
+    # ASan build, a busy guest: openssl seed 3637514242 on 6.1)
+    [[ -n $last ]] && openssl_wait_for_the_peers_lines "$who" "$out" "$pid"
     [[ -n $last ]] && echo "$last"
     # keep stdin open until the program ends (an EOF would end it)
     for ((i = 0; i < 600; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+}
+
+# The programs print what they read as it comes, and their notes ("Read
+# BLOCK", "SSL_do_handshake -> 1") can fall inside a line when a read ended
+# in it: the notes go before the lines are cut.
+openssl_cut_notes() {
+    sed -z -E 's/(read R BLOCK|Read BLOCK|SSL_do_handshake -> [0-9-]+|KEYUPDATE|RENEGOTIATING)\n//g' "$1"
+}
+
+# openssl_wait_for_the_peers_lines WHO OUT PID: until OUT holds the other
+# side's last data line (its blob's last line, when it sends one), or PID ends
+openssl_wait_for_the_peers_lines() {
+    local other=C last i
+    [[ $1 == C ]] && other=S
+    last="D $other line $lines"
+    if [[ $other == C ]] && ((blob)); then last="D $(od -An -v -tx1 -w32 "$D/blob" | tail -n 1 | tr -d ' ')"; fi
+    for ((i = 0; i < 600; i++)); do
+        openssl_cut_notes "$2" | grep -qxF "$last" && return 0
+        kill -0 "$3" 2>/dev/null || return 0
+        sleep 0.1
+    done
 }
 
 openssl_run() {
@@ -95,10 +121,7 @@ openssl_run() {
     local who f
     for who in s c; do
         f=$D/$who.out
-        # the programs print what they read as it comes, and their notes
-        # ("Read BLOCK", "SSL_do_handshake -> 1") can fall inside a line
-        # when a read ended in it: the notes go before the lines are cut
-        sed -z -E 's/(read R BLOCK|Read BLOCK|SSL_do_handshake -> [0-9-]+|KEYUPDATE|RENEGOTIATING)\n//g' "$f" >"$f.data"
+        openssl_cut_notes "$f" >"$f.data"
         echo "$who data: $(grep -c '^D ' "$f.data") lines sha $(grep '^D ' "$f.data" | sha256sum | head -c 16)"
         # events, as a set: how often a read met WANT_READ ("read R
         # BLOCK") is timing

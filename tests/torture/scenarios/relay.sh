@@ -23,16 +23,6 @@ relay_plan() {
     # then is timing)
     pick end normal normal garbage
     pick send_end close_notify eof
-    # An open finding, not fixed yet (tests/README.md): a server that ends
-    # without close_notify loses stunnel the end of the stream under the
-    # shim (stunnel takes a read hangup with FIONREAD 0 as the end, and the
-    # rest of a record the kernel decrypted waits where FIONREAD does not
-    # count it; 6.1 and 7.3, seed 804847581). Held out of the --small plans
-    # (make test) until fixed; make torture still draws it.
-    if ((SMALL)) && [[ $send_end == eof ]]; then
-        send_end=close_notify
-        PLAN=${PLAN/send_end=eof /send_end=close_notify(eof-held-back) }
-    fi
     pick slow 0 0 1
 }
 
