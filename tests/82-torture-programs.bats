@@ -17,7 +17,7 @@ offload_flag() {
 
 # every scenario runs (a program missing is a skip, a failure where skips are)
 all_programs() {
-    requires nginx openssl curl python3 stunnel4 socat haproxy
+    requires nginx openssl curl python3 stunnel4 socat haproxy apache2
 }
 
 @test "programs: a fixed seed and a drawn seed of every scenario agree with and without the shim" {
@@ -25,12 +25,12 @@ all_programs() {
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --small --first 1 --seeds 1 $(offload_flag)
     echo "$output"
     [[ $status == 0 ]]
-    [[ "${lines[-1]}" == "programs: 6 scenarios, 0 divergences" ]]
+    [[ "${lines[-1]}" == "programs: 7 scenarios, 0 divergences" ]]
     drawn=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
     echo "# programs drawn seed: $drawn" >&3
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --small --first "$drawn" --seeds 1 $(offload_flag)
     echo "$output"
-    [[ $status == 0 && "${lines[-1]}" == "programs: 6 scenarios, 0 divergences" ]]
+    [[ $status == 0 && "${lines[-1]}" == "programs: 7 scenarios, 0 divergences" ]]
 }
 
 # A bug the torture found stays found: its seed, with the plan --small

@@ -99,6 +99,10 @@ apache_run() {
         # a graceful restart while connections run: the parent rereads its
         # configuration and a new child takes the listener while the old
         # one finishes its connections
+        # (only once it runs: its signal handlers come after the listener,
+        # and a USR1 before them ends Apache: the slower ASan run met that
+        # in the 6.1 guest, seeds 2 and 6 --small)
+        apache_running "$ap/error.log"
         (sleep 0.3; kill -USR1 "$parent" 2>/dev/null || true) &
         restart=$!
     fi
@@ -111,13 +115,43 @@ apache_run() {
     cp "$ap/error.log" "$D/apache-error.err" # the children's stderr goes there (sanitizer reports)
     # how much a reset connection was sent is timing (see nginx_run)
     norm <"$ap/access.log" |
-        { if [[ $end == reset ]]; then sed -E 's/" ([0-9]{3}) [0-9]+ /" \1 N /'; else cat; fi; } |
+        { if [[ $end == reset ]]; then sed -E 's/" ([0-9]{3}) [0-9]+ /" \1 N /' | apache_abort_rule access; else cat; fi; } |
         sort | sed 's/^/access: /'
-    apache_conn_lines <"$ap/error.log" | sort | sed 's/^/error.log: /'
+    apache_conn_lines <"$ap/error.log" |
+        { if [[ $end == reset ]]; then apache_abort_rule error; else cat; fi; } |
+        sort | sed 's/^/error.log: /'
     for f in "$ap"/html/upload/*; do
         [[ -e $f ]] && echo "upload ${f##*/} $(sha_of "$f") $(stat -c %s "$f")"
     done
     return 0
+}
+
+# A known limit (shim/docs/compatibility.md): once the kernel owns TX, a
+# write that meets the client's reset fails in SSL_write only, and Apache's
+# core output filter, which marks the connection aborted, never sees it: the
+# access log's %X says "-" where OpenSSL alone gives "X", and mod_ssl logs a
+# standard shutdown for it (6.1 guest, --program apache --first 1 --seeds 1
+# --small). Made alike in reset plans unless TORTURE_APACHE_ABORT=keep.
+# apache_abort_rule access|error
+apache_abort_rule() {
+    if [[ ${TORTURE_APACHE_ABORT:-} == keep ]]; then
+        cat
+    elif [[ $1 == access ]]; then
+        sed -E 's/^("[^"]*" [0-9]{3} [N0-9-]+) [-+X] /\1 aborted-or-not /'
+    else
+        grep -v 'AH02001: Connection closed to child N with standard shutdown' || true
+    fi
+}
+
+# apache_running LOG: waits up to 30 s for Apache's "resuming normal
+# operations" (its signal handlers are set by then)
+apache_running() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        grep -qs 'AH00489:' "$1" && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # apache_restarted LOG: waits up to 10 s for the restart's second
