@@ -194,14 +194,24 @@ int kernel_same_socket(int fd, const struct sock_id *id)
     return same;
 }
 
-int kernel_tx_installed(int fd)
+static int installed(int fd, int direction)
 {
     int saved = errno;
     struct tls_crypto_info info;
     socklen_t len = sizeof(info);
-    int on = getsockopt(fd, SOL_TLS, TLS_TX, &info, &len) == 0;
+    int on = getsockopt(fd, SOL_TLS, direction, &info, &len) == 0;
     errno = saved;
     return on;
+}
+
+int kernel_tx_installed(int fd)
+{
+    return installed(fd, TLS_TX);
+}
+
+int kernel_rx_installed(int fd)
+{
+    return installed(fd, TLS_RX);
 }
 
 int kernel_unread_bytes(int fd)

@@ -60,6 +60,8 @@ int kernel_sock_id(int fd, struct sock_id *id);
 int kernel_same_socket(int fd, const struct sock_id *id);
 /* 1 if the kernel encrypts what is sent on fd (its TLS_TX is set). */
 int kernel_tx_installed(int fd);
+/* 1 if the kernel's TLS decrypts what fd receives (TLS_RX is set). Keeps errno. */
+int kernel_rx_installed(int fd);
 
 /* Bytes that arrived on fd and were not read yet: with kTLS RX, those of
  * records not complete or not read yet (TCP's queue). -1 on error. */

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -119,6 +120,8 @@ struct conn {
     int handshake_failed;       /* counted in the stats once */
     unsigned key_updates_in_window; /* the peer's KeyUpdates followed in the window... */
     long long key_update_window_start; /* ...that began then (monotonic seconds) */
+    atomic_int program_shut_down; /* it called SSL_shutdown: plain reads of the socket
+                                 * may take records (kio_read_after_ssl) */
     int rcvlowat_raised;        /* SO_RCVLOWAT is ours until the next read... */
     int rcvlowat_app;           /* ...and this is the program's, to put back */
     uint64_t kernel_tx_bytes, kernel_rx_bytes, kernel_sendfile_bytes;

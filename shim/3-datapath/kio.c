@@ -378,6 +378,8 @@ int kio_failure_return(const struct conn *c)
 int kio_shutdown(struct conn *c, SSL *s)
 {
     const struct ossl_table *o = ossl();
+    /* the program is ending its SSL, however this call goes */
+    atomic_store(&c->program_shut_down, 1);
     if (c->fatal) {
         /* as OpenSSL after a fatal error (its state machine in error, see
          * SSL_in_init in hooks.c): SHUTDOWN_WHILE_IN_INIT, quiet or not; a
@@ -475,4 +477,44 @@ int kio_unread_decrypted(int fd)
         conn_release(c);
     errno = saved;
     return count;
+}
+
+/* A program that goes on reading a socket with plain read()/recv() after
+ * its SSL_shutdown (sending close_notify, or quiet) or SSL_free (nginx's
+ * lingering close does, after SSL_shutdown, with the SSL not freed yet) reads the peer's records as
+ * bytes with OpenSSL alone: ciphertext it drops. Where the kernel's TLS
+ * decrypts that socket, data still arrives (as plaintext), but the first
+ * non-data record (the peer's close_notify) fails such a read with EIO,
+ * which nginx logs as an [alert] (torture nginx seed 30932825). The
+ * record's bytes are handed over instead, as OpenSSL alone's program got
+ * them, and empty ones are skipped. Not while a live connection of the
+ * shim's on that socket has not been shut down: its records belong to its
+ * own reads then (EIO as before). */
+ssize_t kio_read_after_ssl(int fd, void *buf, size_t len, int flags)
+{
+    struct conn *c = conn_acquire_fd(fd);
+    if (c) {
+        int ended = atomic_load(&c->program_shut_down);
+        conn_release(c);
+        if (!ended) {
+            errno = EIO;
+            return -1;
+        }
+    }
+    if (!kernel_rx_installed(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    enum { EMPTY_RECORDS_SKIPPED = 32 };
+    for (int i = 0; i <= EMPTY_RECORDS_SKIPPED; i++) {
+        uint8_t type;
+        int record_end;
+        ssize_t n = kernel_recv(fd, buf, len, flags & (MSG_PEEK | MSG_DONTWAIT), &type, &record_end);
+        if (n != 0 || !type || !len)
+            return n;
+        if (flags & MSG_PEEK)
+            break; /* a peek would meet the same empty record again */
+    }
+    errno = EIO;
+    return -1;
 }

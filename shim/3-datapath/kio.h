@@ -15,6 +15,11 @@ int kio_shutdown(struct conn *c, SSL *s);
 /* What FIONREAD leaves out on a socket whose RX the kernel owns: bytes
  * decrypted and not yet read (0 for any other descriptor). Keeps errno. */
 int kio_unread_decrypted(int fd);
+/* A plain read of fd that failed with EIO: again, taking the non-data
+ * record that caused it as bytes, where the program's SSL on fd was shut
+ * down or is gone (the kernel's TLS outlived it). -1 with EIO
+ * otherwise. */
+ssize_t kio_read_after_ssl(int fd, void *buf, size_t len, int flags);
 /* The int that SSL_read/SSL_write return after kio_* failed. */
 int kio_failure_return(const struct conn *c);
 

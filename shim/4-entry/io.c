@@ -72,54 +72,95 @@ static inline const struct libc_table *quiet(int reads)
     return libc_if_resolved();
 }
 
-/* The interposer: the fast path, else the one that notes. */
-#define HOOK(ret, name, reads, params, args)                                                       \
+/* A plain read that failed with EIO on a socket whose kernel TLS outlived
+ * the program's SSL: the non-data record it met, as bytes
+ * (kio_read_after_ssl). Any other result as it was. */
+static inline ssize_t read_result(ssize_t n, int fd, void *buf, size_t len, int flags)
+{
+    if (__builtin_expect(n < 0, 0) && errno == EIO)
+        return kio_read_after_ssl(fd, buf, len, flags);
+    return n;
+}
+
+static inline ssize_t read_result_iov(ssize_t n, int fd, const struct iovec *iov, int iovcnt)
+{
+    if (__builtin_expect(n < 0, 0) && errno == EIO) {
+        size_t len;
+        void *buf = first_buffer(iov, iovcnt > 0 ? (size_t)iovcnt : 0, &len);
+        return kio_read_after_ssl(fd, buf, len, 0);
+    }
+    return n;
+}
+
+/* recvmsg fails with EIO only when msg has no room for the record type */
+static inline ssize_t recvmsg_result(ssize_t n, int fd, struct msghdr *msg, int flags)
+{
+    if (__builtin_expect(n < 0, 0) && errno == EIO && msg) {
+        size_t len;
+        void *buf = first_buffer(msg->msg_iov, msg->msg_iovlen, &len);
+        n = kio_read_after_ssl(fd, buf, len, flags);
+        if (n >= 0) {
+            msg->msg_controllen = 0;
+            msg->msg_flags = 0;
+        }
+    }
+    return n;
+}
+
+/* The interposer: the fast path, else the one that notes. RESULT is what
+ * the hook returns of r, libc's result. */
+#define HOOK(ret, name, reads, params, args, result)                                               \
     __attribute__((noinline)) static ret name##_noted params;                                      \
     EXPORT ret name params                                                                         \
     {                                                                                              \
         const struct libc_table *l = quiet(reads);                                                 \
-        if (__builtin_expect(l != NULL, 1))                                                        \
-            return l->name args;                                                                   \
+        if (__builtin_expect(l != NULL, 1)) {                                                      \
+            ret r = l->name args;                                                                  \
+            return result;                                                                         \
+        }                                                                                          \
         return name##_noted args;                                                                  \
     }                                                                                              \
     static ret name##_noted params
 
-HOOK(ssize_t, read, 1, (int fd, void *buf, size_t len), (fd, buf, len))
+HOOK(ssize_t, read, 1, (int fd, void *buf, size_t len), (fd, buf, len), read_result(r, fd, buf, len, 0))
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
-    return seen(fd, libc()->read(fd, buf, len), 0, buf);
+    return seen(fd, read_result(libc()->read(fd, buf, len), fd, buf, len, 0), 0, buf);
 }
 
-HOOK(ssize_t, readv, 1, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt))
+HOOK(ssize_t, readv, 1, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt),
+     read_result_iov(r, fd, iov, iovcnt))
 {
     if (forced(fd)) {
         size_t len;
         void *buf = first_buffer(iov, iovcnt > 0 ? (size_t)iovcnt : 0, &len);
         return sockwatch_forced_read(fd, buf, len);
     }
-    return seen_iov(fd, libc()->readv(fd, iov, iovcnt), 0, iov, iovcnt > 0 ? (size_t)iovcnt : 0);
+    return seen_iov(fd, read_result_iov(libc()->readv(fd, iov, iovcnt), fd, iov, iovcnt), 0, iov,
+                    iovcnt > 0 ? (size_t)iovcnt : 0);
 }
 
-HOOK(ssize_t, recv, 1, (int fd, void *buf, size_t len, int flags), (fd, buf, len, flags))
+HOOK(ssize_t, recv, 1, (int fd, void *buf, size_t len, int flags), (fd, buf, len, flags),
+     read_result(r, fd, buf, len, flags))
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
     /* a peek moves nothing */
-    ssize_t n = libc()->recv(fd, buf, len, flags);
+    ssize_t n = read_result(libc()->recv(fd, buf, len, flags), fd, buf, len, flags);
     return flags & MSG_PEEK ? n : seen(fd, n, 0, buf);
 }
 
 HOOK(ssize_t, recvfrom, 1, (int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen),
-     (fd, buf, len, flags, from, fromlen))
+     (fd, buf, len, flags, from, fromlen), read_result(r, fd, buf, len, flags))
 {
     if (forced(fd))
         return sockwatch_forced_read(fd, buf, len);
-    ssize_t n = libc()->recvfrom(fd, buf, len, flags, from, fromlen);
+    ssize_t n = read_result(libc()->recvfrom(fd, buf, len, flags, from, fromlen), fd, buf, len, flags);
     return flags & MSG_PEEK ? n : seen(fd, n, 0, buf);
 }
 
-HOOK(ssize_t, recvmsg, 1, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
+HOOK(ssize_t, recvmsg, 1, (int fd, struct msghdr *msg, int flags), (fd, msg, flags), recvmsg_result(r, fd, msg, flags))
 {
     if (forced(fd) && msg) {
         size_t len;
@@ -128,32 +169,32 @@ HOOK(ssize_t, recvmsg, 1, (int fd, struct msghdr *msg, int flags), (fd, msg, fla
         msg->msg_flags = 0;
         return sockwatch_forced_read(fd, buf, len);
     }
-    ssize_t n = libc()->recvmsg(fd, msg, flags);
+    ssize_t n = recvmsg_result(libc()->recvmsg(fd, msg, flags), fd, msg, flags);
     return flags & MSG_PEEK || !msg ? n : seen_iov(fd, n, 0, msg->msg_iov, msg->msg_iovlen);
 }
 
-HOOK(ssize_t, write, 0, (int fd, const void *buf, size_t len), (fd, buf, len))
+HOOK(ssize_t, write, 0, (int fd, const void *buf, size_t len), (fd, buf, len), r)
 {
     return seen(fd, libc()->write(fd, buf, len), 1, buf);
 }
 
-HOOK(ssize_t, writev, 0, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt))
+HOOK(ssize_t, writev, 0, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt), r)
 {
     return seen_iov(fd, libc()->writev(fd, iov, iovcnt), 1, iov, iovcnt > 0 ? (size_t)iovcnt : 0);
 }
 
-HOOK(ssize_t, send, 0, (int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags))
+HOOK(ssize_t, send, 0, (int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags), r)
 {
     return seen(fd, libc()->send(fd, buf, len, flags), 1, buf);
 }
 
 HOOK(ssize_t, sendto, 0, (int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen),
-     (fd, buf, len, flags, to, tolen))
+     (fd, buf, len, flags, to, tolen), r)
 {
     return seen(fd, libc()->sendto(fd, buf, len, flags, to, tolen), 1, buf);
 }
 
-HOOK(ssize_t, sendmsg, 0, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
+HOOK(ssize_t, sendmsg, 0, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags), r)
 {
     ssize_t n = libc()->sendmsg(fd, msg, flags);
     return msg ? seen_iov(fd, n, 1, msg->msg_iov, msg->msg_iovlen) : n;

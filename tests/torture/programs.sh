@@ -145,7 +145,6 @@ norm() {
         -e 's/(error:[0-9A-F]{8}:[^:]*):[^:]*:/\1:FUNC:/g' \
         -e 's/([: ])(ktls-shim|[^: ]+\.c):[0-9]+:/\1SRC:/g' \
         -e "$SHIM_DETAIL_RULE" \
-        -e "$NGINX_EIO_RULE" \
         -e "$(truncation_rule)"
 }
 # The shim adds a detail to the errors it raises for the kernel's answers
@@ -157,14 +156,6 @@ norm() {
 # TORTURE_SHIM_DETAIL=keep (the replay of that seed shows it then).
 SHIM_DETAIL_RULE='s/:kTLS: [^():]*( \([A-Z0-9]+\))?//'
 [[ ${TORTURE_SHIM_DETAIL:-} == keep ]] && SHIM_DETAIL_RULE='s/^$//'
-# A known limit, not fixed yet (shim/docs/compatibility.md): after its SSL
-# ended, nginx's lingering close drains the socket with plain recv(), which
-# on a kernel-owned RX meets the client's close_notify record as EIO, and
-# nginx logs "[alert] ... recv() failed (5: Input/output error)" where
-# OpenSSL alone read (and dropped) ciphertext (6.1 guest, nginx seed
-# 30932825 --small). Made alike unless TORTURE_NGINX_EIO=keep.
-NGINX_EIO_RULE='/\[alert\] .*recv\(\) failed \(5: Input\/output error\)/d'
-[[ ${TORTURE_NGINX_EIO:-} == keep ]] && NGINX_EIO_RULE='s/^$//'
 # A known limit of kTLS itself (shim/docs/compatibility.md, OpenSSL's own
 # kTLS alike): the kernel keeps the bytes of a record it has not seen whole
 # in the socket, so when the peer's stream ends inside a record the program
