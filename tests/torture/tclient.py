@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """tclient.py: the seeded peer of tests/torture/programs.sh.
 
-  tclient.py client --port P [options]   talks HTTP/1.1 (--http) or the
-                                          framed protocol below to a server
+  tclient.py client --port P [options]   talks HTTP/1.1 (--http), the
+                                          framed protocol below, or to an
+                                          echo server (--echo) to a server
   tclient.py server [options]            the framed protocol's server (the
                                           CPython scenario); prints "PORT n"
 
@@ -138,6 +139,35 @@ def one_client(args, index, results):
                         "Content-Length: %d\r\n\r\n" % (index, len(up)))
                 t.sendall(head.encode())
                 send_chunked(t, up, args.chunk, args.pause)
+        elif args.echo:
+            # an echo server (gnutls-serv --echo, which answers whole lines):
+            # the payload as hex lines, each chunk of whole lines, then its
+            # echo, in lock-step (no side ever waits on a full buffer)
+            text = b"".join(up[i:i + 32].hex().encode() + b"\n" for i in range(0, len(up), 32))
+            lines_per_chunk = max(1, args.chunk // 65)
+            step = 65 * lines_per_chunk
+            echoed = bytearray()
+            for i in range(0, len(text), step):
+                part = text[i:i + step]
+                t.sendall(part)
+                want = len(echoed) + len(part)
+                while len(echoed) < want:
+                    c = t.recv(want - len(echoed))
+                    if not c:
+                        raise ssl.SSLEOFError("eof before the echo")
+                    echoed += c
+                if args.pause:
+                    time.sleep(args.pause)
+            if args.end == "eof":
+                # the end of the stream without close_notify
+                with socket.socket(fileno=os.dup(t.fileno())) as raw:
+                    raw.shutdown(socket.SHUT_WR)
+            else:
+                t.unwrap()
+            results[index] = "conn %d: status=- got=%d sha=%s end=%s" % (
+                index, len(echoed), hashlib.sha256(bytes(echoed)).hexdigest()[:16], args.end)
+            t.close()
+            return
         else:
             t.sendall(b"%d %d %d\n" % (len(up), args.down, index))
             send_chunked(t, up, args.chunk, args.pause)
@@ -338,6 +368,7 @@ def main():
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--subprocess", action="store_true")
     p.add_argument("--asyncio", action="store_true")
+    p.add_argument("--echo", action="store_true")
     p.add_argument("--signals", action="store_true")
     p.add_argument("--cert", default="")
     p.add_argument("--key", default="")
