@@ -48,3 +48,18 @@ truncated() {
 @test "12_chacha: client->server cut at a record boundary: shimmed server sees unexpected EOF, as OpenSSL" {
     truncated c2s cut-boundary 12_chacha
 }
+
+# A program's own read BIO whose ctrl never says BIO_eof() (PostgreSQL's
+# backend: a socket BIO's methods with its own read, so BIO_FLAGS_IN_EOF is
+# never set; tls_endpoint --bio custom answers 0 to every ctrl but FLUSH):
+# OpenSSL 3 then takes the EOF for SSL_ERROR_SYSCALL with errno 0, not an
+# unexpected EOF, and the shim asks that BIO (found by the real-program
+# torture: PostgreSQL's log said "SSL error: unexpected eof while reading"
+# under the shim for a killed client).
+@test "13_aes256: client->server cut at a record boundary, the server's own BIO never says BIO_eof: SSL_ERROR_SYSCALL, as OpenSSL" {
+    side_by_side server 13_aes256 "--expect 65536 --send 16384 --bio custom" "--send 65536 --expect 16384" \
+        --dir c2s --action cut-boundary --delay-ms 1000
+    assert_subject_offload 1 1
+    [[ "$SHIM_OUT" == "$PLAIN_OUT" ]]
+    [[ "$SHIM_OUT" == "rc=1 received=16384 "*" error=read:syscall:eof "* ]]
+}

@@ -13,7 +13,9 @@
 
 __thread struct sock_watch *sockwatch_current __attribute__((tls_model("initial-exec")));
 __thread int sockwatch_forced_fd __attribute__((tls_model("initial-exec"))) = -1;
-/* the forced read answers with a byte whatever poll says (note_data) */
+/* the forced read answers with a byte whatever poll says (note_data), or
+ * with the end of the stream (layer_eof) */
+enum { FORCED_WAIT, FORCED_BYTE, FORCED_EOF };
 static __thread int forced_ready __attribute__((tls_model("initial-exec")));
 /* ...and only once per read the shim makes through the layer: a layer that
  * reads until EAGAIN must meet EAGAIN */
@@ -195,6 +197,8 @@ void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout)
 
 ssize_t sockwatch_forced_read(int fd, void *buf, size_t len)
 {
+    if (forced_ready == FORCED_EOF)
+        return 0;
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (!forced_answered && (forced_ready || libc()->poll(&p, 1, 0) == 1)) {
         if (len == 0)
@@ -230,7 +234,7 @@ static int read_through_layer(struct sock_watch *w, int fd, void *rbio, int read
 
 int sockwatch_layer_wait_readable(struct sock_watch *w, int fd, void *rbio)
 {
-    if (read_through_layer(w, fd, rbio, 0) > 0)
+    if (read_through_layer(w, fd, rbio, FORCED_WAIT) > 0)
         return 1;
     return w->layer_told_eagain ? 0 : -1;
 }
@@ -238,7 +242,18 @@ int sockwatch_layer_wait_readable(struct sock_watch *w, int fd, void *rbio)
 void sockwatch_layer_note_data(struct sock_watch *w, int fd, void *rbio)
 {
     if (w->layer_told_eagain && w->layer_waits)
-        (void)read_through_layer(w, fd, rbio, 1);
+        (void)read_through_layer(w, fd, rbio, FORCED_BYTE);
+}
+
+int sockwatch_layer_eof(struct sock_watch *w, int fd, void *rbio)
+{
+    int r = read_through_layer(w, fd, rbio, FORCED_EOF);
+    const struct ossl_table *o = ossl();
+    /* (bytes of its own: a layer that is no plain pipe, which RX never
+     * moves past; as OpenSSL with a socket BIO then) */
+    if (r > 0)
+        return 1;
+    return !o->BIO_test_flags(rbio, BIO_FLAGS_SHOULD_RETRY) && o->BIO_ctrl(rbio, BIO_CTRL_EOF, 0, NULL) > 0;
 }
 
 void sockwatch_layer_note_want_read(struct sock_watch *w)

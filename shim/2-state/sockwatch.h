@@ -76,7 +76,8 @@ void sockwatch_poll(const struct pollfd *fds, nfds_t nfds, int timeout);
  * (sockwatch_layer_wait_readable), its reads on that socket are answered
  * here and never reach the kernel's TLS: 1 (a zero byte in buf) once the
  * socket is readable, else -1/EAGAIN, so the program's layer polls with its
- * own timeout, or marks the socket not ready (edge-triggered loops). */
+ * own timeout, or marks the socket not ready (edge-triggered loops); 0 when
+ * the shim tells the layer of the end of the stream (sockwatch_layer_eof). */
 ssize_t sockwatch_forced_read(int fd, void *buf, size_t len);
 /* 1: readable, retry the kernel read; 0: the layer is non-blocking and has
  * noted EAGAIN (WANT_READ); -1: the layer's own wait failed (timeout, EOF). */
@@ -89,6 +90,14 @@ int sockwatch_layer_wait_readable(struct sock_watch *w, int fd, void *rbio);
  * connection was closed. One read through the layer, answered with a byte
  * the shim drops, leaves it holding success. */
 void sockwatch_layer_note_data(struct sock_watch *w, int fd, void *rbio);
+/* The kernel read the end of the stream: what OpenSSL 3 would make of it
+ * depends on the program's read BIO, which decides an EOF unexpected only
+ * when BIO_eof() says so after its read returned 0 (ssl3_read_n). A socket
+ * BIO does, mod_ssl's does, PostgreSQL's (a socket BIO's methods with its
+ * own read, which never sets BIO_FLAGS_IN_EOF) does not: OpenSSL alone
+ * then returns SSL_ERROR_SYSCALL. One read through the layer, answered with
+ * the end of the stream; 1 if the BIO then says BIO_eof(), else 0. */
+int sockwatch_layer_eof(struct sock_watch *w, int fd, void *rbio);
 /* A read of the program's ended in WANT_READ without the shim's read
  * through its layer (OpenSSL's own, whose BIO read said EAGAIN before RX
  * moved; the kernel's EAGAIN handed back at once): as after that read. */

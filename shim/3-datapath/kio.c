@@ -96,6 +96,17 @@ static int on_eof(struct conn *c, SSL *s)
         c->fail_ret = 0;
         return 0;
     }
+    if (c->custom_bio && !sockwatch_layer_eof(&c->watch, c->fd, c->rbio)) {
+        /* the program's BIO does not call it an EOF (PostgreSQL's): as
+         * OpenSSL 3 then, SSL_ERROR_SYSCALL with errno 0, nothing fatal,
+         * the option below not consulted (torture postgres seed 1, a client
+         * killed: the backend logged "SSL error: unexpected eof while
+         * reading" under the shim) */
+        errno = 0;
+        fail_as(c, SSL_ERROR_SYSCALL);
+        c->fail_ret = 0;
+        return 0;
+    }
     if (o->SSL_get_options(s) & SSL_OP_IGNORE_UNEXPECTED_EOF) {
         fail_add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
         return fail_as(c, SSL_ERROR_ZERO_RETURN);
