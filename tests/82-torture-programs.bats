@@ -3,7 +3,8 @@
 # (tests/torture/programs.sh): nginx, openssl s_server/s_client, curl
 # (direct and through an HTTPS proxy), CPython (ssl sockets, asyncio,
 # subprocess, signals), stunnel and socat (both roles), Apache httpd
-# (mod_ssl, event MPM) and HAProxy (TLS termination). What a user could
+# (mod_ssl, event MPM), HAProxy (TLS termination), Redis (redis-server
+# and redis-cli) and PostgreSQL 15 (the server and psql). What a user could
 # observe must be the same: bytes each way, exits, errors, how connections
 # end, the servers' logs. In the guest every shimmed run must have moved the
 # kernel's TLS counters. A fixed seed of every scenario, then one drawn
@@ -17,7 +18,9 @@ offload_flag() {
 
 # every scenario runs (a program missing is a skip, a failure where skips are)
 all_programs() {
-    requires nginx openssl curl python3 stunnel4 socat haproxy
+    requires nginx openssl curl python3 stunnel4 socat haproxy redis-server redis-cli psql
+    # (the server's programs are not on PATH: Debian's layout)
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || skip "requires postgresql (the server)"
 }
 
 @test "programs: a fixed seed and a drawn seed of every scenario agree with and without the shim" {
@@ -25,12 +28,12 @@ all_programs() {
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --small --first 1 --seeds 1 $(offload_flag)
     echo "$output"
     [[ $status == 0 ]]
-    [[ "${lines[-1]}" == "programs: 6 scenarios, 0 divergences" ]]
+    [[ "${lines[-1]}" == "programs: 8 scenarios, 0 divergences" ]]
     drawn=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
     echo "# programs drawn seed: $drawn" >&3
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --small --first "$drawn" --seeds 1 $(offload_flag)
     echo "$output"
-    [[ $status == 0 && "${lines[-1]}" == "programs: 6 scenarios, 0 divergences" ]]
+    [[ $status == 0 && "${lines[-1]}" == "programs: 8 scenarios, 0 divergences" ]]
 }
 
 # The harness itself: a preload that flips one bit of the 3rd SSL_read_ex a

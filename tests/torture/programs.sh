@@ -59,7 +59,7 @@ done
 # default yet: in the kTLS guests its shimmed runs diverge (a graceful
 # restart that does not come back, then refused connections; the access
 # log's %X after a GET; 6.1 seeds 1, 2, 6 --small), not yet understood
-ALL_PROGRAMS=(nginx openssl curl python relay haproxy)
+ALL_PROGRAMS=(nginx openssl curl python relay haproxy redis postgres)
 if ((${#programs[@]} == 0)); then
     for p in "${ALL_PROGRAMS[@]}"; do
         if "${p}_available"; then programs+=("$p"); else echo "# programs: $p not installed, skipped"; fi
