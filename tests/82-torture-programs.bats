@@ -3,8 +3,9 @@
 # (tests/torture/programs.sh): nginx, openssl s_server/s_client, curl
 # (direct and through an HTTPS proxy), CPython (ssl sockets, asyncio,
 # subprocess, signals), stunnel and socat (both roles), Apache httpd
-# (mod_ssl, event MPM), HAProxy (TLS termination) and GnuTLS peers
-# (gnutls-cli with its KeyUpdates where the kernel can rekey, gnutls-serv).
+# (mod_ssl, event MPM), HAProxy (TLS termination), GnuTLS peers
+# (gnutls-cli with its KeyUpdates where the kernel can rekey, gnutls-serv),
+# Redis (redis-server and redis-cli) and PostgreSQL 15 (the server, psql).
 # What a user could observe must be the same: bytes each way, exits,
 # errors, how connections end, the servers' logs. In the guest every
 # shimmed run must have moved the kernel's TLS counters. A fixed seed of
@@ -18,7 +19,9 @@ offload_flag() {
 
 # every scenario runs (a program missing is a skip, a failure where skips are)
 all_programs() {
-    requires nginx openssl curl python3 stunnel4 socat haproxy apache2 gnutls-cli gnutls-serv
+    requires nginx openssl curl python3 stunnel4 socat haproxy apache2 gnutls-cli gnutls-serv redis-server redis-cli psql
+    # (the server's programs are not on PATH: Debian's layout)
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || skip "requires postgresql (the server)"
 }
 
 @test "programs: a fixed seed and a drawn seed of every scenario agree with and without the shim" {
@@ -26,12 +29,12 @@ all_programs() {
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --small --first 1 --seeds 1 $(offload_flag)
     echo "$output"
     [[ $status == 0 ]]
-    [[ "${lines[-1]}" == "programs: 8 scenarios, 0 divergences" ]]
+    [[ "${lines[-1]}" == "programs: 10 scenarios, 0 divergences" ]]
     drawn=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
     echo "# programs drawn seed: $drawn" >&3
     KTLS_TEST_SHIM=$SHIM run "$REPO/tests/torture/programs.sh" --small --first "$drawn" --seeds 1 $(offload_flag)
     echo "$output"
-    [[ $status == 0 && "${lines[-1]}" == "programs: 8 scenarios, 0 divergences" ]]
+    [[ $status == 0 && "${lines[-1]}" == "programs: 10 scenarios, 0 divergences" ]]
 }
 
 # A bug the torture found stays found: its seed, with the plan --small

@@ -55,7 +55,7 @@ for f in "$TORTURE"/scenarios/*.sh; do
     # shellcheck source=/dev/null
     source "$f"
 done
-ALL_PROGRAMS=(nginx openssl curl python relay haproxy apache gnutls)
+ALL_PROGRAMS=(nginx openssl curl python relay haproxy apache gnutls redis postgres)
 if ((${#programs[@]} == 0)); then
     for p in "${ALL_PROGRAMS[@]}"; do
         if "${p}_available"; then programs+=("$p"); else echo "# programs: $p not installed, skipped"; fi
