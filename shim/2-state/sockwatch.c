@@ -245,14 +245,17 @@ void sockwatch_layer_note_data(struct sock_watch *w, int fd, void *rbio)
         (void)read_through_layer(w, fd, rbio, FORCED_BYTE);
 }
 
-int sockwatch_layer_eof(struct sock_watch *w, int fd, void *rbio)
+int sockwatch_layer_eof(struct sock_watch *w, int fd, void *rbio, int *read_ret)
 {
     int r = read_through_layer(w, fd, rbio, FORCED_EOF);
     const struct ossl_table *o = ossl();
     /* (bytes of its own: a layer that is no plain pipe, which RX never
      * moves past; as OpenSSL with a socket BIO then) */
-    if (r > 0)
+    if (r > 0) {
+        *read_ret = 0;
         return 1;
+    }
+    *read_ret = r;
     return !o->BIO_test_flags(rbio, BIO_FLAGS_SHOULD_RETRY) && o->BIO_ctrl(rbio, BIO_CTRL_EOF, 0, NULL) > 0;
 }
 

@@ -95,9 +95,11 @@ void sockwatch_layer_note_data(struct sock_watch *w, int fd, void *rbio);
  * when BIO_eof() says so after its read returned 0 (ssl3_read_n). A socket
  * BIO does, mod_ssl's does, PostgreSQL's (a socket BIO's methods with its
  * own read, which never sets BIO_FLAGS_IN_EOF) does not: OpenSSL alone
- * then returns SSL_ERROR_SYSCALL. One read through the layer, answered with
- * the end of the stream; 1 if the BIO then says BIO_eof(), else 0. */
-int sockwatch_layer_eof(struct sock_watch *w, int fd, void *rbio);
+ * then returns SSL_ERROR_SYSCALL. And SSL_read returns what that BIO read
+ * returned (0 from a socket BIO, -1 from mod_ssl's). One read through the
+ * layer, answered with the end of the stream; 1 if the BIO then says
+ * BIO_eof(), else 0; *read_ret: what its read returned (0 or less). */
+int sockwatch_layer_eof(struct sock_watch *w, int fd, void *rbio, int *read_ret);
 /* A read of the program's ended in WANT_READ without the shim's read
  * through its layer (OpenSSL's own, whose BIO read said EAGAIN before RX
  * moved; the kernel's EAGAIN handed back at once): as after that read. */

@@ -96,7 +96,10 @@ static int on_eof(struct conn *c, SSL *s)
         c->fail_ret = 0;
         return 0;
     }
-    if (c->custom_bio && !sockwatch_layer_eof(&c->watch, c->fd, c->rbio)) {
+    /* OpenSSL 3 hands back what its BIO's read returned at the end of the
+     * stream: 0 from a socket BIO; a program's own BIO is asked */
+    int bio_ret = 0;
+    if (c->custom_bio && !sockwatch_layer_eof(&c->watch, c->fd, c->rbio, &bio_ret)) {
         /* the program's BIO does not call it an EOF (PostgreSQL's): as
          * OpenSSL 3 then, SSL_ERROR_SYSCALL with errno 0, nothing fatal,
          * the option below not consulted (torture postgres seed 1, a client
@@ -104,12 +107,17 @@ static int on_eof(struct conn *c, SSL *s)
          * reading" under the shim) */
         errno = 0;
         fail_as(c, SSL_ERROR_SYSCALL);
-        c->fail_ret = 0;
+        c->fail_ret = bio_ret;
         return 0;
     }
     if (o->SSL_get_options(s) & SSL_OP_IGNORE_UNEXPECTED_EOF) {
+        /* mod_ssl's BIO returns -1: SSL_read then returns -1 with
+         * SSL_ERROR_ZERO_RETURN, which mod_ssl logs (AH01992; torture
+         * apache seed 1932273833, a truncated record) */
         fail_add_shutdown(s, SSL_RECEIVED_SHUTDOWN);
-        return fail_as(c, SSL_ERROR_ZERO_RETURN);
+        fail_as(c, SSL_ERROR_ZERO_RETURN);
+        c->fail_ret = bio_ret;
+        return 0;
     }
     /* as OpenSSL 3's ssl3_read_n: SSLfatal with decode_error, which goes
      * out where the peer only half-closed, and leaves SSL_get_shutdown as
@@ -120,7 +128,7 @@ static int on_eof(struct conn *c, SSL *s)
     fail_send_alert(c, s, ALERT_FATAL, ALERT_DECODE_ERROR);
     o->SSL_set_shutdown(s, shut);
     fail_as(c, SSL_ERROR_SSL);
-    c->fail_ret = 0; /* OpenSSL 3 hands back the 0 its BIO read returned */
+    c->fail_ret = bio_ret;
     return 0;
 }
 
