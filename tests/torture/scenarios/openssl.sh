@@ -58,13 +58,15 @@ openssl_feed() {
         sleep "$gap"
     fi
     sleep 0.5
+    # A quit or the end of stdin waits until everything the other side sent
+    # is in: how much of a stream a quitting program had read (and so
+    # whether its close sent a FIN or, unread bytes queued, a reset), or how
+    # many of the other side's lines came before s_client's stdin ended, was
+    # the machine's speed (the ASan build, a busy guest: openssl seed
+    # 3637514242 on 6.1; 601499601 on 7.3, KeyUpdates both ways)
+    [[ -n $last ]] && openssl_wait_for_the_peers_lines "$who" "$out" "$pid"
     # EOF: stdin ends here (s_client then closes)
     [[ $last == EOF ]] && return 0
-    # A quit waits until everything the other side sent is in: how much of
-    # a stream a quitting program had read, and so whether its close sent
-    # a FIN or (unread bytes queued) a reset, was the machine's speed (the
-    # ASan build, a busy guest: openssl seed 3637514242 on 6.1)
-    [[ -n $last ]] && openssl_wait_for_the_peers_lines "$who" "$out" "$pid"
     [[ -n $last ]] && echo "$last"
     # keep stdin open until the program ends (an EOF would end it)
     for ((i = 0; i < 600; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
