@@ -90,6 +90,14 @@ wait_gone() {
 # wait_listening PORT...: waits up to 60 s until something listens on each
 # 127.0.0.1:PORT, read from /proc (bash's /dev/tcp probe would be a
 # connection of its own, in the server's logs)
+# did_not_start NAME PID LOG: a server that never came up: says so with its
+# log, and kills it
+did_not_start() {
+    echo "$1 did not start"
+    cat "$3"
+    kill -KILL "$2" 2>/dev/null || true
+}
+
 wait_listening() {
     local i p ok
     for ((i = 0; i < 600; i++)); do

@@ -174,12 +174,7 @@ postgres_run() {
     postgres_preload
     SHIM_PRELOAD=$PG_PRELOAD under_test_bg "${PG_AS[@]}" "$(postgres_bin)/postgres" "${args[@]}" >"$D/postgres.out" 2>"$D/postgres.err" &
     local srv=$!
-    if ! postgres_wait "$srv"; then
-        echo "postgres did not start"
-        cat "$D/postgres.err"
-        kill -KILL "$srv" 2>/dev/null || true
-        return 1
-    fi
+    postgres_wait "$srv" || { did_not_start postgres "$srv" "$D/postgres.err"; return 1; }
     local clients=()
     for ((i = 1; i <= conns; i++)); do
         postgres_client "$i" >"$D/client$i.obs" &

@@ -136,12 +136,7 @@ redis_run() {
     fi
     under_test_bg redis-server "${args[@]}" >"$D/redis.out" 2>"$D/redis.err" &
     local srv=$!
-    if ! wait_listening "$port"; then
-        echo "redis did not start"
-        cat "$D/redis.log"
-        kill -KILL "$srv" 2>/dev/null || true
-        return 1
-    fi
+    wait_listening "$port" || { did_not_start redis "$srv" "$D/redis.log"; return 1; }
     REDIS_PORT=$port
     local clients=()
     for ((i = 1; i <= conns; i++)); do
