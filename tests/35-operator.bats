@@ -536,8 +536,8 @@ nginx_with_stats() { # WORKERS
     nginx_with_stats 2
     unset KTLS_SHIM_STATS KTLS_SHIM_STATS_INTERVAL
     local master workers
+    workers=$(nginx_workers "$NGINX_DIR" 2 | tr '\n' ' ')
     master=$(cat "$NGINX_DIR/logs/nginx.pid")
-    workers=$(pgrep -P "$master" | sort -n | tr '\n' ' ')
     [[ "$(many_gets 40)" == 40 ]]
     stop_nginx
     python3 - "$prefix" "$master" "$workers" <<'PY'

@@ -72,8 +72,8 @@ stop_run() { # waits for ktls-run; its summary in SUMMARY
     [[ $(id -u) == 0 ]] || skip "needs root (nginx drops to nobody only from root)"
     start_stock_nginx
     local master worker dir
+    worker=$(nginx_workers "$SERVER_DIR")
     master=$(cat "$SERVER_DIR/logs/nginx.pid")
-    worker=$(pgrep -P "$master")
     [[ "$(ps -o user= -p "$worker")" == nobody ]]
     [[ "$(fetch_file 3)" == 3 ]]
     # the private directory: others may create files, not list it or remove what is not theirs
@@ -359,7 +359,7 @@ sigterm_outcome() {
     local log=$BATS_TEST_TMPDIR/shim.log
     start_stock_nginx --log info --log-file "$log"
     local worker
-    worker=$(pgrep -P "$(cat "$SERVER_DIR/logs/nginx.pid")")
+    worker=$(nginx_workers "$SERVER_DIR")
     [[ "$(fetch_file 2)" == 2 ]]
     stop_run
     cat "$log"

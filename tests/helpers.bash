@@ -445,6 +445,27 @@ start_nginx() {
     wait_port "$NGINX_PORT"
 }
 
+# nginx_workers DIR [N]: the PIDs of the N (1) workers of the nginx in DIR,
+# once its master wrote its PID file and forked them all (up to 30 s).
+# wait_port returns as soon as the listening socket takes connections, and
+# nginx opens it before it writes the PID file and forks its workers: under
+# load a pgrep right after found none (make bench's smoke run in CI).
+nginx_workers() {
+    local want=${2:-1} i master pids
+    for ((i = 0; i < 300; i++)); do
+        if master=$(cat "$1/logs/nginx.pid" 2>/dev/null) && [[ $master =~ ^[0-9]+$ ]]; then
+            pids=$(pgrep -P "$master" | sort -n || true)
+            if [[ -n $pids && $(wc -l <<<"$pids") == "$want" ]]; then
+                echo "$pids"
+                return 0
+            fi
+        fi
+        sleep 0.1
+    done
+    echo "nginx in $1: not $want worker(s) after 30 s (master ${master:-none})" >&2
+    return 1
+}
+
 stop_nginx() {
     [[ -n "${NGINX_DIR:-}" && -f "$NGINX_DIR/logs/nginx.pid" ]] || return 0
     local pid

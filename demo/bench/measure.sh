@@ -52,6 +52,8 @@ cleanup() {
 }
 trap cleanup EXIT
 say() { echo "bench[$place] $(date +%T): $*" >&2; }
+# set -e stops at a failed step without a word: say which one it was
+trap 'say "stopped: line $LINENO failed: $BASH_COMMAND"' ERR
 
 ktls=0
 have_ktls && ktls=1
@@ -179,8 +181,7 @@ for c in "${configs[@]}"; do
     fi
     port[$c]=$NGINX_PORT
     scheme[$c]=$([[ $ssl == 1 ]] && echo https || echo http)
-    worker[$c]=$(pgrep -P "$(cat "$work/nginx-$c/logs/nginx.pid")")
-    [[ ${worker[$c]} =~ ^[0-9]+$ ]] || { say "$c: not exactly one nginx worker"; exit 1; }
+    worker[$c]=$(nginx_workers "$work/nginx-$c") || { say "$c: not exactly one nginx worker"; exit 1; }
 done
 
 url() { echo "${scheme[$1]}://127.0.0.1:${port[$1]}/$2"; }
