@@ -87,9 +87,6 @@ wait_gone() {
     return 1
 }
 
-# wait_listening PORT...: waits up to 60 s until something listens on each
-# 127.0.0.1:PORT, read from /proc (bash's /dev/tcp probe would be a
-# connection of its own, in the server's logs)
 # did_not_start NAME PID LOG: a server that never came up: says so with its
 # log, and kills it
 did_not_start() {
@@ -98,15 +95,24 @@ did_not_start() {
     kill -KILL "$2" 2>/dev/null || true
 }
 
-wait_listening() {
-    local i p ok
+# wait_in_proc_net tcp|udp STATE PORT...: waits up to 60 s until a socket
+# with no peer is bound to each PORT in STATE (/proc/net/tcp's and udp's
+# hex: 0A listening, 07 an unconnected datagram socket)
+wait_in_proc_net() {
+    local table=$1 state=$2 i p ok
+    shift 2
     for ((i = 0; i < 600; i++)); do
         ok=1
         for p in "$@"; do
-            grep -q "$(printf ':%04X' "$p") 00000000:0000 0A" /proc/net/tcp || { ok=0; break; }
+            grep -q "$(printf ':%04X' "$p") 00000000:0000 $state" "/proc/net/$table" || { ok=0; break; }
         done
         ((ok)) && return 0
         sleep 0.1
     done
     return 1
 }
+
+# wait_listening PORT...: waits up to 60 s until something listens on each
+# 127.0.0.1:PORT, read from /proc (bash's /dev/tcp probe would be a
+# connection of its own, in the server's logs)
+wait_listening() { wait_in_proc_net tcp 0A "$@"; }

@@ -26,12 +26,7 @@ haproxy_plan() {
 # together). Over UDP each thread sends on a socket of its own, no lock.
 haproxy_log_collector() {
     socat -u "UDP-RECV:$2,bind=127.0.0.1" "OPEN:$1,creat,append" &
-    local i
-    for ((i = 0; i < 600; i++)); do
-        grep -q "^ *[0-9]*: 0100007F$(printf ':%04X' "$2") " /proc/net/udp && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_in_proc_net udp 07 "$2"
 }
 
 # haproxy_log_end FILE PORT PID: the collector has all of HAProxy's lines
